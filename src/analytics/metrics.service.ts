@@ -1,0 +1,112 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Metric, register } from 'prom-client';
+import { AppConfig } from '../config/app-config';
+
+export type Protocol = 'http' | 'sse' | 'ws' | 'graphql';
+export type StreamOutcome = 'completed' | 'error' | 'cancelled';
+
+/** Counters bound to one protocol's labels once, so the per-chunk path does no label lookups. */
+export interface ChunkMeter {
+  chunks: Counter.Internal;
+  bytes: Counter.Internal;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const DURATION_BUCKETS = [0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+/**
+ * Prometheus metrics of the service (`cb_*`), on prom-client's default registry so `/metrics` serves them with
+ * the process defaults. Metrics are fetched-or-created, so several app instances in one process share them.
+ */
+@Injectable()
+export class MetricsService {
+  readonly httpRequests = metric(
+    'cb_http_requests_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'HTTP requests by method, route and status',
+        labelNames: ['method', 'route', 'status'],
+      }),
+  );
+  readonly httpDuration = metric(
+    'cb_http_request_duration_seconds',
+    (name) =>
+      new Histogram({
+        name,
+        help: 'HTTP request duration (until the response ends)',
+        labelNames: ['method', 'route'],
+        buckets: DURATION_BUCKETS,
+      }),
+  );
+  readonly activeStreams = metric(
+    'cb_active_streams',
+    (name) => new Gauge({ name, help: 'Completions in flight by protocol', labelNames: ['protocol'] }),
+  );
+  readonly timeToFirstToken = metric(
+    'cb_time_to_first_token_seconds',
+    (name) =>
+      new Histogram({
+        name,
+        help: 'From request to the first generated event',
+        labelNames: ['provider', 'model'],
+        buckets: LATENCY_BUCKETS,
+      }),
+  );
+  readonly streamDuration = metric(
+    'cb_stream_duration_seconds',
+    (name) =>
+      new Histogram({
+        name,
+        help: 'Completion duration by protocol and outcome',
+        labelNames: ['protocol', 'outcome'],
+        buckets: DURATION_BUCKETS,
+      }),
+  );
+  readonly chunksSent = metric(
+    'cb_stream_chunks_sent_total',
+    (name) => new Counter({ name, help: 'Stream frames written to clients', labelNames: ['protocol'] }),
+  );
+  readonly bytesSent = metric(
+    'cb_stream_bytes_sent_total',
+    (name) => new Counter({ name, help: 'Stream bytes written to clients', labelNames: ['protocol'] }),
+  );
+  readonly streamErrors = metric(
+    'cb_stream_errors_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Completions that ended in an error, by code',
+        labelNames: ['protocol', 'code'],
+      }),
+  );
+  readonly providerRequests = metric(
+    'cb_provider_requests_total',
+    (name) =>
+      new Counter({ name, help: 'Provider generations by outcome', labelNames: ['provider', 'outcome'] }),
+  );
+
+  private readonly meters = new Map<Protocol, ChunkMeter>();
+
+  constructor(config: AppConfig) {
+    if (
+      config.streaming.monitoring.metrics_enabled &&
+      !register.getSingleMetric('process_cpu_seconds_total')
+    ) {
+      collectDefaultMetrics();
+    }
+  }
+
+  meter(protocol: Protocol): ChunkMeter {
+    let meter = this.meters.get(protocol);
+    if (!meter) {
+      meter = { chunks: this.chunksSent.labels(protocol), bytes: this.bytesSent.labels(protocol) };
+      this.meters.set(protocol, meter);
+    }
+    return meter;
+  }
+}
+
+function metric<T extends Metric>(name: string, create: (name: string) => T): T {
+  return (register.getSingleMetric(name) as T | undefined) ?? create(name);
+}

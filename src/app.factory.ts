@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { type FastifyRequest, LogController } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import { MetricsService } from './analytics/metrics.service';
+import { type AppLogger, createRootLogger } from './common/logging/logger';
+import { PinoNestLogger } from './common/logging/pino-nest-logger';
+import type { AppConfig } from './config/app-config';
+import { AppModule } from './app.module';
+import { REQUEST_ID_HEADER } from './http/headers';
+
+const VALID_REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export interface CreateAppOptions {
+  logger?: AppLogger;
+}
+
+/** Builds the whole service on Fastify (used by main.ts, the e2e tests and the benchmark). */
+export async function createApp(
+  config: AppConfig,
+  options: CreateAppOptions = {},
+): Promise<NestFastifyApplication> {
+  const logger = options.logger ?? createRootLogger(config);
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    bodyLimit: config.server.body_limit,
+    trustProxy: config.server.trust_proxy,
+    logController: new LogController({
+      requestIdLogLabel: 'request_id',
+      // Probes and scrapes every few seconds would drown the request log.
+      disableRequestLogging: (req) => req.url.startsWith('/health/') || req.url === '/metrics',
+    }),
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers[REQUEST_ID_HEADER];
+      return typeof given === 'string' && VALID_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
+    logger: new PinoNestLogger(logger),
+    abortOnError: false,
+  });
+
+  const metrics = app.get(MetricsService);
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  fastify.addHook('onResponse', async (request: FastifyRequest, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.labels(request.method, route, String(reply.statusCode)).inc();
+    metrics.httpDuration.labels(request.method, route).observe(reply.elapsedTime / 1000);
+  });
+
+  await app.init();
+  return app;
+}

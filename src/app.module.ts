@@ -1,0 +1,31 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AnalyticsModule } from './analytics/analytics.module';
+import { OpenAiExceptionFilter } from './common/filters/openai-exception.filter';
+import type { AppLogger } from './common/logging/logger';
+import { LoggingModule } from './common/logging/logging.module';
+import type { AppConfig } from './config/app-config';
+import { AppConfigModule } from './config/config.module';
+import { HealthModule } from './health/health.module';
+import { HttpModule } from './http/http.module';
+import { LifecycleModule } from './lifecycle/lifecycle.module';
+import { RedisModule } from './redis/redis.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, logger: AppLogger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.forRoot(config),
+        LoggingModule.forRoot(logger),
+        LifecycleModule,
+        RedisModule,
+        AnalyticsModule.forRoot(config),
+        HealthModule,
+        HttpModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: OpenAiExceptionFilter }],
+    };
+  }
+}

@@ -1,0 +1,53 @@
+import { hostname } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+import pino from 'pino';
+import type { AppConfig } from '../../config/app-config';
+
+/** The structured logger (pino) as Fastify types it, so request loggers and the root logger are one type. */
+export type AppLogger = FastifyBaseLogger;
+
+/** Header and field paths never written to logs. */
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["x-provider-api-key"]',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  '*.api_key',
+  '*.apiKey',
+  '*.password',
+  '*.secret',
+  '*.token',
+];
+
+interface LoggedRequest {
+  method: string;
+  url: string;
+  id?: string;
+  ip?: string;
+}
+
+/**
+ * Request lines carry the path and the names of query parameters, never their values: the EventSource form
+ * puts prompts (and later tokens) in the query string.
+ */
+export function describeRequestUrl(url: string): { path: string; query_keys?: string[] } {
+  const q = url.indexOf('?');
+  if (q === -1) return { path: url };
+  const keys = [...new URLSearchParams(url.slice(q + 1)).keys()];
+  return { path: url.slice(0, q), query_keys: [...new Set(keys)] };
+}
+
+export function createRootLogger(config: AppConfig): AppLogger {
+  return pino({
+    level: config.server.log_level,
+    base: { service: 'circuit-breaker', node: hostname() },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: {
+      req: (req: LoggedRequest) => ({ method: req.method, ...describeRequestUrl(req.url), remote: req.ip }),
+      err: pino.stdSerializers.err,
+    },
+  });
+}

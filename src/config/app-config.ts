@@ -1,0 +1,164 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import {
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+import { Duration, Secret, Size } from './config.decorators';
+
+/**
+ * The one typed configuration object. Keys are the YAML keys (snake_case) so that what a user writes in
+ * `config/*.yml` is exactly what the code reads. Durations are milliseconds, sizes are bytes.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ShutdownConfig {
+  /** How long in-flight streams may run after SIGTERM before they are ended with an error frame. */
+  @Duration() drain_timeout!: number;
+  /** Pause between readiness turning 503 and refusing new work (lets load balancers notice). */
+  @Duration() readiness_grace!: number;
+}
+
+export class ServerConfig {
+  @IsString() host!: string;
+  @IsInt() @Min(0) @Max(65535) port!: number;
+  @Size() body_limit!: number;
+  @IsIn(LOG_LEVELS) log_level!: LogLevel;
+  @IsBoolean() trust_proxy!: boolean;
+  @ValidateNested() @Type(() => ShutdownConfig) shutdown!: ShutdownConfig;
+}
+
+export class RedisConfig {
+  @Secret() @Matches(/^rediss?:\/\//, { message: 'must be a redis:// or rediss:// URL' }) url!: string;
+  /** Prefix for every key this service writes (BullMQ gets it as `prefix`, never as ioredis `keyPrefix`). */
+  @IsString() key_prefix!: string;
+  @Duration() connect_timeout!: number;
+  @Duration() health_timeout!: number;
+}
+
+export class WebSocketProtocolConfig {
+  @IsBoolean() enabled!: boolean;
+  @IsInt() @Min(1) max_connections!: number;
+  /** Per-connection send budget in bytes (socket bufferedAmount) before a slow consumer is paused. */
+  @Size() message_buffer_size!: number;
+  @Duration() ping_interval!: number;
+}
+
+export class SseProtocolConfig {
+  @IsBoolean() enabled!: boolean;
+  @IsInt() @Min(1) max_connections!: number;
+  @Duration() keepalive_interval!: number;
+  /** Reconnection delay advertised to EventSource clients (`retry:` field). */
+  @Duration() retry_timeout!: number;
+}
+
+export class GraphqlProtocolConfig {
+  @IsBoolean() enabled!: boolean;
+  @IsInt() @Min(1) max_subscriptions!: number;
+  @Duration() subscription_timeout!: number;
+}
+
+export class ProtocolsConfig {
+  @ValidateNested() @Type(() => WebSocketProtocolConfig) websocket!: WebSocketProtocolConfig;
+  @ValidateNested() @Type(() => SseProtocolConfig) sse!: SseProtocolConfig;
+  @ValidateNested() @Type(() => GraphqlProtocolConfig) graphql!: GraphqlProtocolConfig;
+}
+
+export class BufferingConfig {
+  /** Upper bound, in bytes, of content coalesced into one outgoing chunk. */
+  @Size() content_chunk_size!: number;
+  /** Longest time a content delta may wait to be coalesced with the next one; 0 disables coalescing. */
+  @Duration() max_buffer_time!: number;
+  /** Coalesce consecutive deltas of the same kind (content with content, thinking with thinking). */
+  @IsBoolean() batch_similar_events!: boolean;
+}
+
+export class PerformanceConfig {
+  @IsInt() @Min(0) worker_threads!: number;
+  /** Bytes of generated text one completion may hold in memory (non-streaming aggregation, buffers). */
+  @Size() max_memory_per_stream!: number;
+  @Size() global_memory_limit!: number;
+  @IsInt() @Min(1) connection_pool_size!: number;
+}
+
+export class ErrorHandlingConfig {
+  @IsInt() @Min(0) max_retries!: number;
+  @Duration() retry_delay!: number;
+  /** Error percentage over the rolling window at which a provider's circuit opens. */
+  @IsNumber() @Min(1) @Max(100) circuit_breaker_threshold!: number;
+  @IsInt() @Min(1) dead_letter_queue_size!: number;
+}
+
+export class MonitoringConfig {
+  @IsBoolean() metrics_enabled!: boolean;
+  @IsBoolean() tracing_enabled!: boolean;
+  @IsNumber() @Min(0) @Max(1) trace_sample_rate!: number;
+}
+
+export class StreamingConfig {
+  @ValidateNested() @Type(() => ProtocolsConfig) protocols!: ProtocolsConfig;
+  @ValidateNested() @Type(() => BufferingConfig) buffering!: BufferingConfig;
+  @ValidateNested() @Type(() => PerformanceConfig) performance!: PerformanceConfig;
+  @ValidateNested() @Type(() => ErrorHandlingConfig) error_handling!: ErrorHandlingConfig;
+  @ValidateNested() @Type(() => MonitoringConfig) monitoring!: MonitoringConfig;
+}
+
+export const PROVIDER_TYPES = ['simulated'] as const;
+export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+export class ProviderConfig {
+  @IsIn(PROVIDER_TYPES) type!: ProviderType;
+  @IsBoolean() enabled = true;
+
+  /** simulated: output speed; 0 means as fast as possible. */
+  @ValidateIf((o: ProviderConfig) => o.type === 'simulated')
+  @IsNumber()
+  @Min(0)
+  tokens_per_second = 0;
+
+  /** simulated: delay before the first token. */
+  @ValidateIf((o: ProviderConfig) => o.type === 'simulated')
+  @Duration()
+  first_token_delay = 0;
+}
+
+export class ModelPricing {
+  /** USD per million prompt tokens. */
+  @IsNumber() @Min(0) prompt!: number;
+  /** USD per million completion tokens. */
+  @IsNumber() @Min(0) completion!: number;
+}
+
+export class ModelConfig {
+  @Matches(/^[a-z0-9][a-z0-9_.-]*\/[\w.:@+-]+$/i, { message: 'must look like "provider/model"' }) id!: string;
+  @IsString() provider!: string;
+  /** The model name sent upstream. */
+  @IsString() upstream!: string;
+  @IsArray() @IsString({ each: true }) aliases: string[] = [];
+  @IsOptional() @IsInt() @Min(1) context_length?: number;
+  @IsOptional() @ValidateNested() @Type(() => ModelPricing) pricing?: ModelPricing;
+  /** Adapter-specific knobs, validated by the provider adapter at boot. */
+  @IsObject() options: Record<string, unknown> = {};
+}
+
+export class AppConfig {
+  @ValidateNested() @Type(() => ServerConfig) server!: ServerConfig;
+  @ValidateNested() @Type(() => RedisConfig) redis!: RedisConfig;
+  @ValidateNested() @Type(() => StreamingConfig) streaming!: StreamingConfig;
+  /** Provider instances by id; `type` picks the adapter. */
+  @ValidateNested({ each: true }) @Type(() => ProviderConfig) providers!: Map<string, ProviderConfig>;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => ModelConfig) models!: ModelConfig[];
+}

@@ -1,0 +1,165 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, DEFAULT_CONFIG_DIR, deepMerge, loadConfig } from './config.loader';
+import { redactConfig } from './config.redact';
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('loads and types the shipped default.yml', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.server.port).toBe(3000);
+    expect(config.server.body_limit).toBe(1024 * 1024);
+    expect(config.streaming.protocols.sse.keepalive_interval).toBe(15_000);
+    expect(config.streaming.protocols.websocket.message_buffer_size).toBe(1024 * 1024);
+    expect(config.streaming.performance.global_memory_limit).toBe(1024 ** 3);
+    expect(config.streaming.protocols.graphql.subscription_timeout).toBe(30 * 60_000);
+    expect(config.providers.get('simulated')).toMatchObject({ type: 'simulated', first_token_delay: 150 });
+    expect(config.models.map((m) => m.id)).toEqual(['simulated/echo', 'simulated/lorem']);
+  });
+
+  it('applies NODE_ENV overlay, CB_CONFIG_FILE, shortcuts and CB__ variables in that order', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cb-config-'));
+    writeFileSync(join(dir, 'default.yml'), readDefault());
+    writeFileSync(join(dir, 'staging.yml'), 'server:\n  port: 4001\n  log_level: warn\n');
+    const extra = join(dir, 'extra.yml');
+    writeFileSync(
+      extra,
+      'server:\n  port: 4002\nstreaming:\n  protocols:\n    sse:\n      retry_timeout: 9s\n',
+    );
+    const config = loadConfig({
+      configDir: dir,
+      env: {
+        NODE_ENV: 'staging',
+        CB_CONFIG_FILE: extra,
+        PORT: '4003',
+        CB__STREAMING__PROTOCOLS__SSE__KEEPALIVE_INTERVAL: '250ms',
+        CB__STREAMING__MONITORING__METRICS_ENABLED: 'false',
+      },
+    });
+    expect(config.server.port).toBe(4003);
+    expect(config.server.log_level).toBe('warn');
+    expect(config.streaming.protocols.sse.retry_timeout).toBe(9000);
+    expect(config.streaming.protocols.sse.keepalive_interval).toBe(250);
+    expect(config.streaming.monitoring.metrics_enabled).toBe(false);
+  });
+
+  it('names the key and the problem for every bad value', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: {
+          CB__SERVER__PORT: '70000',
+          CB__STREAMING__PROTOCOLS__SSE__KEEPALIVE_INTERVAL: 'soon',
+          CB__STREAMING__PERFORMANCE__MAX_MEMORY_PER_STREAM: '10 apples',
+          CB__STREAMING__PROTOCOLS__SSE__KEEPALIVE_INTERVALL: '5s',
+        },
+      }),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'server.port: must not be greater than 65535 (got 70000)',
+        'streaming.protocols.sse.keepalive_interval: must be a duration like "100ms", "30s" or "5m" (got "soon")',
+        'streaming.performance.max_memory_per_stream: must be a size like "64KB", "10MB" or "1GB" (got "10 apples")',
+        'streaming.protocols.sse.keepalive_intervall: property keepalive_intervall should not exist',
+      ]),
+    );
+  });
+
+  it('checks provider entries and model references', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: {},
+        overrides: [
+          {
+            providers: { broken: { type: 'nope' } },
+            models: [
+              { id: 'simulated/echo', provider: 'simulated', upstream: 'echo' },
+              { id: 'ghost/x', provider: 'ghost', upstream: 'x' },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/^providers\.broken\.type: must be one of the following values/),
+    ]);
+
+    const refs = problemsOf(() =>
+      loadConfig({
+        env: {},
+        overrides: [
+          {
+            models: [
+              { id: 'simulated/echo', provider: 'simulated', upstream: 'echo', aliases: ['e'] },
+              { id: 'ghost/x', provider: 'ghost', upstream: 'x', aliases: ['e'] },
+              { id: 'not-a-model-id', provider: 'simulated', upstream: 'x' },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(refs).toEqual(['models[2].id: must look like "provider/model" (got "not-a-model-id")']);
+  });
+
+  it('reports unknown provider references and duplicate names once the shape is valid', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: {},
+        overrides: [
+          {
+            models: [
+              { id: 'simulated/echo', provider: 'simulated', upstream: 'echo', aliases: ['e'] },
+              { id: 'ghost/x', provider: 'ghost', upstream: 'x', aliases: ['e'] },
+            ],
+          },
+        ],
+      }),
+    );
+    expect(problems).toEqual([
+      'models[1].provider: unknown provider "ghost" (not under providers)',
+      'models[1]: "e" is already used by models[0]',
+    ]);
+  });
+
+  it('fails clearly on a missing CB_CONFIG_FILE and on YAML that is not a mapping', () => {
+    expect(problemsOf(() => loadConfig({ env: { CB_CONFIG_FILE: '/nonexistent/cb.yml' } }))).toEqual([
+      '/nonexistent/cb.yml: file not found',
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'cb-config-'));
+    writeFileSync(join(dir, 'default.yml'), '- just\n- a list\n');
+    expect(problemsOf(() => loadConfig({ configDir: dir, env: {} }))).toEqual([
+      `${join(dir, 'default.yml')}: the top level must be a mapping`,
+    ]);
+  });
+
+  it('never prints secrets when reporting or redacting', () => {
+    const problems = problemsOf(() => loadConfig({ env: { REDIS_URL: 'http://user:hunter2@redis:6379' } }));
+    expect(problems).toEqual(['redis.url: must be a redis:// or rediss:// URL']);
+    const config = loadConfig({ env: { REDIS_URL: 'redis://user:hunter2@redis:6379/0' } });
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).not.toContain('hunter2');
+    expect(printed).toContain('redis://[redacted]@redis:6379/0');
+  });
+});
+
+describe('deepMerge', () => {
+  it('merges objects key by key and replaces arrays and scalars', () => {
+    expect(deepMerge({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: { e: 2 } })).toEqual({
+      a: { b: 1, c: [3] },
+      d: { e: 2 },
+    });
+  });
+});
+
+function readDefault(): string {
+  return readFileSync(join(DEFAULT_CONFIG_DIR, 'default.yml'), 'utf8');
+}

@@ -1,0 +1,178 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { parse as parseYaml } from 'yaml';
+import { AppConfig } from './app-config';
+import { isSecretProperty } from './config.decorators';
+
+/**
+ * Configuration layers, later ones win:
+ *   1. config/default.yml
+ *   2. config/<NODE_ENV>.yml (if present)
+ *   3. the file named by CB_CONFIG_FILE (must exist when set)
+ *   4. shortcut env vars: PORT, HOST, REDIS_URL, LOG_LEVEL
+ *   5. CB__<PATH>__<TO>__<KEY>=value, e.g. CB__STREAMING__PROTOCOLS__SSE__KEEPALIVE_INTERVAL=5s
+ *      (segments are lower-cased; values are read as YAML, so numbers, booleans and [a, b] lists work)
+ *   6. programmatic overrides (tests, tools)
+ * Objects merge key by key; arrays and scalars replace.
+ */
+
+export type ConfigLayer = Record<string, unknown>;
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  configDir?: string;
+  overrides?: ConfigLayer[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_CONFIG_DIR = resolve(__dirname, '..', '..', 'config');
+const ENV_PREFIX = 'CB__';
+const ENV_SHORTCUTS: Record<string, string[]> = {
+  PORT: ['server', 'port'],
+  HOST: ['server', 'host'],
+  REDIS_URL: ['redis', 'url'],
+  LOG_LEVEL: ['server', 'log_level'],
+};
+
+export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
+  const env = options.env ?? process.env;
+  const dir = options.configDir ?? env.CB_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
+  const layers: ConfigLayer[] = [readYamlFile(join(dir, 'default.yml'), true)];
+  const nodeEnv = env.NODE_ENV;
+  if (nodeEnv && /^[\w-]+$/.test(nodeEnv)) layers.push(readYamlFile(join(dir, `${nodeEnv}.yml`), false));
+  if (env.CB_CONFIG_FILE) {
+    const file = isAbsolute(env.CB_CONFIG_FILE) ? env.CB_CONFIG_FILE : resolve(env.CB_CONFIG_FILE);
+    layers.push(readYamlFile(file, true));
+  }
+  layers.push(envLayer(env), ...(options.overrides ?? []));
+  return buildConfig(layers.reduce<ConfigLayer>((acc, layer) => deepMerge(acc, layer), {}));
+}
+
+/** Validates a merged raw object into AppConfig, or throws ConfigError naming every bad key. */
+export function buildConfig(raw: ConfigLayer): AppConfig {
+  const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
+  const errors = validateSync(config, {
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    forbidUnknownValues: true,
+  });
+  const problems = errors.flatMap((error) => describe(error, ''));
+  if (problems.length === 0) problems.push(...crossCheck(config));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function crossCheck(config: AppConfig): string[] {
+  const problems: string[] = [];
+  const names = new Map<string, string>();
+  config.models.forEach((model, i) => {
+    const provider = config.providers.get(model.provider);
+    if (!provider) {
+      problems.push(`models[${i}].provider: unknown provider "${model.provider}" (not under providers)`);
+    }
+    for (const name of [model.id, ...model.aliases]) {
+      const previous = names.get(name);
+      if (previous) problems.push(`models[${i}]: "${name}" is already used by ${previous}`);
+      else names.set(name, `models[${i}]`);
+    }
+  });
+  return problems;
+}
+
+function describe(error: ValidationError, parentPath: string): string[] {
+  const path = joinPath(parentPath, error.property, error.target);
+  const own = Object.values(error.constraints ?? {}).map((message) => {
+    const text = message.startsWith(`${error.property} `)
+      ? message.slice(error.property.length + 1)
+      : message;
+    const secret = error.target !== undefined && isSecretProperty(error.target, error.property);
+    const shown = secret ? '' : gotSuffix(text, error.value);
+    return `${path}: ${text}${shown}`;
+  });
+  return [...own, ...(error.children ?? []).flatMap((child) => describe(child, path))];
+}
+
+function joinPath(parent: string, property: string, target: unknown): string {
+  if (Array.isArray(target) && /^\d+$/.test(property)) return `${parent}[${property}]`;
+  return parent ? `${parent}.${property}` : property;
+}
+
+function gotSuffix(text: string, value: unknown): string {
+  if (text.includes('(got ') || text.includes('should not exist')) return '';
+  if (value === undefined) return ' (missing)';
+  if (typeof value === 'object' && value !== null) return '';
+  return ` (got ${JSON.stringify(value)})`;
+}
+
+function readYamlFile(file: string, required: boolean): ConfigLayer {
+  if (!existsSync(file)) {
+    if (required) throw new ConfigError([`${file}: file not found`]);
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError([`${file}: not valid YAML (${err instanceof Error ? err.message : String(err)})`]);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isPlainObject(parsed)) throw new ConfigError([`${file}: the top level must be a mapping`]);
+  return parsed;
+}
+
+function envLayer(env: NodeJS.ProcessEnv): ConfigLayer {
+  const layer: ConfigLayer = {};
+  for (const [name, path] of Object.entries(ENV_SHORTCUTS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(layer, path, parseEnvValue(value));
+  }
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const path = name
+      .slice(ENV_PREFIX.length)
+      .split('__')
+      .map((s) => s.toLowerCase());
+    if (path.some((segment) => segment === '')) continue;
+    setPath(layer, path, parseEnvValue(value));
+  }
+  return layer;
+}
+
+function parseEnvValue(value: string): unknown {
+  try {
+    return parseYaml(value) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+function setPath(target: ConfigLayer, path: string[], value: unknown): void {
+  let node = target;
+  path.slice(0, -1).forEach((key) => {
+    const next = node[key];
+    if (!isPlainObject(next)) node[key] = {};
+    node = node[key] as ConfigLayer;
+  });
+  node[path[path.length - 1]!] = value;
+}
+
+export function deepMerge(base: ConfigLayer, overlay: ConfigLayer): ConfigLayer {
+  const out: ConfigLayer = { ...base };
+  for (const [key, value] of Object.entries(overlay)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is ConfigLayer {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,27 @@
+import { Controller, Get, UseFilters } from '@nestjs/common';
+import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
+import { HealthCheckFilter } from './health-check.filter';
+import { NodeHealthIndicator, RedisHealthIndicator } from './health.indicators';
+
+/** Kubernetes probes. Liveness is the process only; readiness needs Redis and a node that is not draining. */
+@Controller('health')
+@UseFilters(HealthCheckFilter)
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly redis: RedisHealthIndicator,
+    private readonly node: NodeHealthIndicator,
+  ) {}
+
+  @Get('live')
+  @HealthCheck()
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([]);
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  ready(): Promise<HealthCheckResult> {
+    return this.health.check([() => this.node.check('node'), () => this.redis.check('redis')]);
+  }
+}

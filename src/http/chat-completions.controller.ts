@@ -1,0 +1,61 @@
+import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ChatCompletionRequestDto } from '../streaming/dto/chat-completion-request.dto';
+import { CompletionService, type CompletionContext } from '../streaming/completion.service';
+import { servedByHeaders } from './headers';
+import { toChatCompletion } from './openai/openai-completion.response';
+import { ChatBodyPipe, ChatQueryPipe } from './chat-request.pipe';
+import { abortOnClientClose } from './abort-on-close';
+import { SseResponder } from './sse/sse-responder.service';
+
+/** OpenAI Chat Completions over HTTP: JSON, SSE (POST), and SSE for EventSource (GET). */
+@Controller('v1/chat/completions')
+export class ChatCompletionsController {
+  constructor(
+    private readonly completions: CompletionService,
+    private readonly sse: SseResponder,
+  ) {}
+
+  @Post()
+  @HttpCode(200)
+  async create(
+    @Body(ChatBodyPipe) body: ChatCompletionRequestDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    if (body.stream) {
+      this.sse.admit();
+      const stream = this.completions.start(body, this.context(request, reply, 'sse'));
+      return this.sse.send(stream, request, reply, {
+        includeUsage: body.stream_options?.include_usage === true,
+        eventSource: false,
+      });
+    }
+    const result = await this.completions.complete(body, this.context(request, reply, 'http'));
+    await reply.headers(servedByHeaders(result)).send(toChatCompletion(result));
+  }
+
+  @Get('stream')
+  async eventSource(
+    @Query(ChatQueryPipe) body: ChatCompletionRequestDto,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    if (request.headers['last-event-id'] !== undefined) {
+      // An EventSource reconnecting after the stream ended (or broke): 204 tells it to stop, rather than
+      // silently starting the same completion again.
+      await reply.status(204).send();
+      return;
+    }
+    this.sse.admit();
+    const stream = this.completions.start(body, this.context(request, reply, 'sse'));
+    return this.sse.send(stream, request, reply, {
+      includeUsage: body.stream_options?.include_usage === true,
+      eventSource: true,
+    });
+  }
+
+  private context(request: FastifyRequest, reply: FastifyReply, protocol: 'sse' | 'http'): CompletionContext {
+    return { requestId: request.id, protocol, signal: abortOnClientClose(reply), log: request.log };
+  }
+}

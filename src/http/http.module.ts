@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { ProvidersModule } from '../providers/providers.module';
+import { StreamingModule } from '../streaming/streaming.module';
+import { ChatCompletionsController } from './chat-completions.controller';
+import { ModelsController } from './models.controller';
+import { SseResponder } from './sse/sse-responder.service';
+
+/** The REST/SSE protocol edge. */
+@Module({
+  imports: [StreamingModule, ProvidersModule],
+  controllers: [ChatCompletionsController, ModelsController],
+  providers: [SseResponder],
+})
+export class HttpModule {}

@@ -1,0 +1,163 @@
+import { Injectable } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { MetricsService } from '../../analytics/metrics.service';
+import { CompletionError, StreamErrorCode } from '../../common/errors/error-code';
+import { AppConfig } from '../../config/app-config';
+import type { CompletionStream } from '../../streaming/completion.service';
+import { isTerminal, type StreamEvent } from '../../streaming/stream-event';
+import { REQUEST_ID_HEADER, servedByHeaders } from '../headers';
+import { DONE_FRAME, OpenAiChunkSerializer } from '../openai/openai-chunk.serializer';
+
+export interface SseStreamOptions {
+  includeUsage: boolean;
+  /** The EventSource (GET) form: advertise `retry:` and give every frame an `id:`. */
+  eventSource: boolean;
+}
+
+const KEEPALIVE_FRAME = ': keepalive\n\n';
+
+/**
+ * Writes a CompletionStream as OpenAI-format SSE on the raw response.
+ * - Headers wait for the first event (so they name the provider that really served, and a failure before
+ *   it is a proper HTTP error with status and retry-after), but never longer than one keepalive interval.
+ * - A keepalive comment every `protocols.sse.keepalive_interval`, also while waiting for the first token.
+ * - Backpressure: when the socket buffer is full, the upstream is not read until it drains.
+ * - Every stream ends with a finish chunk or an error frame, then `data: [DONE]`.
+ */
+@Injectable()
+export class SseResponder {
+  private open = 0;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  /** Throws (before anything is written) when SSE is off or full; the caller's filter answers. */
+  admit(): void {
+    const sse = this.config.streaming.protocols.sse;
+    if (!sse.enabled) {
+      throw new CompletionError(
+        StreamErrorCode.BadRequest,
+        'Streaming over SSE is disabled on this server.',
+        {
+          param: 'stream',
+        },
+      );
+    }
+    if (this.open >= sse.max_connections) {
+      throw new CompletionError(
+        StreamErrorCode.ServiceUnavailable,
+        'Too many open event streams; retry shortly.',
+        {
+          retryable: true,
+          retryAfterMs: sse.retry_timeout,
+        },
+      );
+    }
+  }
+
+  async send(
+    stream: CompletionStream,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    options: SseStreamOptions,
+  ): Promise<void> {
+    this.admit();
+    this.open++;
+    const raw = reply.raw;
+    const serializer = new OpenAiChunkSerializer(stream, options.includeUsage);
+    const meter = this.metrics.meter('sse');
+    const sse = this.config.streaming.protocols.sse;
+    let headersSent = false;
+    let seq = 0;
+
+    const write = (text: string): boolean => {
+      if (raw.destroyed || raw.writableEnded) return true;
+      meter.chunks.inc();
+      meter.bytes.inc(Buffer.byteLength(text));
+      return raw.write(text);
+    };
+    const withId = (frames: string): string => {
+      if (!options.eventSource || frames === '') return frames;
+      // One id per frame so a reconnecting EventSource reports where it was (Last-Event-ID).
+      return frames.replace(/^data: /gm, () => `id: ${stream.completionId}:${seq++}\ndata: `);
+    };
+    const openStream = () => {
+      headersSent = true;
+      reply.hijack();
+      raw.writeHead(200, {
+        ...(reply.getHeaders() as Record<string, string>),
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        [REQUEST_ID_HEADER]: request.id,
+        ...servedByHeaders(stream),
+      });
+      raw.flushHeaders();
+      if (options.eventSource) write(`retry: ${sse.retry_timeout}\n\n`);
+    };
+    const keepalive = setInterval(() => {
+      if (!headersSent) openStream();
+      write(KEEPALIVE_FRAME);
+    }, sse.keepalive_interval);
+
+    let ended = false;
+    try {
+      for await (const event of stream) {
+        if (!headersSent) {
+          if (event.type === 'error') throw errorBeforeHeaders(event);
+          openStream();
+        }
+        const frames = withId(serializer.frame(event));
+        if (isTerminal(event)) {
+          write(frames + withId(DONE_FRAME));
+          ended = true;
+          break;
+        }
+        if (frames !== '' && !write(frames)) await writable(raw);
+      }
+      if (!ended) throw new Error('the completion stream ended without a terminal event');
+    } catch (err) {
+      if (!headersSent) throw err;
+      // A fault in this edge after the stream began: still end it with an error frame, never silently.
+      const event: StreamEvent = {
+        type: 'error',
+        completionId: stream.completionId,
+        error: {
+          code: StreamErrorCode.Internal,
+          message: 'The stream failed while being delivered.',
+          retryable: true,
+        },
+      };
+      request.log.error({ err }, 'SSE delivery failed');
+      if (!ended) write(withId(serializer.frame(event) + DONE_FRAME));
+    } finally {
+      clearInterval(keepalive);
+      this.open--;
+      if (headersSent && !raw.writableEnded) raw.end();
+    }
+  }
+}
+
+function errorBeforeHeaders(event: Extract<StreamEvent, { type: 'error' }>): CompletionError {
+  return new CompletionError(event.error.code, event.error.message, {
+    retryable: event.error.retryable,
+    retryAfterMs: event.error.retryAfterMs,
+  });
+}
+
+/** Resolves when the socket can take more, or has closed. */
+function writable(raw: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
+}

@@ -1,0 +1,32 @@
+import { Injectable } from '@nestjs/common';
+
+type Phase = 'serving' | 'draining' | 'refusing';
+
+/**
+ * Where this node is in its life: serving, draining (readiness fails so load balancers stop sending, work still
+ * accepted), refusing (new work gets 503; in-flight streams finish or are ended).
+ */
+@Injectable()
+export class LifecycleService {
+  private phase: Phase = 'serving';
+
+  get ready(): boolean {
+    return this.phase === 'serving';
+  }
+
+  get acceptingWork(): boolean {
+    return this.phase !== 'refusing';
+  }
+
+  get current(): Phase {
+    return this.phase;
+  }
+
+  beginDrain(): void {
+    if (this.phase === 'serving') this.phase = 'draining';
+  }
+
+  refuseNewWork(): void {
+    this.phase = 'refusing';
+  }
+}

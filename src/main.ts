@@ -1,0 +1,41 @@
+import 'reflect-metadata';
+import { createApp } from './app.factory';
+import { createRootLogger } from './common/logging/logger';
+import type { AppConfig } from './config/app-config';
+import { ConfigError, loadConfig } from './config/config.loader';
+import { redactConfig } from './config/config.redact';
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createRootLogger(config);
+  logger.debug({ config: redactConfig(config) }, 'effective configuration');
+  const app = await createApp(config, { logger });
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  await app.listen({ port: config.server.port, host: config.server.host });
+  logger.info(
+    {
+      url: await app.getUrl(),
+      providers: [...config.providers.keys()],
+      models: config.models.map((m) => m.id),
+    },
+    'Circuit Breaker is listening',
+  );
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else
+    process.stderr.write(
+      `Circuit Breaker failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+  process.exit(1);
+});

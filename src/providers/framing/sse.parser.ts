@@ -1,0 +1,119 @@
+/**
+ * An incremental Server-Sent Events parser (WHATWG HTML, "event stream interpretation"), fed raw bytes as they
+ * arrive. Handles CRLF, LF and lone CR line ends (a CR at the end of one chunk may be half of a CRLF), comments,
+ * multi-line data, event names, id and retry, a leading BOM, and UTF-8 characters split across chunks.
+ * An event still unterminated at the end of the stream is dropped, as the standard says.
+ */
+
+export interface SseEvent {
+  /** `message` when the stream named none. */
+  event: string;
+  data: string;
+  /** The last event id seen so far (persists across events), or '' when none was set. */
+  id: string;
+}
+
+export interface SseHandlers {
+  onEvent(event: SseEvent): void;
+  onComment?(comment: string): void;
+  onRetry?(ms: number): void;
+}
+
+const LF = 10;
+const CR = 13;
+const BOM = 0xfeff;
+
+export class SseParser {
+  private readonly decoder = new TextDecoder('utf-8');
+  private buffer = '';
+  /** The previous chunk ended in CR: a LF at the start of the next one belongs to it. */
+  private pendingCr = false;
+  private started = false;
+  private data = '';
+  private hasData = false;
+  private eventType = '';
+  private lastEventId = '';
+
+  constructor(private readonly handlers: SseHandlers) {}
+
+  feed(chunk: Uint8Array | string): void {
+    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    if (!this.started && text !== '') {
+      this.started = true;
+      if (text.charCodeAt(0) === BOM) text = text.slice(1); // TextDecoder strips it from bytes; strings too
+    }
+    if (this.pendingCr && text !== '') {
+      this.pendingCr = false;
+      if (text.charCodeAt(0) === LF) text = text.slice(1);
+    }
+    // The buffer holds an unterminated line (no CR or LF in it), so scanning resumes after it.
+    const scanFrom = this.buffer.length;
+    const input = scanFrom === 0 ? text : this.buffer + text;
+    let lineStart = 0;
+    for (let i = scanFrom; i < input.length; i++) {
+      const c = input.charCodeAt(i);
+      if (c !== LF && c !== CR) continue;
+      this.line(input.slice(lineStart, i));
+      if (c === CR) {
+        if (i + 1 === input.length) this.pendingCr = true;
+        else if (input.charCodeAt(i + 1) === LF) i++;
+      }
+      lineStart = i + 1;
+    }
+    this.buffer = lineStart === 0 ? input : input.slice(lineStart);
+  }
+
+  /** End of stream: whatever is unterminated is discarded. */
+  end(): void {
+    this.decoder.decode();
+    this.buffer = '';
+    this.data = '';
+    this.hasData = false;
+    this.eventType = '';
+    this.pendingCr = false;
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      this.dispatch();
+      return;
+    }
+    const colon = line.indexOf(':');
+    if (colon === 0) {
+      this.handlers.onComment?.(line.slice(line.charCodeAt(1) === 32 ? 2 : 1));
+      return;
+    }
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    switch (field) {
+      case 'data':
+        this.data = this.hasData ? `${this.data}\n${value}` : value;
+        this.hasData = true;
+        break;
+      case 'event':
+        this.eventType = value;
+        break;
+      case 'id':
+        if (!value.includes('\0')) this.lastEventId = value;
+        break;
+      case 'retry':
+        if (/^\d+$/.test(value)) this.handlers.onRetry?.(Number(value));
+        break;
+      default:
+        break; // unknown fields are ignored
+    }
+  }
+
+  private dispatch(): void {
+    if (!this.hasData) {
+      this.eventType = '';
+      return;
+    }
+    const event: SseEvent = { event: this.eventType || 'message', data: this.data, id: this.lastEventId };
+    this.data = '';
+    this.hasData = false;
+    this.eventType = '';
+    this.handlers.onEvent(event);
+  }
+}

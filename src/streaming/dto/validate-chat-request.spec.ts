@@ -1,0 +1,120 @@
+import { CompletionError, RequestErrorCode } from '../../common/errors/error-code';
+import { validateChatRequest } from './validate-chat-request';
+
+const base = { model: 'simulated/echo', messages: [{ role: 'user', content: 'hi' }] };
+
+function rejection(input: unknown): { code: string; param?: string; message: string } {
+  try {
+    validateChatRequest(input);
+  } catch (err) {
+    if (err instanceof CompletionError) return { code: err.code, param: err.param, message: err.message };
+    throw err;
+  }
+  throw new Error('expected the request to be rejected');
+}
+
+describe('validateChatRequest', () => {
+  it('accepts a full OpenAI request and keeps its values', () => {
+    const dto = validateChatRequest({
+      ...base,
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'developer', content: [{ type: 'text', text: 'dev' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'look' },
+            { type: 'image_url', image_url: { url: 'x' } },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+        },
+        { role: 'tool', content: '42', tool_call_id: 'call_1' },
+      ],
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: 0.5,
+      top_p: 1,
+      max_tokens: 10,
+      stop: ['\n'],
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      n: 1,
+      seed: 7,
+      reasoning: { effort: 'high' },
+      logit_bias: { '50256': -100 },
+    });
+    expect(dto.messages).toHaveLength(5);
+    expect(dto.stream_options?.include_usage).toBe(true);
+    expect(dto.tools?.[0]?.function.name).toBe('get_weather');
+  });
+
+  it.each([
+    ['a non-object body', [1, 2], undefined, /JSON object/],
+    ['a missing model', { messages: base.messages }, 'model', /model/],
+    ['a mistyped model', { ...base, model: 42 }, 'model', /string/],
+    ['missing messages', { model: 'm' }, 'messages', /at least one|array/],
+    ['empty messages', { ...base, messages: [] }, 'messages', /at least one message/],
+    ['messages not an array', { ...base, messages: 'hi' }, 'messages', /array/],
+    ['a message that is not an object', { ...base, messages: ['hi'] }, 'messages[0]', /object/],
+    [
+      'an unknown role',
+      { ...base, messages: [{ role: 'robot', content: 'x' }] },
+      'messages[0].role',
+      /role must be/,
+    ],
+    ['user content missing', { ...base, messages: [{ role: 'user' }] }, 'messages[0].content', /required/],
+    [
+      'content of a wrong type',
+      { ...base, messages: [{ role: 'user', content: 5 }] },
+      'messages[0].content',
+      /string or an array/,
+    ],
+    [
+      'an unknown part type',
+      { ...base, messages: [{ role: 'user', content: [{ type: 'video' }] }] },
+      'messages[0].content',
+      /unknown content part type "video"/,
+    ],
+    [
+      'a tool message without tool_call_id',
+      { ...base, messages: [{ role: 'tool', content: 'x' }] },
+      'messages[0].tool_call_id',
+      /required/,
+    ],
+    ['temperature out of range', { ...base, temperature: 3 }, 'temperature', /not be greater than 2/],
+    ['temperature as a string', { ...base, temperature: 'hot' }, 'temperature', /number/],
+    ['stream not boolean', { ...base, stream: 'yes' }, 'stream', /boolean/],
+    ['max_tokens zero', { ...base, max_tokens: 0 }, 'max_tokens', /not be less than 1/],
+    ['too many stop sequences', { ...base, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', /at most 4/],
+    [
+      'a bad tool name',
+      { ...base, tools: [{ type: 'function', function: { name: 'has space' } }] },
+      'tools[0].function.name',
+      /must match/,
+    ],
+    ['a bad tool_choice', { ...base, tool_choice: 'sometimes' }, 'tool_choice', /tool_choice must be/],
+    [
+      'a bad reasoning effort',
+      { ...base, reasoning: { effort: 'max' } },
+      'reasoning.effort',
+      /must be one of/,
+    ],
+  ])('rejects %s', (_name, input, param, message) => {
+    const problem = rejection(input);
+    expect(problem.code).toBe(RequestErrorCode.InvalidRequest);
+    expect(problem.param).toBe(param);
+    expect(problem.message).toMatch(message);
+  });
+
+  it('rejects n > 1 as an unsupported value', () => {
+    expect(rejection({ ...base, n: 2 })).toEqual({
+      code: RequestErrorCode.UnsupportedValue,
+      param: 'n',
+      message: "Invalid 'n': n > 1 is not supported: send one request per choice",
+    });
+  });
+});

@@ -1,0 +1,44 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createApp } from '../../src/app.factory';
+import type { AppConfig } from '../../src/config/app-config';
+import { type ConfigLayer, loadConfig } from '../../src/config/config.loader';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  config: AppConfig;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Test defaults: a free port on loopback, quiet logs, and a simulated provider fast enough for tests. */
+const TEST_LAYER: ConfigLayer = {
+  server: { host: '127.0.0.1', port: 0, log_level: process.env.TEST_LOG_LEVEL ?? 'silent' },
+  providers: { simulated: { type: 'simulated', tokens_per_second: 0, first_token_delay: 0 } },
+};
+
+/** Boots the real app (same factory as main.ts) on a real port. */
+export async function startApp(...overrides: ConfigLayer[]): Promise<TestApp> {
+  const env = { ...process.env };
+  delete env.NODE_ENV; // jest sets NODE_ENV=test; tests state their config explicitly
+  const config = loadConfig({ env, overrides: [TEST_LAYER, ...overrides] });
+  const app = await createApp(config);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return {
+    app,
+    config,
+    url: `http://127.0.0.1:${address.port}`,
+    close: () => app.close(),
+  };
+}
+
+/** Extra catalogue models for tests, appended to the shipped ones. */
+export function withModels(
+  config: ConfigLayer[] = [],
+  ...models: Array<Record<string, unknown>>
+): ConfigLayer {
+  const shipped = loadConfig({ env: {}, overrides: config }).models.map((m) => ({ ...m }));
+  return { models: [...shipped, ...models] };
+}
