@@ -39,8 +39,9 @@ export function describeRequestUrl(url: string): { path: string; query_keys?: st
   return { path: url.slice(0, q), query_keys: [...new Set(keys)] };
 }
 
-export function createRootLogger(config: AppConfig): AppLogger {
-  return pino({
+/** The service's logger; `destination` defaults to stdout (tests pass a sink). */
+export function createRootLogger(config: AppConfig, destination?: pino.DestinationStream): AppLogger {
+  const options: pino.LoggerOptions = {
     level: config.server.log_level,
     base: { service: 'circuit-breaker', node: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -49,5 +50,6 @@ export function createRootLogger(config: AppConfig): AppLogger {
       req: (req: LoggedRequest) => ({ method: req.method, ...describeRequestUrl(req.url), remote: req.ip }),
       err: pino.stdSerializers.err,
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

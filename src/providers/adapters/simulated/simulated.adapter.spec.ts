@@ -201,6 +201,7 @@ describe('SimulatedAdapter', () => {
       active: 0,
       completed: 0,
       tokensBeforeAbort: 3,
+      tokens: 3,
     });
   });
 

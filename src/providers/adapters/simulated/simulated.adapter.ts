@@ -31,6 +31,8 @@ export interface SimulatedStats {
   active: number;
   /** Tokens emitted by generations that were aborted (shows how promptly an abort stopped them). */
   tokensBeforeAbort: number;
+  /** Tokens handed to consumers so far, all generations (stalls when a consumer applies backpressure). */
+  tokens: number;
 }
 
 /**
@@ -48,6 +50,7 @@ export class SimulatedAdapter implements ProviderAdapter {
     failed: 0,
     active: 0,
     tokensBeforeAbort: 0,
+    tokens: 0,
   };
 
   constructor(
@@ -115,6 +118,7 @@ export class SimulatedAdapter implements ProviderAdapter {
           if (due >= 1) await sleep(due, undefined, { signal });
           else if (interval === 0 && emitted % TOKENS_PER_YIELD === TOKENS_PER_YIELD - 1) await yieldToIo();
           emitted++;
+          this.stats.tokens++;
         } else {
           // The consumer may stop iterating once it has the terminal event; count the outcome first.
           outcome = 'completed';
