@@ -1,0 +1,62 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ModelConfig } from '../config/app-config';
+import type { StreamEvent } from '../streaming/stream-event';
+import type { Framing, ProviderAdapter, ProviderStreamRequest } from './provider-adapter';
+
+/** One step of a scripted provider: an event (completionId filled in), a throw, a pause, or a hang. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'completionId'> : never;
+
+export type FakeStep =
+  WithoutId<StreamEvent> | { throws: unknown } | { sleepMs: number } | { hangUntilAborted: true };
+
+/** A provider adapter that plays a script, for tests of everything above the adapter interface. */
+export class FakeAdapter implements ProviderAdapter {
+  readonly type = 'simulated' as const;
+  readonly framing: Framing = 'none';
+  readonly seen: ProviderStreamRequest[] = [];
+  /** Set when the adapter noticed its signal abort. */
+  abortObserved = false;
+  /** Set when the consumer stopped iterating (return() reached the adapter's finally). */
+  closed = false;
+
+  constructor(
+    private readonly script: FakeStep[],
+    readonly id = 'fake',
+  ) {}
+
+  checkModel(): string[] {
+    return [];
+  }
+
+  async *stream(request: ProviderStreamRequest): AsyncGenerator<StreamEvent> {
+    this.seen.push(request);
+    const { signal, completionId } = request;
+    try {
+      for (const step of this.script) {
+        if ('throws' in step) throw step.throws;
+        if ('sleepMs' in step) {
+          await sleep(step.sleepMs, undefined, { signal });
+          continue;
+        }
+        if ('hangUntilAborted' in step) {
+          await new Promise<never>((_, reject) => {
+            const fail = () => {
+              this.abortObserved = true;
+              reject(signal.reason as Error);
+            };
+            if (signal.aborted) fail();
+            else signal.addEventListener('abort', fail, { once: true });
+          });
+          continue;
+        }
+        yield { ...step, completionId };
+      }
+    } finally {
+      this.closed = true;
+    }
+  }
+}
+
+export function fakeModel(id = 'fake/model'): ModelConfig {
+  return Object.assign(new ModelConfig(), { id, provider: 'fake', upstream: 'model', options: {} });
+}
