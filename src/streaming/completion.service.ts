@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { MetricsService, type Protocol, type StreamOutcome } from '../analytics/metrics.service';
 import { CompletionError, DomainError, StreamErrorCode } from '../common/errors/error-code';
@@ -84,7 +84,8 @@ export class CompletionService {
     const [target] = this.routing.plan(request);
     if (!target)
       throw new CompletionError(StreamErrorCode.ServiceUnavailable, 'No provider can serve this model.');
-    const completionId = `chatcmpl-${randomBytes(12).toString('base64url')}`;
+    // randomUUID draws from a cached entropy pool; randomBytes would be a synchronous call per completion.
+    const completionId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
     const run = this.run(target, request, completionId, ctx);
     const { content_chunk_size, max_buffer_time } = this.config.streaming.buffering;
     const events = this.coalesce
@@ -169,7 +170,7 @@ export class CompletionService {
     else ctx.signal?.addEventListener('abort', onClientAbort, { once: true });
 
     const { adapter, model } = target;
-    const log = (ctx.log ?? this.rootLog).child({ completion_id: completionId });
+    const log = ctx.log ?? this.rootLog;
     const started = performance.now();
     let firstTokenMs: number | undefined;
     let terminal: TerminalEvent | undefined;
@@ -214,6 +215,7 @@ export class CompletionService {
         this.metrics.streamErrors.labels(ctx.protocol, terminal.error.code).inc();
       log.info(
         {
+          completion_id: completionId,
           model: model.id,
           provider: adapter.id,
           protocol: ctx.protocol,
@@ -243,7 +245,7 @@ export class CompletionService {
       return errorEvent(completionId, StreamErrorCode.Cancelled, 'The request was cancelled.', false);
     }
     if (err instanceof DomainError && isStreamCode(err.code)) return fromDomainError(completionId, err);
-    log.error({ err }, 'provider failed unexpectedly');
+    log.error({ err, completion_id: completionId }, 'provider failed unexpectedly');
     return errorEvent(completionId, StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
   }
 }
