@@ -23,14 +23,7 @@ export class ChatCompletionsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    if (body.stream) {
-      this.sse.admit();
-      const stream = this.completions.start(body, this.context(request, reply, 'sse'));
-      return this.sse.send(stream, request, reply, {
-        includeUsage: body.stream_options?.include_usage === true,
-        eventSource: false,
-      });
-    }
+    if (body.stream) return this.stream(body, request, reply, false);
     const result = await this.completions.complete(body, this.context(request, reply, 'http'));
     await reply.headers(servedByHeaders(result)).send(toChatCompletion(result));
   }
@@ -47,12 +40,19 @@ export class ChatCompletionsController {
       await reply.status(204).send();
       return;
     }
-    this.sse.admit();
+    return this.stream(body, request, reply, true);
+  }
+
+  /** The completion starts lazily, on first read, so a refusal by the SSE edge leaves nothing behind. */
+  private stream(
+    body: ChatCompletionRequestDto,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    eventSource: boolean,
+  ): Promise<void> {
     const stream = this.completions.start(body, this.context(request, reply, 'sse'));
-    return this.sse.send(stream, request, reply, {
-      includeUsage: body.stream_options?.include_usage === true,
-      eventSource: true,
-    });
+    const includeUsage = body.stream_options?.include_usage === true;
+    return this.sse.send(stream, request, reply, { includeUsage, eventSource });
   }
 
   private context(request: FastifyRequest, reply: FastifyReply, protocol: 'sse' | 'http'): CompletionContext {

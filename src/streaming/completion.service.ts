@@ -10,7 +10,14 @@ import { RoutingService, type RouteTarget } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
 import { coalesceEvents } from './event-coalescer';
-import type { ErrorEvent, FinishReason, StreamEvent, TerminalEvent, Usage } from './stream-event';
+import {
+  type ErrorEvent,
+  type FinishReason,
+  isTerminal,
+  type StreamEvent,
+  type TerminalEvent,
+  type Usage,
+} from './stream-event';
 
 export interface CompletionContext {
   /** Correlates logs; the edge's request id. */
@@ -182,7 +189,7 @@ export class CompletionService {
       try {
         const upstream = adapter.stream({ completionId, model, body: request, signal: controller.signal });
         for await (const event of upstream) {
-          if (event.type === 'completed' || event.type === 'error') {
+          if (isTerminal(event)) {
             terminal = event;
             break;
           }

@@ -35,7 +35,7 @@ export class SseResponder {
   ) {}
 
   /** Throws (before anything is written) when SSE is off or full; the caller's filter answers. */
-  admit(): void {
+  private admit(): void {
     const sse = this.config.streaming.protocols.sse;
     if (!sse.enabled) {
       throw new CompletionError(
