@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { jsonFrames, postJson, readSse } from './support/sse-client';
+import { deltasOf, jsonFrames, postJson, readSse } from './support/sse-client';
 import { startApp, type TestApp } from './support/app';
 
 describe('POST /v1/chat/completions (official openai client and raw SSE)', () => {
@@ -99,10 +99,7 @@ describe('POST /v1/chat/completions (official openai client and raw SSE)', () =>
       stream: true,
       reasoning: { effort: 'medium' },
     });
-    const frames = jsonFrames(await readSse(res)) as Array<{
-      choices: Array<{ delta: Record<string, string> }>;
-    }>;
-    const deltas = frames.map((f) => f.choices[0]?.delta ?? {});
+    const deltas = deltasOf(await readSse(res));
     const firstContent = deltas.findIndex((d) => d.content !== undefined && d.content !== '');
     const reasoning = deltas.map((d) => d.reasoning ?? '').join('');
     expect(reasoning).toMatch(/^The user sent \d+ tokens/);

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { startApp, withModels } from './support/app';
-import { jsonFrames, postJson, readSse } from './support/sse-client';
+import { jsonFrames, postJson, readSseFromFirstEvent } from './support/sse-client';
 import { waitFor } from './support/wait';
 
 const slowModel = {
@@ -23,10 +23,8 @@ describe('graceful shutdown', () => {
     const t = await startApp(withModels([], slowModel), { server: { shutdown: { drain_timeout: '400ms' } } });
     const streaming = postJson(`${t.url}/v1/chat/completions`, body('test/slow'));
     const res = await streaming;
-    let firstChunk!: () => void;
-    const gotChunk = new Promise<void>((resolve) => (firstChunk = resolve));
-    const reading = readSse(res, () => firstChunk());
-    await gotChunk;
+    const { firstEvent, done: reading } = readSseFromFirstEvent(res);
+    await firstEvent;
 
     const closing = t.app.close();
     const ready = await fetch(`${t.url}/health/ready`);
@@ -60,10 +58,8 @@ describe('graceful shutdown', () => {
   it('lets a stream that finishes within the drain timeout complete normally', async () => {
     const t = await startApp(withModels([], shortModel), { server: { shutdown: { drain_timeout: '10s' } } });
     const res = await postJson(`${t.url}/v1/chat/completions`, body('test/short'));
-    let firstChunk!: () => void;
-    const gotChunk = new Promise<void>((resolve) => (firstChunk = resolve));
-    const reading = readSse(res, () => firstChunk());
-    await gotChunk;
+    const { firstEvent, done: reading } = readSseFromFirstEvent(res);
+    await firstEvent;
     const closing = t.app.close();
     const sse = await reading;
     const frames = jsonFrames(sse) as Array<{ choices: Array<{ finish_reason: string | null }> }>;
@@ -113,10 +109,8 @@ describe('graceful shutdown', () => {
         max_tokens: 200,
         stream: true,
       });
-      let firstChunk!: () => void;
-      const gotChunk = new Promise<void>((resolve) => (firstChunk = resolve));
-      const reading = readSse(res, () => firstChunk());
-      await gotChunk;
+      const { firstEvent, done: reading } = readSseFromFirstEvent(res);
+      await firstEvent;
       child.kill('SIGTERM');
       await waitFor(
         'readiness to fail',

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import OpenAI from 'openai';
 import { startApp, type TestApp, withModels } from './support/app';
 import { simulatedOf } from './support/simulated';
-import { jsonFrames, postJson, readSse } from './support/sse-client';
+import { contentOf, deltasOf, jsonFrames, postJson, readSse } from './support/sse-client';
 import { sleep, waitFor } from './support/wait';
 
 const user = (content: string) => [{ role: 'user', content }];
@@ -53,13 +53,7 @@ describe('SSE stream lifecycle', () => {
     const sse = await readSse(res);
     expect(sse.raw.startsWith(': keepalive\n\n: keepalive\n\n')).toBe(true);
     expect(sse.comments.length).toBeGreaterThanOrEqual(3);
-    expect(
-      jsonFrames(sse)
-        .map(
-          (f) => (f as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '',
-        )
-        .join(''),
-    ).toBe('late hello');
+    expect(contentOf(sse)).toBe('late hello');
     expect(res.headers.get('x-circuit-breaker-model')).toBe('test/slow-start');
   });
 
@@ -106,9 +100,9 @@ describe('SSE stream lifecycle', () => {
       'data: {"error":{"message":"simulated connection_lost after 3 chunks","type":"upstream_error","param":null,"code":"connection_lost"}}',
     );
     expect(frames[5]).toBe('data: [DONE]');
-    const contents = jsonFrames(sse)
+    const contents = deltasOf(sse)
       .slice(1, 4)
-      .map((f) => (f as { choices: Array<{ delta: { content: string } }> }).choices[0]?.delta.content);
+      .map((d) => d.content);
     expect(contents).toEqual(['one', ' two', ' three']);
 
     const openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'x', maxRetries: 0 });
@@ -226,10 +220,7 @@ describe('SSE stream lifecycle', () => {
     const id = (jsonFrames(sse)[0] as { id: string }).id;
     expect(sse.events.map((e) => e.id)).toEqual(sse.events.map((_, i) => `${id}:${i}`));
     expect(sse.events[sse.events.length - 1]?.data).toBe('[DONE]');
-    const text = jsonFrames(sse)
-      .map((f) => (f as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '')
-      .join('');
-    expect(text).toBe('via GET');
+    expect(contentOf(sse)).toBe('via GET');
     expect(jsonFrames(sse).some((f) => (f as { usage?: unknown }).usage)).toBe(true);
 
     const reconnect = await fetch(`${url()}/stream?${query.toString()}`, {

@@ -53,3 +53,27 @@ export function jsonFrames(result: SseResult): Array<Record<string, unknown>> {
     .filter((e) => e.data !== '[DONE]')
     .map((e) => JSON.parse(e.data) as Record<string, unknown>);
 }
+
+/** The `delta` of each chunk's first choice (chunks without choices, such as the usage chunk, give {}). */
+export function deltasOf(result: SseResult): Array<Record<string, string | undefined>> {
+  return jsonFrames(result).map(
+    (f) => (f as { choices?: Array<{ delta?: Record<string, string> }> }).choices?.[0]?.delta ?? {},
+  );
+}
+
+/** The streamed answer text: every `delta.content` joined. */
+export function contentOf(result: SseResult): string {
+  return deltasOf(result)
+    .map((d) => d.content ?? '')
+    .join('');
+}
+
+/** Starts reading a stream; `firstEvent` resolves at its first event, `done` with the whole result. */
+export function readSseFromFirstEvent(response: Response): {
+  firstEvent: Promise<void>;
+  done: Promise<SseResult>;
+} {
+  let first!: () => void;
+  const firstEvent = new Promise<void>((resolve) => (first = resolve));
+  return { firstEvent, done: readSse(response, () => first()) };
+}
