@@ -116,8 +116,19 @@ export class StreamingConfig {
   @ValidateNested() @Type(() => MonitoringConfig) monitoring!: MonitoringConfig;
 }
 
-export const PROVIDER_TYPES = ['simulated'] as const;
+export const PROVIDER_TYPES = [
+  'simulated',
+  'openai',
+  'openrouter',
+  'openai-compatible',
+  'anthropic',
+  'google',
+  'ollama',
+] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
+
+const isHttpProvider = (o: ProviderConfig) => o.type !== 'simulated';
+const URL_PATTERN = /^https?:\/\/[^\s/]+(\/\S*)?$/;
 
 export class ProviderConfig {
   @IsIn(PROVIDER_TYPES) type!: ProviderType;
@@ -133,6 +144,39 @@ export class ProviderConfig {
   @ValidateIf((o: ProviderConfig) => o.type === 'simulated')
   @Duration()
   first_token_delay = 0;
+
+  /** The provider's API key. Usually left out here and read from the env var named by `api_key_env`. */
+  @Secret() @IsOptional() @IsString() api_key?: string;
+  /** Env var holding the API key (OPENAI_API_KEY...); read at boot when `api_key` is not set. */
+  @IsOptional()
+  @Matches(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an env var name' })
+  api_key_env?: string;
+  /** Base URL of the API, e.g. https://api.openai.com/v1. Each vendor type has a default except ollama
+   * and openai-compatible. */
+  @IsOptional() @Matches(URL_PATTERN, { message: 'must be an http:// or https:// URL' }) base_url?: string;
+  /** Env var that overrides `base_url` when set (OPENAI_BASE_URL, OLLAMA_BASE_URL...). */
+  @IsOptional()
+  @Matches(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an env var name' })
+  base_url_env?: string;
+  /** Header that carries the key: `authorization` sends `Bearer <key>`; any other name sends the key as is
+   * (Azure-style `api-key`). Defaults to the vendor's own header. */
+  @IsOptional() @Matches(/^[A-Za-z0-9-]+$/, { message: 'must be a header name' }) auth_header?: string;
+  /** Extra request headers (OpenRouter's HTTP-Referer and X-Title, Azure...). */
+  @Secret() @IsObject() headers: Record<string, string> = {};
+  /** Extra query parameters on every upstream URL (Azure-style `api-version`). */
+  @IsObject() query: Record<string, string> = {};
+
+  @ValidateIf(isHttpProvider) @Duration() connect_timeout = 10_000;
+  /** Streams: time allowed until the response headers arrive. */
+  @ValidateIf(isHttpProvider) @Duration() first_byte_timeout = 60_000;
+  /** Streams: longest silence between two received chunks (keepalive comments count). */
+  @ValidateIf(isHttpProvider) @Duration() idle_timeout = 60_000;
+  /** Non-streaming requests: time allowed for the whole response. */
+  @ValidateIf(isHttpProvider) @Duration() request_timeout = 600_000;
+  /** Serve `<provider id>/<any upstream model>` even when the model is not in the catalogue. */
+  @IsBoolean() allow_any_model = false;
+  /** Providers that list their models (ollama): how often to refresh the list; 0 = only at boot. */
+  @ValidateIf(isHttpProvider) @Duration() discovery_interval = 60_000;
 }
 
 export class ModelPricing {

@@ -53,7 +53,35 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
     layers.push(readYamlFile(file, true));
   }
   layers.push(envLayer(env), ...(options.overrides ?? []));
-  return buildConfig(layers.reduce<ConfigLayer>((acc, layer) => deepMerge(acc, layer), {}));
+  const merged = layers.reduce<ConfigLayer>((acc, layer) => deepMerge(acc, layer), {});
+  return buildConfig(resolveProviderEnv(merged, env));
+}
+
+/**
+ * Fills each provider's `api_key` and `base_url` from the env vars its `api_key_env` / `base_url_env` name,
+ * where config does not set them: an explicit value in a config file wins over the ambient environment.
+ */
+function resolveProviderEnv(raw: ConfigLayer, env: NodeJS.ProcessEnv): ConfigLayer {
+  const providers = raw.providers;
+  if (!isPlainObject(providers)) return raw;
+  const resolved: ConfigLayer = {};
+  for (const [id, provider] of Object.entries(providers)) {
+    if (!isPlainObject(provider)) {
+      resolved[id] = provider;
+      continue;
+    }
+    const out = { ...provider };
+    for (const [key, envKey] of [
+      ['api_key', 'api_key_env'],
+      ['base_url', 'base_url_env'],
+    ] as const) {
+      const name = out[envKey];
+      const value = typeof name === 'string' ? env[name] : undefined;
+      if ((out[key] === undefined || out[key] === '') && value) out[key] = value;
+    }
+    resolved[id] = out;
+  }
+  return { ...raw, providers: resolved };
 }
 
 /** Validates a merged raw object into AppConfig, or throws ConfigError naming every bad key. */

@@ -7,6 +7,8 @@ import { toChatCompletion } from './openai/openai-completion.response';
 import { ChatBodyPipe, ChatQueryPipe } from './chat-request.pipe';
 import { abortOnClientClose } from './abort-on-close';
 import { SseResponder } from './sse/sse-responder.service';
+import { PROVIDER_KEY_HEADER } from '../providers/provider-keys';
+import { ProviderRegistry } from '../providers/provider-registry.service';
 
 /** OpenAI Chat Completions over HTTP: JSON, SSE (POST), and SSE for EventSource (GET). */
 @Controller('v1/chat/completions')
@@ -14,6 +16,7 @@ export class ChatCompletionsController {
   constructor(
     private readonly completions: CompletionService,
     private readonly sse: SseResponder,
+    private readonly providers: ProviderRegistry,
   ) {}
 
   @Post()
@@ -56,6 +59,13 @@ export class ChatCompletionsController {
   }
 
   private context(request: FastifyRequest, reply: FastifyReply, protocol: 'sse' | 'http'): CompletionContext {
-    return { requestId: request.id, protocol, signal: abortOnClientClose(reply), log: request.log };
+    const keyHeader = request.headers[PROVIDER_KEY_HEADER];
+    return {
+      requestId: request.id,
+      protocol,
+      signal: abortOnClientClose(reply),
+      log: request.log,
+      providerKeys: this.providers.parseKeys(Array.isArray(keyHeader) ? keyHeader[0] : keyHeader),
+    };
   }
 }

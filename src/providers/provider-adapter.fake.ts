@@ -13,6 +13,7 @@ export type FakeStep =
 export class FakeAdapter implements ProviderAdapter {
   readonly type = 'simulated' as const;
   readonly framing: Framing = 'none';
+  readonly configured = true;
   readonly seen: ProviderStreamRequest[] = [];
   /** Set when the adapter noticed its signal abort. */
   abortObserved = false;
@@ -26,6 +27,10 @@ export class FakeAdapter implements ProviderAdapter {
 
   checkModel(): string[] {
     return [];
+  }
+
+  missingCredentials(): undefined {
+    return undefined;
   }
 
   async *stream(request: ProviderStreamRequest): AsyncGenerator<StreamEvent> {

@@ -13,6 +13,8 @@ export interface ProviderStreamRequest {
   body: ChatCompletionRequest;
   /** Aborted when the client goes away, the request is cancelled, or the node drains. */
   signal: AbortSignal;
+  /** A key the caller brought for this request (X-Provider-Key); wins over the configured one. */
+  apiKey?: string;
 }
 
 /**
@@ -25,7 +27,15 @@ export interface ProviderAdapter {
   readonly id: string;
   readonly type: ProviderType;
   readonly framing: Framing;
+  /** It can serve with what config gave it (a key, a base URL). Unconfigured providers' models are not listed. */
+  readonly configured: boolean;
+  /** Why a request bringing `apiKey` (or none) cannot be served, in words for the client; undefined when it can. */
+  missingCredentials(apiKey: string | undefined): string | undefined;
   /** Boot-time check of a catalogue entry that names this provider; returns problems, empty when fine. */
   checkModel(model: ModelConfig): string[];
   stream(request: ProviderStreamRequest): AsyncIterable<StreamEvent>;
+  /** Providers that can list their models (Ollama's /api/tags) return them as catalogue entries. */
+  discoverModels?(signal: AbortSignal): Promise<ModelConfig[]>;
+  /** Releases connections; called once at shutdown. */
+  close?(): Promise<void>;
 }

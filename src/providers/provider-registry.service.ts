@@ -1,30 +1,57 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig, type ProviderConfig, type ProviderType } from '../config/app-config';
 import { ConfigError } from '../config/config.loader';
+import { OpenAiAdapter } from './adapters/openai/openai.adapter';
+import { GenericOpenAiAdapter } from './adapters/openai-compatible/openai-compatible.adapter';
+import { OpenRouterAdapter } from './adapters/openrouter/openrouter.adapter';
 import { SimulatedAdapter } from './adapters/simulated/simulated.adapter';
+import type { AdapterDeps } from './http/http-provider.adapter';
+import { UpstreamPools } from './http/upstream-pools';
 import type { ProviderAdapter } from './provider-adapter';
+import { ProviderKeys } from './provider-keys';
 
-type AdapterFactory = (id: string, config: ProviderConfig) => ProviderAdapter;
+type AdapterFactory = (id: string, config: ProviderConfig, deps: AdapterDeps) => ProviderAdapter;
 
 /** One factory per provider `type`; vendors are added here and nowhere else. */
-const FACTORIES: Record<ProviderType, AdapterFactory> = {
+const FACTORIES: { [T in ProviderType]?: AdapterFactory } = {
   simulated: (id, config) => new SimulatedAdapter(id, config),
+  openai: (id, config, deps) => new OpenAiAdapter(id, config, deps),
+  openrouter: (id, config, deps) => new OpenRouterAdapter(id, config, deps),
+  'openai-compatible': (id, config, deps) => new GenericOpenAiAdapter(id, config, deps),
 };
+
+/** Non-streaming upstream bodies may be this much larger than the text a completion may hold. */
+const RESPONSE_OVERHEAD = 4;
 
 /** The enabled provider instances, built from `providers` at boot, with every model entry checked. */
 @Injectable()
-export class ProviderRegistry {
+export class ProviderRegistry implements OnApplicationShutdown {
   private readonly adapters = new Map<string, ProviderAdapter>();
+  private readonly ids: ReadonlySet<string>;
+  readonly pools: UpstreamPools;
 
   constructor(config: AppConfig) {
+    const { connection_pool_size, max_memory_per_stream } = config.streaming.performance;
+    this.pools = new UpstreamPools(connection_pool_size);
+    const deps: AdapterDeps = {
+      pools: this.pools,
+      maxResponseBytes: max_memory_per_stream * RESPONSE_OVERHEAD,
+    };
+    const problems: string[] = [];
     for (const [id, provider] of config.providers) {
-      if (provider.enabled) this.adapters.set(id, FACTORIES[provider.type](id, provider));
+      if (!provider.enabled) continue;
+      const factory = FACTORIES[provider.type];
+      if (!factory) problems.push(`providers.${id}.type: '${provider.type}' is not available in this build`);
+      else this.adapters.set(id, factory(id, provider, deps));
     }
-    const problems = config.models.flatMap((model, i) => {
-      const adapter = this.adapters.get(model.provider);
-      return adapter ? adapter.checkModel(model).map((problem) => `models[${i}].${problem}`) : [];
-    });
+    problems.push(
+      ...config.models.flatMap((model, i) => {
+        const adapter = this.adapters.get(model.provider);
+        return adapter ? adapter.checkModel(model).map((problem) => `models[${i}].${problem}`) : [];
+      }),
+    );
     if (problems.length > 0) throw new ConfigError(problems);
+    this.ids = new Set(this.adapters.keys());
   }
 
   get(id: string): ProviderAdapter | undefined {
@@ -33,5 +60,15 @@ export class ProviderRegistry {
 
   all(): ProviderAdapter[] {
     return [...this.adapters.values()];
+  }
+
+  /** The caller's own keys from the X-Provider-Key header (throws a request error when it is malformed). */
+  parseKeys(header: string | undefined): ProviderKeys | undefined {
+    return ProviderKeys.parse(header, this.ids);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled(this.all().flatMap((adapter) => (adapter.close ? [adapter.close()] : [])));
+    await this.pools.close();
   }
 }

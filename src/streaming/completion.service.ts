@@ -6,6 +6,7 @@ import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
+import type { ProviderKeys } from '../providers/provider-keys';
 import { RoutingService, type RouteTarget } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
@@ -27,6 +28,8 @@ export interface CompletionContext {
   signal?: AbortSignal;
   /** Request-scoped logger; the root logger is used when absent. */
   log?: AppLogger;
+  /** The caller's own provider keys (X-Provider-Key), already parsed by the edge. */
+  providerKeys?: ProviderKeys;
 }
 
 /** A started completion: its identity is known before the first event. Iterate it once. */
@@ -88,7 +91,7 @@ export class CompletionService {
         },
       );
     }
-    const [target] = this.routing.plan(request);
+    const [target] = this.routing.plan(request, ctx.providerKeys);
     if (!target)
       throw new CompletionError(StreamErrorCode.ServiceUnavailable, 'No provider can serve this model.');
     // randomUUID draws from a cached entropy pool; randomBytes would be a synchronous call per completion.
@@ -176,7 +179,7 @@ export class CompletionService {
     if (ctx.signal?.aborted) onClientAbort();
     else ctx.signal?.addEventListener('abort', onClientAbort, { once: true });
 
-    const { adapter, model } = target;
+    const { adapter, model, apiKey } = target;
     const log = ctx.log ?? this.rootLog;
     const started = performance.now();
     let firstTokenMs: number | undefined;
@@ -187,7 +190,13 @@ export class CompletionService {
 
     try {
       try {
-        const upstream = adapter.stream({ completionId, model, body: request, signal: controller.signal });
+        const upstream = adapter.stream({
+          completionId,
+          model,
+          body: request,
+          signal: controller.signal,
+          apiKey,
+        });
         for await (const event of upstream) {
           if (isTerminal(event)) {
             terminal = event;

@@ -1,5 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Writable } from 'node:stream';
 import { createApp } from '../../src/app.factory';
+import { createRootLogger } from '../../src/common/logging/logger';
 import type { AppConfig } from '../../src/config/app-config';
 import { type ConfigLayer, loadConfig } from '../../src/config/config.loader';
 
@@ -18,11 +20,21 @@ const TEST_LAYER: ConfigLayer = {
 };
 
 /** Boots the real app (same factory as main.ts) on a real port. */
-export async function startApp(...overrides: ConfigLayer[]): Promise<TestApp> {
+export function startApp(...overrides: ConfigLayer[]): Promise<TestApp> {
+  return startAppWith({}, ...overrides);
+}
+
+export interface StartOptions {
+  /** Receives the JSON log lines (at the configured level; `silent` unless an override sets it). */
+  logSink?: Writable;
+}
+
+export async function startAppWith(options: StartOptions, ...overrides: ConfigLayer[]): Promise<TestApp> {
   const env = { ...process.env };
   delete env.NODE_ENV; // jest sets NODE_ENV=test; tests state their config explicitly
   const config = loadConfig({ env, overrides: [TEST_LAYER, ...overrides] });
-  const app = await createApp(config);
+  const logger = options.logSink ? createRootLogger(config, options.logSink) : undefined;
+  const app = await createApp(config, logger ? { logger } : undefined);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
@@ -41,4 +53,18 @@ export function withModels(
 ): ConfigLayer {
   const shipped = loadConfig({ env: {}, overrides: config }).models.map((m) => ({ ...m }));
   return { models: [...shipped, ...models] };
+}
+
+/** A log sink collecting parsed JSON lines. */
+export function logCollector(): { sink: Writable; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { sink, lines };
 }

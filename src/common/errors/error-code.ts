@@ -12,6 +12,8 @@ export enum StreamErrorCode {
   Cancelled = 'cancelled',
   BadRequest = 'bad_request',
   Forbidden = 'forbidden',
+  /** The provider failed (5xx, overloaded, an error frame); `retryable` says whether another try may work. */
+  ProviderError = 'provider_error',
   /** The node is draining (shutdown) or over a capacity limit; retry elsewhere. */
   ServiceUnavailable = 'service_unavailable',
   Internal = 'internal_error',
@@ -25,6 +27,8 @@ export enum RequestErrorCode {
   NotFound = 'not_found',
   RequestTooLarge = 'request_too_large',
   UnsupportedMediaType = 'unsupported_media_type',
+  /** The provider has no API key configured and the request brought none (X-Provider-Key). */
+  ProviderKeyMissing = 'provider_key_missing',
 }
 
 export type ErrorCode = StreamErrorCode | RequestErrorCode;

@@ -17,6 +17,7 @@ const MAPPING: Record<ErrorCode, HttpMapping> = {
   [RequestErrorCode.NotFound]: { status: 404, type: 'invalid_request_error' },
   [RequestErrorCode.RequestTooLarge]: { status: 413, type: 'invalid_request_error' },
   [RequestErrorCode.UnsupportedMediaType]: { status: 415, type: 'invalid_request_error' },
+  [RequestErrorCode.ProviderKeyMissing]: { status: 401, type: 'authentication_error' },
   [StreamErrorCode.BadRequest]: { status: 400, type: 'invalid_request_error' },
   [StreamErrorCode.AuthenticationFailed]: { status: 401, type: 'authentication_error' },
   [StreamErrorCode.Forbidden]: { status: 403, type: 'permission_error' },
@@ -26,6 +27,7 @@ const MAPPING: Record<ErrorCode, HttpMapping> = {
   [StreamErrorCode.MemoryLimitExceeded]: { status: 500, type: 'server_error' },
   [StreamErrorCode.ConnectionLost]: { status: 502, type: 'upstream_error' },
   [StreamErrorCode.InvalidResponse]: { status: 502, type: 'upstream_error' },
+  [StreamErrorCode.ProviderError]: { status: 502, type: 'upstream_error' },
   [StreamErrorCode.ServiceUnavailable]: { status: 503, type: 'server_error' },
   [StreamErrorCode.ProviderTimeout]: { status: 504, type: 'upstream_error' },
 };

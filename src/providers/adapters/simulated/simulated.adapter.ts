@@ -43,6 +43,8 @@ export interface SimulatedStats {
 export class SimulatedAdapter implements ProviderAdapter {
   readonly type = 'simulated' as const;
   readonly framing: Framing = 'none';
+  /** Needs no key and no network. */
+  readonly configured = true;
   readonly stats: SimulatedStats = {
     started: 0,
     completed: 0,
@@ -57,6 +59,10 @@ export class SimulatedAdapter implements ProviderAdapter {
     readonly id: string,
     private readonly config: ProviderConfig,
   ) {}
+
+  missingCredentials(): undefined {
+    return undefined;
+  }
 
   checkModel(model: ModelConfig): string[] {
     const problems: string[] = [];

@@ -1,0 +1,78 @@
+import type { ProviderConfig, ProviderType } from '../../../config/app-config';
+import type { StreamEvent } from '../../../streaming/stream-event';
+import {
+  type AdapterDeps,
+  HttpProviderAdapter,
+  isObject,
+  type ParseContext,
+  type UpstreamCall,
+  type VendorStreamParser,
+} from '../../http/http-provider.adapter';
+import type { VendorErrorInfo } from '../../http/upstream-errors';
+import type { ProviderStreamRequest } from '../../provider-adapter';
+import { type OpenAiDialect, toOpenAiBody } from './openai.request';
+import { openAiErrorInfo, OpenAiStreamParser, parseOpenAiResponse } from './openai.stream-parser';
+
+export interface OpenAiCompatibleOptions {
+  type: ProviderType;
+  dialect: OpenAiDialect;
+  defaultBaseUrl?: string;
+  requiresKey: boolean;
+}
+
+/**
+ * The one adapter for every OpenAI-compatible API (OpenAI, OpenRouter, vLLM, LM Studio, Azure-style base URLs,
+ * Ollama /v1): `POST {base}/chat/completions`, SSE with `data: [DONE]`. Vendors differ only in their dialect,
+ * default base URL and whether a key is required.
+ */
+export class OpenAiCompatibleAdapter extends HttpProviderAdapter {
+  readonly type: ProviderType;
+  readonly framing = 'sse' as const;
+  private readonly dialect: OpenAiDialect;
+
+  constructor(id: string, config: ProviderConfig, deps: AdapterDeps, options: OpenAiCompatibleOptions) {
+    super(id, config, deps, options.defaultBaseUrl, options.requiresKey);
+    this.type = options.type;
+    this.dialect = options.dialect;
+  }
+
+  protected buildCall(request: ProviderStreamRequest, stream: boolean, apiKey?: string): UpstreamCall {
+    return {
+      path: '/chat/completions',
+      headers: {
+        'content-type': 'application/json',
+        accept: stream ? 'text/event-stream' : 'application/json',
+        ...this.authHeaders(apiKey),
+      },
+      body: JSON.stringify(toOpenAiBody(request.body, request.model.upstream, stream, this.dialect)),
+    };
+  }
+
+  protected createParser(ctx: ParseContext): VendorStreamParser {
+    return new OpenAiStreamParser(ctx);
+  }
+
+  protected parseResponse(body: unknown, ctx: ParseContext): StreamEvent[] {
+    return parseOpenAiResponse(body, ctx);
+  }
+
+  protected errorInfo(body: unknown): VendorErrorInfo {
+    if (isObject(body) && isObject(body.error)) {
+      const { status: _status, ...info } = openAiErrorInfo(body.error);
+      return info;
+    }
+    return typeof body === 'string' && body.trim() !== '' ? { message: body.trim().slice(0, 200) } : {};
+  }
+}
+
+/** OpenAI itself: `max_completion_tokens` (its reasoning models reject `max_tokens`), `reasoning_effort`. */
+export class OpenAiAdapter extends OpenAiCompatibleAdapter {
+  constructor(id: string, config: ProviderConfig, deps: AdapterDeps) {
+    super(id, config, deps, {
+      type: 'openai',
+      defaultBaseUrl: 'https://api.openai.com/v1',
+      requiresKey: true,
+      dialect: { maxTokensField: 'max_completion_tokens', developerRole: true, reasoning: 'effort' },
+    });
+  }
+}

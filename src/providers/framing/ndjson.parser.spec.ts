@@ -1,0 +1,47 @@
+import { byteSplits } from '../testing/byte-splits';
+import { NdjsonParser } from './ndjson.parser';
+
+function lines(chunks: Uint8Array[]): string[] {
+  const out: string[] = [];
+  const parser = new NdjsonParser((line) => out.push(line));
+  for (const chunk of chunks) parser.feed(chunk);
+  parser.end();
+  return out;
+}
+
+function expectAtEverySplit(input: string, expected: string[]): void {
+  for (const { at, chunks } of byteSplits(input)) {
+    expect({ at, lines: lines(chunks) }).toEqual({ at, lines: expected });
+  }
+}
+
+describe('NdjsonParser', () => {
+  it('splits Ollama-style lines, keeping multi-byte characters whole at every split', () => {
+    expectAtEverySplit('{"message":{"content":"é€"}}\n{"message":{"content":"😀 ok"}}\n{"done":true}\n', [
+      '{"message":{"content":"é€"}}',
+      '{"message":{"content":"😀 ok"}}',
+      '{"done":true}',
+    ]);
+  });
+
+  it('drops CR before LF and skips blank lines', () => {
+    expectAtEverySplit('{"a":1}\r\n\r\n  \n{"b":2}\r\n', ['{"a":1}', '{"b":2}']);
+  });
+
+  it('delivers a last line that has no newline at the end of the stream', () => {
+    expectAtEverySplit('{"a":1}\n{"done":true}', ['{"a":1}', '{"done":true}']);
+  });
+
+  it('passes malformed lines through for the caller to reject', () => {
+    expectAtEverySplit('{"a":\nnot json\n', ['{"a":', 'not json']);
+  });
+
+  it('accepts strings as well as bytes', () => {
+    const out: string[] = [];
+    const parser = new NdjsonParser((line) => out.push(line));
+    parser.feed('{"a"');
+    parser.feed(':1}\n{"b":2}');
+    parser.end();
+    expect(out).toEqual(['{"a":1}', '{"b":2}']);
+  });
+});

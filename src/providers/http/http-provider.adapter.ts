@@ -1,0 +1,305 @@
+import type { Dispatcher, Pool } from 'undici';
+import { StreamErrorCode } from '../../common/errors/error-code';
+import type { ModelConfig, ProviderConfig, ProviderType } from '../../config/app-config';
+import type { ChatCompletionRequest } from '../../streaming/chat-request';
+import type { StreamEvent } from '../../streaming/stream-event';
+import { NdjsonParser } from '../framing/ndjson.parser';
+import { SseParser } from '../framing/sse.parser';
+import type { ProviderAdapter, ProviderStreamRequest } from '../provider-adapter';
+import { ProviderError } from '../provider.error';
+import {
+  header,
+  httpStatusError,
+  invalidResponse,
+  retryAfterFromHeaders,
+  type TransportTimeouts,
+  transportError,
+  type VendorErrorInfo,
+} from './upstream-errors';
+import type { UpstreamPools } from './upstream-pools';
+
+/** What an adapter needs from the outside: shared pools and memory limits. */
+export interface AdapterDeps {
+  pools: UpstreamPools;
+  /** Largest non-streaming response body accepted from an upstream, in bytes. */
+  maxResponseBytes: number;
+}
+
+/** One upstream HTTP call, as an adapter builds it. */
+export interface UpstreamCall {
+  method?: 'POST' | 'GET';
+  /** Appended to the base URL's path, e.g. `/chat/completions`. */
+  path: string;
+  query?: Record<string, string>;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** The context a vendor parser translates in. */
+export interface ParseContext {
+  completionId: string;
+  provider: string;
+  model: ModelConfig;
+  request: ChatCompletionRequest;
+  /** Secrets to scrub from any vendor text that becomes an error message. */
+  secrets: readonly string[];
+}
+
+/**
+ * A stateful translator of one vendor stream (tool-call indexes, usage so far...) into StreamEvents. It pushes
+ * events into `out` and throws a classified ProviderError on an error frame or malformed data.
+ */
+export interface VendorStreamParser {
+  /** One SSE event (`event` is its name, `message` when unnamed) or one NDJSON line (`event` is `message`). */
+  frame(event: string, data: string, out: StreamEvent[]): void;
+  /** The upstream body ended: push the terminal `completed` if the vendor finished, else throw. */
+  end(out: StreamEvent[]): void;
+  /** The vendor's end marker has been seen; nothing after it is read. */
+  readonly finished: boolean;
+}
+
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/**
+ * The shared HTTP machinery of every vendor adapter: pooled requests, timeouts, the client's abort, framing,
+ * HTTP error classification and response-size limits. A vendor supplies request building, its parsers and how
+ * to read its error bodies.
+ */
+export abstract class HttpProviderAdapter implements ProviderAdapter {
+  abstract readonly type: ProviderType;
+  abstract readonly framing: 'sse' | 'ndjson';
+  protected readonly baseUrl: URL | undefined;
+  protected readonly timeouts: TransportTimeouts;
+
+  protected constructor(
+    readonly id: string,
+    protected readonly config: ProviderConfig,
+    protected readonly deps: AdapterDeps,
+    defaultBaseUrl: string | undefined,
+    /** Whether the vendor needs an API key at all (Ollama and self-hosted OpenAI-compatible servers do not). */
+    protected readonly requiresKey: boolean,
+  ) {
+    const base = config.base_url ?? defaultBaseUrl;
+    this.baseUrl = base === undefined ? undefined : new URL(base.replace(/\/+$/, ''));
+    this.timeouts = {
+      connect: config.connect_timeout,
+      firstByte: config.first_byte_timeout,
+      idle: config.idle_timeout,
+    };
+  }
+
+  get configured(): boolean {
+    return this.missingCredentials(undefined) === undefined;
+  }
+
+  missingCredentials(apiKey: string | undefined): string | undefined {
+    if (!this.baseUrl) {
+      const env = this.config.base_url_env ? ` (or ${this.config.base_url_env})` : '';
+      return `Provider '${this.id}' has no base URL; set providers.${this.id}.base_url${env}.`;
+    }
+    if (this.requiresKey && !(apiKey ?? this.config.api_key)) {
+      const env = this.config.api_key_env ? `set ${this.config.api_key_env}, or ` : '';
+      return `Provider '${this.id}' has no API key: ${env}send your key in the X-Provider-Key header.`;
+    }
+    return undefined;
+  }
+
+  checkModel(model: ModelConfig): string[] {
+    void model;
+    return [];
+  }
+
+  /** The upstream request for a completion; `stream` says whether to ask the vendor for a stream. */
+  protected abstract buildCall(
+    request: ProviderStreamRequest,
+    stream: boolean,
+    apiKey?: string,
+  ): UpstreamCall;
+  protected abstract createParser(ctx: ParseContext): VendorStreamParser;
+  /** A whole (non-streaming) vendor response -> events, ending with `completed`. */
+  protected abstract parseResponse(body: unknown, ctx: ParseContext): StreamEvent[];
+  /** The vendor's error body (parsed JSON, or text when it is not JSON) -> what it says. */
+  protected abstract errorInfo(body: unknown): VendorErrorInfo;
+
+  async *stream(request: ProviderStreamRequest): AsyncGenerator<StreamEvent> {
+    const apiKey = request.apiKey ?? this.config.api_key;
+    const missing = this.missingCredentials(apiKey);
+    if (missing) {
+      throw new ProviderError(StreamErrorCode.AuthenticationFailed, missing, this.id, { retryable: false });
+    }
+    const stream = request.body.stream === true;
+    const call = this.buildCall(request, stream, apiKey);
+    const secrets = apiKey ? [apiKey] : [];
+    const ctx: ParseContext = {
+      completionId: request.completionId,
+      provider: this.id,
+      model: request.model,
+      request: request.body,
+      secrets,
+    };
+    const response = await this.send(call, request.signal, stream);
+    const { body } = response;
+    let finished = false;
+    try {
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        throw await this.statusError(response, secrets);
+      }
+      const contentType = header(response.headers, 'content-type') ?? '';
+      // A vendor may answer a stream request with one JSON body (OpenAI-compatible servers that ignore
+      // `stream`); that is still a valid answer.
+      if (!stream || contentType.includes('application/json')) {
+        const json = parseJson(await readBody(body, this.deps.maxResponseBytes, this.id), this.id);
+        const events = this.parseResponse(json, ctx);
+        finished = true;
+        yield* events;
+        return;
+      }
+      const parser = this.createParser(ctx);
+      const out: StreamEvent[] = [];
+      // A frame that fails (an error frame, malformed data) must not lose the events of the frames before it
+      // in the same network chunk: they are yielded first, then the failure is thrown.
+      let failure: { error: unknown } | undefined;
+      const onFrame = (event: string, data: string) => {
+        if (failure || parser.finished) return;
+        try {
+          parser.frame(event, data, out);
+        } catch (error) {
+          failure = { error };
+        }
+      };
+      const framer =
+        this.framing === 'sse'
+          ? new SseParser({ onEvent: (e) => onFrame(e.event, e.data) })
+          : new NdjsonParser((line) => onFrame('message', line));
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        framer.feed(chunk);
+        if (out.length > 0) {
+          for (let i = 0; i < out.length; i++) yield out[i]!;
+          out.length = 0;
+        }
+        if (failure) throw failure.error;
+        if (parser.finished) break;
+      }
+      if (!parser.finished) framer.end();
+      if (failure) throw failure.error;
+      parser.end(out);
+      finished = parser.finished;
+      for (const event of out) yield event;
+    } catch (err) {
+      throw transportError(this.id, err, this.timeouts) ?? err;
+    } finally {
+      // After a clean end the rest (the chunked terminator) is read so the connection goes back to the pool;
+      // otherwise the upstream request is closed.
+      if (finished && !body.destroyed) body.dump({ limit: ERROR_BODY_LIMIT }).catch(() => undefined);
+      else if (!body.destroyed) body.destroy();
+    }
+  }
+
+  /** A GET returning JSON (model discovery), with the connect and first-byte timeouts. */
+  protected async getJson(path: string, signal: AbortSignal): Promise<unknown> {
+    const call: UpstreamCall = { method: 'GET', path, headers: this.authHeaders(this.config.api_key) };
+    const response = await this.send(call, signal, true);
+    if (response.statusCode !== 200) throw await this.statusError(response, []);
+    return parseJson(await readBody(response.body, this.deps.maxResponseBytes, this.id), this.id);
+  }
+
+  /** The vendor's auth header for a key; OpenAI-style Bearer unless `auth_header` names another header. */
+  protected authHeaders(apiKey: string | undefined, vendorHeader = 'authorization'): Record<string, string> {
+    if (!apiKey) return {};
+    const name = (this.config.auth_header ?? vendorHeader).toLowerCase();
+    return { [name]: name === 'authorization' ? `Bearer ${apiKey}` : apiKey };
+  }
+
+  private async send(
+    call: UpstreamCall,
+    signal: AbortSignal,
+    stream: boolean,
+  ): Promise<Dispatcher.ResponseData> {
+    const base = this.baseUrl!;
+    const pool: Pool = this.deps.pools.get(base.origin, { connectTimeout: this.timeouts.connect });
+    const query = { ...this.config.query, ...call.query };
+    const search = new URLSearchParams(query).toString();
+    const path = `${base.pathname === '/' ? '' : base.pathname}${call.path}${search ? `?${search}` : ''}`;
+    try {
+      return await pool.request({
+        method: call.method ?? 'POST',
+        path,
+        headers: { ...this.config.headers, ...call.headers },
+        body: call.body,
+        signal,
+        headersTimeout: stream ? this.timeouts.firstByte : this.config.request_timeout,
+        bodyTimeout: stream ? this.timeouts.idle : this.config.request_timeout,
+      });
+    } catch (err) {
+      throw transportError(this.id, err, this.timeouts) ?? err;
+    }
+  }
+
+  private async statusError(
+    response: Dispatcher.ResponseData,
+    secrets: readonly string[],
+  ): Promise<ProviderError> {
+    let text = '';
+    try {
+      text = await readBody(response.body, ERROR_BODY_LIMIT, this.id, true);
+    } catch {
+      // The status is what matters; a body that cannot be read adds nothing.
+    }
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text) as unknown;
+    } catch {
+      // Not JSON (a proxy's HTML page, plain text): errorInfo gets the text.
+    }
+    const info = this.errorInfo(parsed);
+    const retryAfterMs = retryAfterFromHeaders(response.headers) ?? info.retryAfterMs;
+    return httpStatusError(this.id, response.statusCode, { ...info, retryAfterMs }, secrets);
+  }
+}
+
+/** Reads a body up to `limit` bytes; past it, a success body is an invalid response and an error body is cut. */
+async function readBody(
+  body: Dispatcher.ResponseData['body'],
+  limit: number,
+  provider: string,
+  truncate = false,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      if (truncate) {
+        chunks.push(chunk.subarray(0, chunk.length - (size - limit)));
+        body.destroy();
+        break;
+      }
+      throw invalidResponse(provider, `the response is larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string, provider: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw invalidResponse(provider, 'the response is not valid JSON');
+  }
+}
+
+/** Parses one frame's JSON, or throws `invalid_response` naming the vendor. */
+export function parseFrame<T>(data: string, provider: string): T {
+  try {
+    return JSON.parse(data) as T;
+  } catch {
+    // The frame itself is not quoted: it may hold user content.
+    throw invalidResponse(provider, `malformed stream frame (${data.length} characters that are not JSON)`);
+  }
+}
+
+/** Type guard for plain JSON objects. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,44 @@
+import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+
+/** The request header that carries the caller's own provider key(s). */
+export const PROVIDER_KEY_HEADER = 'x-provider-key';
+
+const MAX_HEADER = 8192;
+const PAIR = /^([a-z0-9][a-z0-9_-]*)=(.+)$/i;
+
+/**
+ * Keys a caller brings for one request (bring your own key). The `X-Provider-Key` header holds either one bare
+ * key, used for whichever provider serves the request, or `provider=key` pairs separated by commas
+ * (`openai=sk-...,anthropic=sk-ant-...`) so a fallback chain can use a key per provider. A pair is recognised
+ * only when its name is a configured provider id, so a bare key containing `=` is never misread.
+ */
+export class ProviderKeys {
+  private constructor(
+    private readonly bare: string | undefined,
+    private readonly byProvider: ReadonlyMap<string, string>,
+  ) {}
+
+  static parse(header: string | undefined, providerIds: ReadonlySet<string>): ProviderKeys | undefined {
+    if (header === undefined) return undefined;
+    const value = header.trim();
+    if (value === '') return undefined;
+    // eslint-disable-next-line no-control-regex
+    if (value.length > MAX_HEADER || /[\x00-\x1f\x7f]/.test(value)) {
+      throw new CompletionError(
+        RequestErrorCode.InvalidRequest,
+        `The ${PROVIDER_KEY_HEADER} header must be at most ${MAX_HEADER} printable characters.`,
+      );
+    }
+    const pairs = new Map<string, string>();
+    for (const item of value.split(',')) {
+      const match = PAIR.exec(item.trim());
+      if (match && providerIds.has(match[1]!)) pairs.set(match[1]!, match[2]!.trim());
+    }
+    if (pairs.size > 0) return new ProviderKeys(undefined, pairs);
+    return new ProviderKeys(value, pairs);
+  }
+
+  keyFor(providerId: string): string | undefined {
+    return this.byProvider.get(providerId) ?? this.bare;
+  }
+}

@@ -1,0 +1,132 @@
+import type { ProviderType } from '../../src/config/app-config';
+import type { ConfigLayer } from '../../src/config/config.loader';
+import type { RecordedRequest } from '../fakes/fake-upstream';
+import { openAiWire } from '../fakes/openai.fake';
+import { type ErrorKind, VendorFake, type VendorWire } from '../fakes/vendor-fake';
+import { withModels } from './app';
+
+/** What the router's client must see for a vendor's HTTP error of each kind. */
+export interface ExpectedError {
+  status: number;
+  code: string;
+  type: string;
+}
+
+/** One vendor as the shared provider e2e suite drives it. */
+export interface VendorCase {
+  /** Provider id in the test config, and the model prefix (`<name>/test-model`). */
+  name: string;
+  type: ProviderType;
+  wire: VendorWire;
+  /** Path appended to the fake's URL to make the provider's base_url. */
+  basePath: string;
+  /** The upstream model name the catalogue maps `<name>/test-model` to. */
+  upstreamModel: string;
+  /** Vendors that need no key (Ollama, self-hosted OpenAI-compatible servers) skip the missing-key tests. */
+  usesKey: boolean;
+  /** Tool call arguments arrive in fragments (OpenAI, Anthropic) or whole (Gemini, Ollama). */
+  streamsToolArguments: boolean;
+  errors: Partial<Record<ErrorKind, ExpectedError>>;
+  /** Checks the recorded upstream request of a streamed completion (path, auth header, translated body). */
+  checkStreamRequest(request: RecordedRequest, apiKey: string): void;
+}
+
+export const TEST_KEY = 'sk-test-key-do-not-log-0123456789';
+
+const AUTH: ExpectedError = { status: 401, code: 'authentication_failed', type: 'authentication_error' };
+const RATE: ExpectedError = { status: 429, code: 'rate_limit_exceeded', type: 'rate_limit_error' };
+const UPSTREAM: ExpectedError = { status: 502, code: 'provider_error', type: 'upstream_error' };
+const BAD: ExpectedError = { status: 400, code: 'bad_request', type: 'invalid_request_error' };
+
+const OPENAI_ERRORS: VendorCase['errors'] = {
+  auth: AUTH,
+  forbidden: AUTH,
+  rate_limit: RATE,
+  overloaded: UPSTREAM,
+  server: UPSTREAM,
+  unavailable: UPSTREAM,
+  bad_request: BAD,
+  not_found: UPSTREAM,
+};
+
+function checkOpenAiRequest(request: RecordedRequest, apiKey: string, upstreamModel: string): void {
+  expect(request.method).toBe('POST');
+  expect(request.path).toMatch(/\/chat\/completions$/);
+  expect(request.headers.authorization).toBe(`Bearer ${apiKey}`);
+  expect(request.body).toMatchObject({
+    model: upstreamModel,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+}
+
+export const OPENAI_CASES: VendorCase[] = [
+  {
+    name: 'openai',
+    type: 'openai',
+    wire: openAiWire,
+    basePath: '/v1',
+    upstreamModel: 'gpt-4o',
+    usesKey: true,
+    streamsToolArguments: true,
+    errors: OPENAI_ERRORS,
+    checkStreamRequest: (request, key) => checkOpenAiRequest(request, key, 'gpt-4o'),
+  },
+  {
+    name: 'openrouter',
+    type: 'openrouter',
+    wire: openAiWire,
+    basePath: '/api/v1',
+    upstreamModel: 'anthropic/claude-sonnet-4.5',
+    usesKey: true,
+    streamsToolArguments: true,
+    errors: OPENAI_ERRORS,
+    checkStreamRequest: (request, key) => checkOpenAiRequest(request, key, 'anthropic/claude-sonnet-4.5'),
+  },
+  {
+    name: 'vllm',
+    type: 'openai-compatible',
+    wire: openAiWire,
+    basePath: '/v1',
+    upstreamModel: 'Qwen/Qwen3-8B',
+    usesKey: false,
+    streamsToolArguments: true,
+    errors: OPENAI_ERRORS,
+    checkStreamRequest: (request, key) => checkOpenAiRequest(request, key, 'Qwen/Qwen3-8B'),
+  },
+];
+
+/** Fast timeouts so stall tests finish quickly. */
+export const TEST_TIMEOUTS = { connect_timeout: '1s', first_byte_timeout: '400ms', idle_timeout: '400ms' };
+
+/** Config for a provider `vendor.name` pointing at `fake`, with the model `<name>/test-model`. */
+export function vendorLayer(
+  vendor: VendorCase,
+  fake: VendorFake,
+  options: { apiKey?: string | null; provider?: Record<string, unknown> } = {},
+): ConfigLayer {
+  const apiKey = options.apiKey === undefined ? TEST_KEY : options.apiKey;
+  return {
+    providers: {
+      [vendor.name]: {
+        type: vendor.type,
+        base_url: `${fake.url}${vendor.basePath}`,
+        ...(apiKey === null ? {} : { api_key: apiKey }),
+        ...TEST_TIMEOUTS,
+        ...options.provider,
+      },
+    },
+    ...withModels([], {
+      id: `${vendor.name}/test-model`,
+      provider: vendor.name,
+      upstream: vendor.upstreamModel,
+      aliases: [`${vendor.name}-alias`],
+      context_length: 128000,
+      pricing: { prompt: 2.5, completion: 10 },
+    }),
+  };
+}
+
+export function startFake(vendor: VendorCase): Promise<VendorFake> {
+  return new VendorFake(vendor.wire).start();
+}
