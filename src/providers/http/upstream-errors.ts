@@ -50,6 +50,9 @@ export interface VendorErrorInfo {
   /** The vendor's error type/status/code, e.g. `overloaded_error`, `RESOURCE_EXHAUSTED`. */
   type?: string;
   retryAfterMs?: number;
+  /** Set when the vendor says precisely what the failure is, whatever the status (Gemini answers a bad API
+   * key with 400 INVALID_ARGUMENT and the reason API_KEY_INVALID: that is `authentication_failed`). */
+  kind?: StreamErrorCode;
 }
 
 const MAX_MESSAGE = 500;
@@ -60,7 +63,7 @@ export function httpStatusError(
   info: VendorErrorInfo,
   secrets: readonly string[] = [],
 ): ProviderError {
-  const kind = kindForStatus(status, info.type);
+  const kind = info.kind ?? kindForStatus(status, info.type);
   return providerError(provider, kind, info, secrets, status);
 }
 
