@@ -11,6 +11,8 @@ export function percentiles(samples: number[]): Percentiles {
   return { p50: at(0.5), p99: at(0.99) };
 }
 
+const NON_EMPTY_CONTENT = /"content":"(?!")/;
+
 interface Response {
   status: number;
   firstChunkMs: number;
@@ -30,7 +32,8 @@ export function post(agent: Agent, url: string, body: string): Promise<Response>
         let dataFrames = 0;
         res.on('data', (chunk: Buffer) => {
           const text = chunk.toString('latin1');
-          if (firstChunkMs < 0 && text.includes('"content":"') && !text.includes('"content":""}')) {
+          // The first non-empty content delta (a role chunk's `"content":""` in the same read does not count).
+          if (firstChunkMs < 0 && NON_EMPTY_CONTENT.test(text)) {
             firstChunkMs = performance.now() - started;
           }
           for (let i = text.indexOf('data: '); i !== -1; i = text.indexOf('data: ', i + 6)) dataFrames++;

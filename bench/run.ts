@@ -1,77 +1,135 @@
 /**
- * npm run bench: the router against a bare node:http server running the same simulated provider (see
- * direct-server.ts), on this machine, in one run. Load generator, router and baseline share the cores,
- * so read the ratios, not the absolute numbers. Options: BENCH_SECONDS (default 5).
+ * npm run bench, in one run on this machine:
+ *   1. the vendor path: a fake OpenAI upstream (test/fakes) called directly, against the same calls through
+ *      the router (HTTP in, undici pool out, SSE parsing and re-serialization) — the issue's targets;
+ *   2. the framework: the router on its in-process simulated provider against a bare node:http server running
+ *      the same provider and serializer (direct-server.ts).
+ * Load generator, router and upstream share the cores, so read the ratios, not the absolute numbers.
+ * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework.
  */
-import { createApp } from '../src/app.factory';
-import { loadConfig } from '../src/config/config.loader';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
-import { startDirectServer } from './direct-server';
+import { SHORT_WORDS, STREAM_WORDS } from './servers';
 import { closedLoop, type LoadResult } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const STREAM_WORDS = 200;
+const ONLY = process.env.BENCH_ONLY;
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
-async function main(): Promise<void> {
-  const config = loadConfig({
-    env: {},
-    overrides: [
-      {
-        server: { host: '127.0.0.1', port: 0, log_level: 'silent' },
-        providers: { simulated: { type: 'simulated', tokens_per_second: 0, first_token_delay: 0 } },
-        models: [
-          {
-            id: 'simulated/lorem',
-            provider: 'simulated',
-            upstream: 'lorem',
-            options: { length: STREAM_WORDS },
-          },
-          { id: 'simulated/short', provider: 'simulated', upstream: 'lorem', options: { length: 16 } },
-        ],
-      },
-    ],
+type Row = [string, LoadResult, LoadResult];
+
+interface Child {
+  url: string;
+  close(): void;
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((child) => child.kill()));
+
+/** Starts a bench/servers.ts kind in its own process and waits for its URL. */
+function spawnServer(kind: string, env: Record<string, string> = {}): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', join(__dirname, 'servers.ts'), kind],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.add(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /READY (\S+)/.exec(out);
+      if (match) resolve({ url: match[1]!, close: () => child.kill() });
+    });
+    child.on('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
   });
-  const app = await createApp(config);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const routerUrl = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}/v1/chat/completions`;
-  const directStream = await startDirectServer(STREAM_WORDS);
-  const directShort = await startDirectServer(16);
+}
 
+/** Direct calls and router calls, warm-up discarded, then measured back to back. */
+async function pair(
+  name: string,
+  direct: () => Promise<LoadResult>,
+  router: () => Promise<LoadResult>,
+): Promise<Row> {
+  await direct();
+  await router();
+  return [name, await direct(), await router()];
+}
+
+const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+
+/** Direct calls to a fake OpenAI upstream against the same calls through the router's openai provider. */
+async function vendorPath(): Promise<Row[]> {
+  const upstream = await spawnServer('fake-openai');
+  const router = await spawnServer('router-openai', { UPSTREAM_URL: upstream.url });
+  const directUrl = `${upstream.url}/v1/chat/completions`;
+  const routerUrl = `${router.url}/v1/chat/completions`;
+  // The fake echoes the user message word by word: SHORT_WORDS for plain requests, STREAM_WORDS for streams.
+  const body = (model: string, n: number, stream: boolean) =>
+    JSON.stringify({
+      model,
+      messages: [{ role: 'user', content: words(n) }],
+      ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+    });
+  const run = (name: string, n: number, stream: boolean, concurrency: number) =>
+    pair(
+      `fake OpenAI upstream: ${name}`,
+      () => closedLoop(directUrl, body('gpt-bench', n, stream), concurrency, SECONDS),
+      () => closedLoop(routerUrl, body('openai/bench', n, stream), concurrency, SECONDS),
+    );
+  const rows = [
+    await run('non-streaming, concurrency 32', SHORT_WORDS, false, 32),
+    await run(`streaming ${STREAM_WORDS} chunks, 1 client`, STREAM_WORDS, true, 1),
+    await run(`streaming ${STREAM_WORDS} chunks, 100 concurrent`, STREAM_WORDS, true, 100),
+  ];
+  router.close();
+  upstream.close();
+  return rows;
+}
+
+/** The router on its in-process simulated provider against a bare node:http server with the same provider. */
+async function frameworkPath(): Promise<Row[]> {
+  const router = await spawnServer('router-simulated');
+  const directStream = await spawnServer('direct-simulated', { WORDS: String(STREAM_WORDS) });
+  const directShort = await spawnServer('direct-simulated', { WORDS: String(SHORT_WORDS) });
+  const routerUrl = `${router.url}/v1/chat/completions`;
   const messages = [{ role: 'user', content: 'benchmark' }];
-  const plainRouter = JSON.stringify({ model: 'simulated/short', messages, seed: 1 });
-  const plainDirect = JSON.stringify({ model: 'simulated/short', messages, seed: 1 });
-  const stream = (model: string) => JSON.stringify({ model, messages, seed: 1, stream: true });
+  const plain = JSON.stringify({ model: 'simulated/short', messages, seed: 1 });
+  const stream = JSON.stringify({ model: 'simulated/lorem', messages, seed: 1, stream: true });
+  const rows = [
+    await pair(
+      'simulated provider: non-streaming, concurrency 32',
+      () => closedLoop(directShort.url, plain, 32, SECONDS),
+      () => closedLoop(routerUrl, plain, 32, SECONDS),
+    ),
+    await pair(
+      `simulated provider: streaming ${STREAM_WORDS}-word answers, 1 client`,
+      () => closedLoop(directStream.url, stream, 1, SECONDS),
+      () => closedLoop(routerUrl, stream, 1, SECONDS),
+    ),
+    await pair(
+      `simulated provider: streaming ${STREAM_WORDS}-word answers, 100 concurrent`,
+      () => closedLoop(directStream.url, stream, 100, SECONDS),
+      () => closedLoop(routerUrl, stream, 100, SECONDS),
+    ),
+  ];
+  router.close();
+  directStream.close();
+  directShort.close();
+  return rows;
+}
 
-  const rows: Array<[string, LoadResult, LoadResult]> = [];
-  const measure = async (
-    name: string,
-    direct: () => Promise<LoadResult>,
-    router: () => Promise<LoadResult>,
-  ) => {
-    await direct();
-    await router(); // warm-up, discarded
-    rows.push([name, await direct(), await router()]);
-  };
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  if (ONLY !== 'framework') rows.push(...(await vendorPath()));
+  if (ONLY !== 'vendor') rows.push(...(await frameworkPath()));
+  report(rows);
+}
 
-  await measure(
-    'non-streaming, concurrency 32',
-    () => closedLoop(directShort.url, plainDirect, 32, SECONDS),
-    () => closedLoop(routerUrl, plainRouter, 32, SECONDS),
-  );
-  await measure(
-    `streaming ${STREAM_WORDS}-word answers, 1 client`,
-    () => closedLoop(directStream.url, stream('simulated/lorem'), 1, SECONDS),
-    () => closedLoop(routerUrl, stream('simulated/lorem'), 1, SECONDS),
-  );
-  await measure(
-    `streaming ${STREAM_WORDS}-word answers, 100 concurrent`,
-    () => closedLoop(directStream.url, stream('simulated/lorem'), 100, SECONDS),
-    () => closedLoop(routerUrl, stream('simulated/lorem'), 100, SECONDS),
-  );
-
+function report(rows: Row[]): void {
   console.log(
-    `\nCircuit Breaker bench (${SECONDS}s per run, Node ${process.version}, simulated provider at full speed)\n`,
+    `\nCircuit Breaker bench (${SECONDS}s per run, Node ${process.version}, upstream and simulated provider at full speed)\n`,
   );
   console.log('| scenario | metric | direct | router | router/direct |');
   console.log('|---|---|---|---|---|');
@@ -82,7 +140,7 @@ async function main(): Promise<void> {
     console.log(
       `| ${name} | latency p50 / p99 ms | ${fmt(d.latency.p50)} / ${fmt(d.latency.p99)} | ${fmt(r.latency.p50)} / ${fmt(r.latency.p99)} | +${fmt(r.latency.p50 - d.latency.p50, 2)} ms p50 |`,
     );
-    if (name.startsWith('streaming')) {
+    if (name.includes('streaming')) {
       console.log(
         `| ${name} | first chunk p50 / p99 ms | ${fmt(d.firstChunk.p50)} / ${fmt(d.firstChunk.p99)} | ${fmt(r.firstChunk.p50)} / ${fmt(r.firstChunk.p99)} | +${fmt(r.firstChunk.p50 - d.firstChunk.p50, 2)} ms p50 |`,
       );
@@ -96,10 +154,6 @@ async function main(): Promise<void> {
   console.log('\nChunk serialization (hot path), ns per content chunk:');
   console.log(`| serializer | ns/chunk |\n|---|---|`);
   for (const [name, ns] of serializerBench()) console.log(`| ${name} | ${fmt(ns, 0)} |`);
-
-  await app.close();
-  await directStream.close();
-  await directShort.close();
 }
 
 /** The per-stream template serializer against a JSON.stringify of a whole chunk object. */

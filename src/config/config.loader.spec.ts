@@ -24,7 +24,14 @@ describe('loadConfig', () => {
     expect(config.streaming.performance.global_memory_limit).toBe(1024 ** 3);
     expect(config.streaming.protocols.graphql.subscription_timeout).toBe(30 * 60_000);
     expect(config.providers.get('simulated')).toMatchObject({ type: 'simulated', first_token_delay: 150 });
-    expect(config.models.map((m) => m.id)).toEqual(['simulated/echo', 'simulated/lorem']);
+    expect(config.models.map((m) => m.id)).toEqual(
+      expect.arrayContaining(['simulated/echo', 'simulated/lorem', 'openai/gpt-4o']),
+    );
+    expect(config.models.find((m) => m.id === 'openai/gpt-4o')).toMatchObject({
+      upstream: 'gpt-4o',
+      context_length: 128000,
+      pricing: { prompt: 2.5, completion: 10 },
+    });
   });
 
   it('applies NODE_ENV overlay, CB_CONFIG_FILE, shortcuts and CB__ variables in that order', () => {
@@ -163,3 +170,45 @@ describe('deepMerge', () => {
 function readDefault(): string {
   return readFileSync(join(DEFAULT_CONFIG_DIR, 'default.yml'), 'utf8');
 }
+
+describe('provider keys and base URLs from the environment', () => {
+  it('fills api_key and base_url from the env vars a provider names, unless config sets them', () => {
+    const config = loadConfig({
+      env: { OPENAI_API_KEY: 'sk-env', OPENAI_BASE_URL: 'http://127.0.0.1:4010/v1', OPENROUTER_API_KEY: '' },
+    });
+    expect(config.providers.get('openai')).toMatchObject({
+      api_key: 'sk-env',
+      base_url: 'http://127.0.0.1:4010/v1',
+    });
+    expect(config.providers.get('openrouter')?.api_key).toBeUndefined();
+    const explicit = loadConfig({
+      env: { OPENAI_API_KEY: 'sk-env' },
+      overrides: [{ providers: { openai: { api_key: 'sk-config' } } }],
+    });
+    expect(explicit.providers.get('openai')?.api_key).toBe('sk-config');
+  });
+
+  it('redacts provider keys and extra headers when printing the config', () => {
+    const config = loadConfig({
+      env: { OPENAI_API_KEY: 'sk-env-secret' },
+      overrides: [{ providers: { openrouter: { headers: { Authorization: 'Bearer sk-or-secret' } } } }],
+    });
+    const printed = JSON.stringify(redactConfig(config));
+    expect(printed).not.toContain('sk-env-secret');
+    expect(printed).not.toContain('sk-or-secret');
+  });
+
+  it('checks base URLs and timeouts', () => {
+    expect(
+      problemsOf(() =>
+        loadConfig({
+          env: {},
+          overrides: [{ providers: { openai: { base_url: 'ftp://x', idle_timeout: 'soon' } } }],
+        }),
+      ),
+    ).toEqual([
+      'providers.openai.base_url: must be an http:// or https:// URL (got "ftp://x")',
+      'providers.openai.idle_timeout: must be a duration like "100ms", "30s" or "5m" (got "soon")',
+    ]);
+  });
+});

@@ -58,7 +58,11 @@ export class FakeUpstream {
   private server: Server | undefined;
   url = '';
 
-  constructor(private readonly fallback: Responder) {}
+  /** `record: false` keeps no request history (benchmarks). */
+  constructor(
+    private readonly fallback: Responder,
+    private readonly options: { record?: boolean } = {},
+  ) {}
 
   async start(port = 0, host = '127.0.0.1'): Promise<this> {
     const server = createServer((req, res) => void this.handle(req, res));
@@ -119,7 +123,7 @@ export class FakeUpstream {
       headers: req.headers,
       body,
     };
-    this.requests.push(recorded);
+    if (this.options.record !== false) this.requests.push(recorded);
     const responder = this.queue.shift() ?? this.fallback;
     let response: WireResponse;
     try {

@@ -153,8 +153,11 @@ export class Scenarios {
 export class VendorFake extends FakeUpstream {
   readonly scenarios: Scenarios;
 
-  constructor(readonly wire: VendorWire) {
-    super((request) => wire.extraRoute?.(request) ?? directedResponse(wire, request));
+  constructor(
+    readonly wire: VendorWire,
+    options: { record?: boolean } = {},
+  ) {
+    super((request) => wire.extraRoute?.(request) ?? directedResponse(wire, request), options);
     this.scenarios = new Scenarios(wire);
   }
 

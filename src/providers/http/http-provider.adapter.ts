@@ -171,7 +171,10 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
         this.framing === 'sse'
           ? new SseParser({ onEvent: (e) => onFrame(e.event, e.data) })
           : new NdjsonParser((line) => onFrame('message', line));
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+      // Leaving the loop early (the vendor's end marker, the consumer stopping) must not destroy the body: the
+      // finally below decides between reading it out (connection reused) and closing it.
+      const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>;
+      for await (const chunk of chunks) {
         framer.feed(chunk);
         if (out.length > 0) {
           for (let i = 0; i < out.length; i++) yield out[i]!;
@@ -190,8 +193,7 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     } finally {
       // After a clean end the rest (the chunked terminator) is read so the connection goes back to the pool;
       // otherwise the upstream request is closed.
-      if (finished && !body.destroyed) body.dump({ limit: ERROR_BODY_LIMIT }).catch(() => undefined);
-      else if (!body.destroyed) body.destroy();
+      release(body, finished);
     }
   }
 
@@ -255,6 +257,21 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     const retryAfterMs = retryAfterFromHeaders(response.headers) ?? info.retryAfterMs;
     return httpStatusError(this.id, response.statusCode, { ...info, retryAfterMs }, secrets);
   }
+}
+
+/**
+ * Done with a response body: after a clean end it is read out so the connection returns to the pool; otherwise
+ * the upstream request is closed. Errors from a body nobody reads any more are expected and dropped.
+ */
+function release(body: Dispatcher.ResponseData['body'], reuse: boolean): void {
+  if (body.destroyed) return;
+  body.on('error', ignore);
+  if (reuse) body.dump({ limit: ERROR_BODY_LIMIT }).catch(ignore);
+  else body.destroy();
+}
+
+function ignore(): void {
+  // intentionally empty
 }
 
 /** Reads a body up to `limit` bytes; past it, a success body is an invalid response and an error body is cut. */

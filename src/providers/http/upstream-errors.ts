@@ -231,10 +231,36 @@ export function retryAfterFromHeaders(
   const ms = header(headers, 'retry-after-ms');
   if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms)) return Math.ceil(Number(ms));
   const after = header(headers, 'retry-after');
-  if (after === undefined) return undefined;
+  if (after === undefined) return rateLimitReset(headers);
   if (/^\d+(\.\d+)?$/.test(after)) return Math.ceil(Number(after) * 1000);
   const date = Date.parse(after);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * OpenAI's `x-ratelimit-reset-requests` / `-tokens` (`1s`, `6m0s`, `17ms`): when the exhausted limit resets.
+ * The longer of the two that are exhausted (remaining 0), or of both when neither says.
+ */
+function rateLimitReset(headers: Record<string, string | string[] | undefined>): number | undefined {
+  let wait: number | undefined;
+  for (const kind of ['requests', 'tokens']) {
+    const reset = parseGoDuration(header(headers, `x-ratelimit-reset-${kind}`));
+    if (reset === undefined || header(headers, `x-ratelimit-remaining-${kind}`) === undefined) continue;
+    if (header(headers, `x-ratelimit-remaining-${kind}`) !== '0') continue;
+    wait = Math.max(wait ?? 0, reset);
+  }
+  return wait;
+}
+
+const GO_DURATION_PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+const GO_UNITS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/** A Go-style duration (`6m0s`, `1.5s`, `20ms`) in milliseconds. */
+function parseGoDuration(value: string | undefined): number | undefined {
+  if (value === undefined || !/^(\d+(\.\d+)?(ms|h|m|s))+$/.test(value)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of value.matchAll(GO_DURATION_PART)) total += Number(amount) * GO_UNITS[unit!]!;
+  return Math.ceil(total);
 }
 
 /** A protobuf Duration string (`"22s"`, `"1.5s"`) as milliseconds. */

@@ -1,0 +1,77 @@
+/**
+ * The servers a bench run compares, each started in its own process so that the load generator, the router and
+ * the upstream do not share one event loop (in one process, an upstream writing a burst of frames would hold
+ * back the router's first chunk until the burst ends, which is not what a network upstream does).
+ *   node -r ts-node/register/transpile-only bench/servers.ts <kind>   ->  prints "READY <base url>"
+ * kinds: fake-openai; router-openai (needs UPSTREAM_URL); router-simulated; direct-simulated (needs WORDS).
+ */
+import { createApp } from '../src/app.factory';
+import { loadConfig } from '../src/config/config.loader';
+import { openAiWire } from '../test/fakes/openai.fake';
+import { VendorFake } from '../test/fakes/vendor-fake';
+import { startDirectServer } from './direct-server';
+
+export const STREAM_WORDS = 200;
+export const SHORT_WORDS = 16;
+
+async function startRouter(layer: Record<string, unknown>): Promise<string> {
+  const config = loadConfig({
+    env: {},
+    overrides: [{ server: { host: '127.0.0.1', port: 0, log_level: 'silent' } }, layer],
+  });
+  const app = await createApp(config);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+}
+
+async function start(kind: string): Promise<string> {
+  switch (kind) {
+    case 'fake-openai':
+      return (await new VendorFake(openAiWire, { record: false }).start()).url;
+    case 'router-openai':
+      return startRouter({
+        providers: {
+          openai: {
+            type: 'openai',
+            base_url: `${process.env.UPSTREAM_URL}/v1`,
+            api_key: 'sk-bench-not-a-key',
+          },
+        },
+        models: [{ id: 'openai/bench', provider: 'openai', upstream: 'gpt-bench' }],
+      });
+    case 'router-simulated':
+      return startRouter({
+        providers: { simulated: { type: 'simulated', tokens_per_second: 0, first_token_delay: 0 } },
+        models: [
+          {
+            id: 'simulated/lorem',
+            provider: 'simulated',
+            upstream: 'lorem',
+            options: { length: STREAM_WORDS },
+          },
+          {
+            id: 'simulated/short',
+            provider: 'simulated',
+            upstream: 'lorem',
+            options: { length: SHORT_WORDS },
+          },
+        ],
+      });
+    case 'direct-simulated':
+      return (await startDirectServer(Number(process.env.WORDS))).url;
+    default:
+      throw new Error(`unknown server kind ${kind}`);
+  }
+}
+
+if (require.main === module) {
+  // Exit cleanly on a signal, so `node --cpu-prof bench/servers.ts ...` writes its profile.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0));
+  start(process.argv[2] ?? '').then(
+    (url) => console.log(`READY ${url}`),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
