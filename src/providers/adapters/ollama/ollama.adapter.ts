@@ -58,6 +58,8 @@ export class OllamaAdapter extends HttpProviderAdapter {
 }
 
 const LATEST = ':latest';
+/** A model name Ollama could have listed: no blanks, not starting with the tag separator, of sane length. */
+const MODEL_NAME = /^[^\s:][^\s]{0,199}$/;
 
 /** `GET /api/tags` -> catalogue entries; entries without a usable name are skipped. */
 export function ollamaModels(body: unknown, providerId: string): ModelConfig[] {
@@ -70,13 +72,9 @@ export function ollamaModels(body: unknown, providerId: string): ModelConfig[] {
   for (const entry of models as unknown[]) {
     if (!isObject(entry)) continue;
     const name = typeof entry.name === 'string' ? entry.name : entry.model;
-    if (typeof name !== 'string' || name === '' || name.length > 200 || /\s/.test(name) || seen.has(name))
-      continue;
+    if (typeof name !== 'string' || !MODEL_NAME.test(name) || seen.has(name)) continue;
     seen.add(name);
-    const aliases =
-      name.endsWith(LATEST) && name.length > LATEST.length
-        ? [`${providerId}/${name.slice(0, -LATEST.length)}`]
-        : [];
+    const aliases = name.endsWith(LATEST) ? [`${providerId}/${name.slice(0, -LATEST.length)}`] : [];
     out.push({ id: `${providerId}/${name}`, provider: providerId, upstream: name, aliases, options: {} });
   }
   return out;

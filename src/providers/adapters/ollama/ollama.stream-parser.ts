@@ -62,7 +62,7 @@ export class OllamaStreamParser implements VendorStreamParser {
     }
   }
 
-  end(): void {
+  end(_out: StreamEvent[]): void {
     if (this.finished) return;
     throw new ProviderError(
       StreamErrorCode.ConnectionLost,
