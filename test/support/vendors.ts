@@ -1,6 +1,7 @@
 import type { ProviderType } from '../../src/config/app-config';
 import type { ConfigLayer } from '../../src/config/config.loader';
 import type { RecordedRequest } from '../fakes/fake-upstream';
+import { ollamaWire } from '../fakes/ollama.fake';
 import { openAiWire } from '../fakes/openai.fake';
 import { type ErrorKind, VendorFake, type VendorWire } from '../fakes/vendor-fake';
 import { withModels } from './app';
@@ -130,3 +131,37 @@ export function vendorLayer(
 export function startFake(vendor: VendorCase): Promise<VendorFake> {
   return new VendorFake(vendor.wire).start();
 }
+
+/** Ollama answers with `{"error":"<text>"}` bodies; 404 means the model is not pulled (not the client's fault). */
+const OLLAMA_ERRORS: VendorCase['errors'] = {
+  auth: AUTH,
+  forbidden: AUTH,
+  rate_limit: RATE,
+  overloaded: UPSTREAM,
+  server: UPSTREAM,
+  unavailable: UPSTREAM,
+  bad_request: BAD,
+  not_found: UPSTREAM,
+};
+
+export const OLLAMA_CASES: VendorCase[] = [
+  {
+    name: 'ollama',
+    type: 'ollama',
+    wire: ollamaWire,
+    basePath: '',
+    upstreamModel: 'qwen3:8b',
+    usesKey: false,
+    streamsToolArguments: false,
+    errors: OLLAMA_ERRORS,
+    checkStreamRequest(request, apiKey) {
+      expect(request.method).toBe('POST');
+      expect(request.path).toBe('/api/chat');
+      // Ollama needs no key; one that is configured goes to the auth proxy in front of it as Bearer.
+      expect(request.headers.authorization).toBe(`Bearer ${apiKey}`);
+      expect(request.headers.accept).toBe('application/x-ndjson');
+      expect(request.body).toMatchObject({ model: 'qwen3:8b', stream: true });
+      expect(request.body).not.toHaveProperty('stream_options');
+    },
+  },
+];
