@@ -58,10 +58,17 @@ export class FakeUpstream {
   private server: Server | undefined;
   url = '';
 
-  /** `record: false` keeps no request history (benchmarks). */
+  /**
+   * `fallback` answers when the queue is empty. `options.route` answers fixed routes (model lists) before the
+   * queue is looked at, so background polls never consume a test's scripted reply. `record: false` keeps no
+   * request history (benchmarks).
+   */
   constructor(
     private readonly fallback: Responder,
-    private readonly options: { record?: boolean } = {},
+    private readonly options: {
+      record?: boolean;
+      route?: (request: RecordedRequest) => WireResponse | undefined;
+    } = {},
   ) {}
 
   async start(port = 0, host = '127.0.0.1'): Promise<this> {
@@ -124,10 +131,9 @@ export class FakeUpstream {
       body,
     };
     if (this.options.record !== false) this.requests.push(recorded);
-    const responder = this.queue.shift() ?? this.fallback;
     let response: WireResponse;
     try {
-      response = responder(recorded);
+      response = this.options.route?.(recorded) ?? (this.queue.shift() ?? this.fallback)(recorded);
     } catch (err) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`fake upstream script failed: ${String(err)}`);
       return;

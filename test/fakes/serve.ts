@@ -6,6 +6,7 @@
  * [fake:malformed] [fake:error=rate_limit|auth|forbidden|overloaded|server|unavailable|bad_request|not_found]
  * [fake:mid-error=<same kinds>].
  */
+import { ollamaWire } from './ollama.fake';
 import { openAiWire } from './openai.fake';
 import { VendorFake, type VendorWire } from './vendor-fake';
 
@@ -29,6 +30,7 @@ const SERVED: Served[] = [
       OPENROUTER_API_KEY: 'sk-fake-openrouter',
     },
   },
+  { wire: ollamaWire, port: BASE_PORT + 3, env: { OLLAMA_BASE_URL: '{url}' } },
 ];
 
 async function main(): Promise<void> {

@@ -157,7 +157,10 @@ export class VendorFake extends FakeUpstream {
     readonly wire: VendorWire,
     options: { record?: boolean } = {},
   ) {
-    super((request) => wire.extraRoute?.(request) ?? directedResponse(wire, request), options);
+    super((request) => directedResponse(wire, request), {
+      ...options,
+      route: wire.extraRoute ? (request) => wire.extraRoute?.(request) : undefined,
+    });
     this.scenarios = new Scenarios(wire);
   }
 
