@@ -1,5 +1,6 @@
 import type { ProviderType } from '../../src/config/app-config';
 import type { ConfigLayer } from '../../src/config/config.loader';
+import { anthropicWire } from '../fakes/anthropic.fake';
 import type { RecordedRequest } from '../fakes/fake-upstream';
 import { openAiWire } from '../fakes/openai.fake';
 import { type ErrorKind, VendorFake, type VendorWire } from '../fakes/vendor-fake';
@@ -130,3 +131,35 @@ export function vendorLayer(
 export function startFake(vendor: VendorCase): Promise<VendorFake> {
   return new VendorFake(vendor.wire).start();
 }
+
+/** Anthropic Messages: 529 overloaded is a rate limit to the router (retry later or elsewhere), not a 5xx. */
+export const ANTHROPIC_CASES: VendorCase[] = [
+  {
+    name: 'anthropic',
+    type: 'anthropic',
+    wire: anthropicWire,
+    basePath: '/v1',
+    upstreamModel: 'claude-sonnet-4-5',
+    usesKey: true,
+    streamsToolArguments: true,
+    errors: {
+      auth: AUTH,
+      forbidden: AUTH,
+      rate_limit: RATE,
+      overloaded: RATE,
+      server: UPSTREAM,
+      unavailable: UPSTREAM,
+      bad_request: BAD,
+      not_found: UPSTREAM,
+    },
+    checkStreamRequest(request, apiKey) {
+      expect(request.method).toBe('POST');
+      expect(request.path).toMatch(/\/v1\/messages$/);
+      expect(request.headers['x-api-key']).toBe(apiKey);
+      expect(request.headers.authorization).toBeUndefined();
+      expect(request.headers['anthropic-version']).toBe('2023-06-01');
+      expect(request.body).toMatchObject({ model: 'claude-sonnet-4-5', stream: true });
+      expect(typeof (request.body as { max_tokens?: unknown }).max_tokens).toBe('number');
+    },
+  },
+];
