@@ -4,6 +4,7 @@ import { logCollector, startApp, startAppWith, type TestApp } from './support/ap
 import { contentOf, deltasOf, jsonFrames, postJson, readSse, type SseResult } from './support/sse-client';
 import {
   OLLAMA_CASES,
+  ANTHROPIC_CASES,
   OPENAI_CASES,
   startFake,
   TEST_KEY,
@@ -17,7 +18,7 @@ import { waitFor } from './support/wait';
  * OpenAI-format output whichever vendor served, including every error kind.
  */
 
-const VENDORS: VendorCase[] = [...OPENAI_CASES, ...OLLAMA_CASES];
+const VENDORS: VendorCase[] = [...OPENAI_CASES, ...ANTHROPIC_CASES, ...OLLAMA_CASES];
 
 const TOOLS: OpenAI.ChatCompletionTool[] = [
   {

@@ -31,7 +31,7 @@ describe('ModelCatalogue', () => {
   it('passes <provider>/<any model> through only for providers that allow it', () => {
     const { catalogue } = catalogueWith({
       openrouter: { type: 'openrouter', api_key: 'k', allow_any_model: true },
-      openai: OPENAI,
+      openai: { ...OPENAI, allow_any_model: false },
     });
     const entry = catalogue.resolve('openrouter/meta-llama/llama-3.3-70b-instruct');
     expect(entry.model).toMatchObject({

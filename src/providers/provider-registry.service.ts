@@ -2,6 +2,7 @@ import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig, type ProviderConfig, type ProviderType } from '../config/app-config';
 import { ConfigError } from '../config/config.loader';
 import { OllamaAdapter } from './adapters/ollama/ollama.adapter';
+import { AnthropicAdapter } from './adapters/anthropic/anthropic.adapter';
 import { OpenAiAdapter } from './adapters/openai/openai.adapter';
 import { GenericOpenAiAdapter } from './adapters/openai-compatible/openai-compatible.adapter';
 import { OpenRouterAdapter } from './adapters/openrouter/openrouter.adapter';
@@ -20,6 +21,7 @@ const FACTORIES: { [T in ProviderType]?: AdapterFactory } = {
   openrouter: (id, config, deps) => new OpenRouterAdapter(id, config, deps),
   'openai-compatible': (id, config, deps) => new GenericOpenAiAdapter(id, config, deps),
   ollama: (id, config, deps) => new OllamaAdapter(id, config, deps),
+  anthropic: (id, config, deps) => new AnthropicAdapter(id, config, deps),
 };
 
 /** Non-streaming upstream bodies may be this much larger than the text a completion may hold. */

@@ -6,6 +6,7 @@
  * [fake:malformed] [fake:error=rate_limit|auth|forbidden|overloaded|server|unavailable|bad_request|not_found]
  * [fake:mid-error=<same kinds>].
  */
+import { anthropicWire } from './anthropic.fake';
 import { ollamaWire } from './ollama.fake';
 import { openAiWire } from './openai.fake';
 import { VendorFake, type VendorWire } from './vendor-fake';
@@ -29,6 +30,11 @@ const SERVED: Served[] = [
       OPENROUTER_BASE_URL: '{url}/v1',
       OPENROUTER_API_KEY: 'sk-fake-openrouter',
     },
+  },
+  {
+    wire: anthropicWire,
+    port: BASE_PORT + 1,
+    env: { ANTHROPIC_BASE_URL: '{url}/v1', ANTHROPIC_API_KEY: 'sk-ant-fake' },
   },
   { wire: ollamaWire, port: BASE_PORT + 3, env: { OLLAMA_BASE_URL: '{url}' } },
 ];

@@ -63,6 +63,8 @@ export interface VendorWire {
   keepaliveFrame(): string;
   /** Other routes the fake answers (model lists), or undefined to fall through. */
   extraRoute?(request: RecordedRequest): WireResponse | undefined;
+  /** Headers the vendor puts on every response (Anthropic's `request-id`...). */
+  responseHeaders?(): Record<string, string>;
 }
 
 export interface DripOptions {
@@ -95,7 +97,12 @@ export class Scenarios {
       );
       return {
         status: reply.status,
-        headers: { 'content-type': 'application/json', ...reply.headers, ...options.headers },
+        headers: {
+          'content-type': 'application/json',
+          ...this.wire.responseHeaders?.(),
+          ...reply.headers,
+          ...options.headers,
+        },
         steps: [{ write: reply.body }],
       };
     };
@@ -202,7 +209,7 @@ export class VendorFake extends FakeUpstream {
 }
 
 function streamHeaders(wire: VendorWire): Record<string, string> {
-  return { 'content-type': wire.contentType, 'cache-control': 'no-cache' };
+  return { 'content-type': wire.contentType, 'cache-control': 'no-cache', ...wire.responseHeaders?.() };
 }
 
 /** Streams or answers whole, as the request asked; keepalives between frames when the turn wants them. */
@@ -210,7 +217,7 @@ export function answer(wire: VendorWire, turn: Turn, request: RecordedRequest): 
   if (!wire.wantsStream(request)) {
     return {
       status: 200,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...wire.responseHeaders?.() },
       steps: [{ write: JSON.stringify(wire.json(turn, request)) }],
     };
   }

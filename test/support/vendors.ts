@@ -1,5 +1,6 @@
 import type { ProviderType } from '../../src/config/app-config';
 import type { ConfigLayer } from '../../src/config/config.loader';
+import { anthropicWire } from '../fakes/anthropic.fake';
 import type { RecordedRequest } from '../fakes/fake-upstream';
 import { ollamaWire } from '../fakes/ollama.fake';
 import { openAiWire } from '../fakes/openai.fake';
@@ -162,6 +163,38 @@ export const OLLAMA_CASES: VendorCase[] = [
       expect(request.headers.accept).toBe('application/x-ndjson');
       expect(request.body).toMatchObject({ model: 'qwen3:8b', stream: true });
       expect(request.body).not.toHaveProperty('stream_options');
+    },
+  },
+];
+
+/** Anthropic Messages: 529 overloaded is a rate limit to the router (retry later or elsewhere), not a 5xx. */
+export const ANTHROPIC_CASES: VendorCase[] = [
+  {
+    name: 'anthropic',
+    type: 'anthropic',
+    wire: anthropicWire,
+    basePath: '/v1',
+    upstreamModel: 'claude-sonnet-4-5',
+    usesKey: true,
+    streamsToolArguments: true,
+    errors: {
+      auth: AUTH,
+      forbidden: AUTH,
+      rate_limit: RATE,
+      overloaded: RATE,
+      server: UPSTREAM,
+      unavailable: UPSTREAM,
+      bad_request: BAD,
+      not_found: UPSTREAM,
+    },
+    checkStreamRequest(request, apiKey) {
+      expect(request.method).toBe('POST');
+      expect(request.path).toMatch(/\/v1\/messages$/);
+      expect(request.headers['x-api-key']).toBe(apiKey);
+      expect(request.headers.authorization).toBeUndefined();
+      expect(request.headers['anthropic-version']).toBe('2023-06-01');
+      expect(request.body).toMatchObject({ model: 'claude-sonnet-4-5', stream: true });
+      expect(typeof (request.body as { max_tokens?: unknown }).max_tokens).toBe('number');
     },
   },
 ];

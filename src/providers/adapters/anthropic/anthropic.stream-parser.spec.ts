@@ -1,0 +1,452 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StreamErrorCode } from '../../../common/errors/error-code';
+import { ModelConfig } from '../../../config/app-config';
+import type { ChatCompletionRequest } from '../../../streaming/chat-request';
+import type { StreamEvent } from '../../../streaming/stream-event';
+import { SseParser } from '../../framing/sse.parser';
+import type { ParseContext } from '../../http/http-provider.adapter';
+import { ProviderError } from '../../provider.error';
+import { byteSplits } from '../../testing/byte-splits';
+import {
+  anthropicErrorBody,
+  anthropicFinish,
+  AnthropicStreamParser,
+  parseAnthropicResponse,
+} from './anthropic.stream-parser';
+
+const ID = 'chatcmpl-test0123456789abcdef';
+const KEY = 'sk-ant-api03-secret-key-0123456789';
+
+function context(request: Partial<ChatCompletionRequest> = {}): ParseContext {
+  return {
+    completionId: ID,
+    provider: 'anthropic',
+    model: Object.assign(new ModelConfig(), {
+      id: 'anthropic/claude',
+      provider: 'anthropic',
+      upstream: 'claude-sonnet-4-5',
+    }),
+    request: { model: 'anthropic/claude', messages: [{ role: 'user', content: 'Hi' }], ...request },
+    secrets: [KEY],
+  };
+}
+
+interface ErrorSummary {
+  code: string;
+  retryable: boolean;
+  retryAfterMs?: number;
+  message: string;
+}
+
+interface Outcome {
+  events: StreamEvent[];
+  error?: ErrorSummary;
+}
+
+function summary(error: unknown): ErrorSummary {
+  if (!(error instanceof ProviderError)) throw error;
+  return {
+    code: error.code,
+    retryable: error.retryable,
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    message: error.message,
+  };
+}
+
+/** Bytes -> events exactly as HttpProviderAdapter frames and drives a vendor parser. */
+function run(chunks: Iterable<Uint8Array>, request: Partial<ChatCompletionRequest> = {}): Outcome {
+  const parser = new AnthropicStreamParser(context(request));
+  const events: StreamEvent[] = [];
+  const out: StreamEvent[] = [];
+  let failure: { error: unknown } | undefined;
+  const framer = new SseParser({
+    onEvent: (e) => {
+      if (failure || parser.finished) return;
+      try {
+        parser.frame(e.event, e.data, out);
+      } catch (error) {
+        failure = { error };
+      }
+    },
+  });
+  for (const chunk of chunks) {
+    framer.feed(chunk);
+    events.push(...out);
+    out.length = 0;
+    if (failure || parser.finished) break;
+  }
+  if (!failure) {
+    if (!parser.finished) framer.end();
+    try {
+      parser.end(out);
+    } catch (error) {
+      failure = { error };
+    }
+    events.push(...out);
+  }
+  return failure ? { events, error: summary(failure.error) } : { events };
+}
+
+/** The ProviderError `fn` throws. */
+function thrown(fn: () => unknown): ProviderError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ProviderError) return error;
+    throw error;
+  }
+  throw new Error('nothing was thrown');
+}
+
+function fixture(name: string): string {
+  return readFileSync(join(__dirname, '__fixtures__', name), 'utf8');
+}
+
+/** The fixture whole must give `expected`, and so must every way of splitting its bytes. */
+function expectFixture(name: string, expected: Outcome, request: Partial<ChatCompletionRequest> = {}): void {
+  const text = fixture(name);
+  expect(run([Buffer.from(text, 'utf8')], request)).toEqual(expected);
+  for (const { at, chunks } of byteSplits(text)) {
+    expect({ at, ...run(chunks, request) }).toEqual({ at, ...expected });
+  }
+}
+
+const text = (content: string): StreamEvent => ({
+  type: 'content_chunk',
+  completionId: ID,
+  content,
+  index: 0,
+});
+const thinking = (content: string): StreamEvent => ({ type: 'thinking', completionId: ID, content });
+const tool = (index: number, toolCallId: string, argumentsDelta: string): StreamEvent => ({
+  type: 'tool_call',
+  completionId: ID,
+  index,
+  toolCallId,
+  name: 'get_weather',
+  argumentsDelta,
+});
+
+describe('AnthropicStreamParser on recorded-shape streams, whole and split at every byte', () => {
+  it('text with multi-byte UTF-8, a ping, usage counting cache reads and writes', () => {
+    expectFixture('text.sse', {
+      events: [
+        text('Hel'),
+        text('lo wörld 😀'),
+        text(' — 日本語'),
+        {
+          type: 'completed',
+          completionId: ID,
+          finishReason: 'stop',
+          usage: { promptTokens: 124, completionTokens: 12, totalTokens: 136 },
+        },
+      ],
+    });
+  });
+
+  it('thinking (signature ignored), text, then tool calls numbered 0, 1 whatever their block index', () => {
+    expectFixture('thinking-tools.sse', {
+      events: [
+        thinking('The user wants the weather '),
+        thinking('in two cities.'),
+        text('Checking both.'),
+        tool(0, 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', ''),
+        tool(0, 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', '{"city": "Par'),
+        tool(0, 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', 'is"}'),
+        tool(1, 'toolu_01NRLabsLyVHZPKxbKvkfSMn', ''),
+        tool(1, 'toolu_01NRLabsLyVHZPKxbKvkfSMn', '{"city": "Zürich"}'),
+        {
+          type: 'completed',
+          completionId: ID,
+          finishReason: 'tool_calls',
+          usage: { promptTokens: 472, completionTokens: 89, totalTokens: 561 },
+        },
+      ],
+    });
+  });
+
+  it('drops thinking when the request asked for reasoning to be excluded', () => {
+    const { events } = run([Buffer.from(fixture('thinking-tools.sse'))], {
+      reasoning: { effort: 'low', exclude: true },
+    });
+    expect(events.filter((e) => e.type === 'thinking')).toEqual([]);
+    expect(events.filter((e) => e.type === 'tool_call')).toHaveLength(5);
+  });
+
+  it('ignores redacted thinking and unknown events; max_tokens -> length', () => {
+    expectFixture('redacted-unknown.sse', {
+      events: [
+        text('Cut at the limit'),
+        {
+          type: 'completed',
+          completionId: ID,
+          finishReason: 'length',
+          usage: { promptTokens: 30, completionTokens: 64, totalTokens: 94 },
+        },
+      ],
+    });
+  });
+
+  it('an overloaded_error event mid-stream -> rate_limit_exceeded, retryable, after the text before it', () => {
+    expectFixture('overloaded-mid-stream.sse', {
+      events: [text('partial ')],
+      error: {
+        code: StreamErrorCode.RateLimitExceeded,
+        retryable: true,
+        message: 'anthropic is rate limiting or overloaded: Overloaded',
+      },
+    });
+  });
+
+  it('a cut-off JSON frame -> invalid_response, without quoting the frame', () => {
+    expectFixture('malformed.sse', {
+      events: [text('partial ')],
+      error: {
+        code: StreamErrorCode.InvalidResponse,
+        retryable: false,
+        message: 'anthropic: malformed stream frame (84 characters that are not JSON)',
+      },
+    });
+  });
+
+  it('a clean end before message_delta/message_stop -> connection_lost, retryable', () => {
+    expectFixture('cut-short.sse', {
+      events: [text('partial ')],
+      error: {
+        code: StreamErrorCode.ConnectionLost,
+        retryable: true,
+        message: 'anthropic: the stream ended before the answer was finished',
+      },
+    });
+  });
+});
+
+describe('AnthropicStreamParser frame by frame', () => {
+  const feed = (frames: Array<[string, unknown]>): Outcome => {
+    const sse = frames
+      .map(
+        ([event, data]) =>
+          `event: ${event}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`,
+      )
+      .join('');
+    return run([Buffer.from(sse)]);
+  };
+
+  it('an api_error event -> provider_error, retryable; the message is scrubbed of the key', () => {
+    const outcome = feed([
+      ['error', { type: 'error', error: { type: 'api_error', message: `boom ${KEY}` } }],
+    ]);
+    expect(outcome.error).toEqual({
+      code: StreamErrorCode.ProviderError,
+      retryable: true,
+      message: 'anthropic failed: boom [redacted]',
+    });
+  });
+
+  it.each([
+    ['rate_limit_error', StreamErrorCode.RateLimitExceeded, true],
+    ['invalid_request_error', StreamErrorCode.BadRequest, false],
+    ['authentication_error', StreamErrorCode.AuthenticationFailed, false],
+    ['some_new_error', StreamErrorCode.ProviderError, true],
+  ])('an error event of type %s -> %s', (type, code, retryable) => {
+    const outcome = feed([['error', { type: 'error', error: { type, message: 'nope' } }]]);
+    expect(outcome.error).toMatchObject({ code, retryable });
+  });
+
+  it('a stop reason without message_stop is a whole answer', () => {
+    const outcome = feed([
+      ['message_start', { type: 'message_start', message: { usage: { input_tokens: 3, output_tokens: 1 } } }],
+      [
+        'content_block_delta',
+        { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'ok' } },
+      ],
+      [
+        'message_delta',
+        { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 2 } },
+      ],
+    ]);
+    expect(outcome).toEqual({
+      events: [
+        text('ok'),
+        {
+          type: 'completed',
+          completionId: ID,
+          finishReason: 'stop',
+          usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 },
+        },
+      ],
+    });
+  });
+
+  it('reads nothing after message_stop', () => {
+    const outcome = feed([
+      [
+        'message_delta',
+        { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 1 } },
+      ],
+      ['message_stop', { type: 'message_stop' }],
+      ['error', { type: 'error', error: { type: 'api_error', message: 'late' } }],
+    ]);
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.events.map((e) => e.type)).toEqual(['completed']);
+  });
+
+  it('input_json_delta for a block that is not a tool_use -> invalid_response', () => {
+    const outcome = feed([
+      [
+        'content_block_delta',
+        { type: 'content_block_delta', index: 4, delta: { type: 'input_json_delta', partial_json: '{}' } },
+      ],
+    ]);
+    expect(outcome.error).toMatchObject({ code: StreamErrorCode.InvalidResponse, retryable: false });
+    expect(outcome.error?.message).toContain('content block 4');
+  });
+
+  it('a frame that is JSON but not an object -> invalid_response', () => {
+    expect(feed([['message_start', '[1,2]']]).error).toMatchObject({ code: StreamErrorCode.InvalidResponse });
+  });
+
+  it('a tool_use block without an id gets a synthetic one, repeated on its deltas', () => {
+    const outcome = feed([
+      [
+        'content_block_start',
+        {
+          type: 'content_block_start',
+          index: 0,
+          content_block: { type: 'tool_use', name: 'get_weather', input: {} },
+        },
+      ],
+      [
+        'content_block_delta',
+        { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{}' } },
+      ],
+      ['message_stop', { type: 'message_stop' }],
+    ]);
+    const calls = outcome.events.filter((e) => e.type === 'tool_call');
+    expect(calls.map((c) => c.toolCallId)).toEqual([`call_${ID.slice(-16)}_0`, `call_${ID.slice(-16)}_0`]);
+    // message_stop without a stop reason: tool calls were made, so the finish is tool_calls.
+    expect(outcome.events.at(-1)).toMatchObject({ type: 'completed', finishReason: 'tool_calls' });
+  });
+
+  it('message_delta usage that repeats the input counts updates the prompt tokens', () => {
+    const outcome = feed([
+      ['message_start', { type: 'message_start', message: { usage: { input_tokens: 3, output_tokens: 1 } } }],
+      [
+        'message_delta',
+        {
+          type: 'message_delta',
+          delta: { stop_reason: 'end_turn' },
+          usage: { input_tokens: 10, cache_read_input_tokens: 5, output_tokens: 7 },
+        },
+      ],
+      ['message_stop', { type: 'message_stop' }],
+    ]);
+    expect(outcome.events.at(-1)).toMatchObject({
+      usage: { promptTokens: 15, completionTokens: 7, totalTokens: 22 },
+    });
+  });
+});
+
+describe('anthropicFinish', () => {
+  it.each([
+    ['end_turn', 'stop'],
+    ['stop_sequence', 'stop'],
+    ['pause_turn', 'stop'],
+    ['max_tokens', 'length'],
+    ['model_context_window_exceeded', 'length'],
+    ['tool_use', 'tool_calls'],
+    ['refusal', 'content_filter'],
+    ['something_new', 'stop'],
+  ])('%s -> %s', (reason, finish) => {
+    expect(anthropicFinish(reason, false)).toBe(finish);
+  });
+});
+
+describe('parseAnthropicResponse (non-streaming)', () => {
+  it('thinking, text blocks joined, tool calls with their whole input, completed', () => {
+    const body = {
+      id: 'msg_01',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5-20250929',
+      content: [
+        { type: 'thinking', thinking: 'Hmm, ', signature: 'EqQB' },
+        { type: 'redacted_thinking', data: 'EmwK' },
+        { type: 'thinking', thinking: 'Paris.', signature: 'EqQC' },
+        { type: 'text', text: 'Let me check ' },
+        { type: 'text', text: 'für dich 😀' },
+        { type: 'tool_use', id: 'toolu_01A', name: 'get_weather', input: { city: 'Paris' } },
+        { type: 'tool_use', id: 'toolu_01B', name: 'get_weather', input: {} },
+      ],
+      stop_reason: 'tool_use',
+      stop_sequence: null,
+      usage: {
+        input_tokens: 40,
+        cache_creation_input_tokens: 2,
+        cache_read_input_tokens: 8,
+        output_tokens: 30,
+      },
+    };
+    expect(parseAnthropicResponse(body, context())).toEqual([
+      thinking('Hmm, Paris.'),
+      text('Let me check für dich 😀'),
+      tool(0, 'toolu_01A', '{"city":"Paris"}'),
+      tool(1, 'toolu_01B', '{}'),
+      {
+        type: 'completed',
+        completionId: ID,
+        finishReason: 'tool_calls',
+        usage: { promptTokens: 50, completionTokens: 30, totalTokens: 80 },
+      },
+    ]);
+  });
+
+  it('a refusal -> content_filter; no usage -> zeros', () => {
+    expect(
+      parseAnthropicResponse({ type: 'message', content: [], stop_reason: 'refusal' }, context()),
+    ).toEqual([
+      {
+        type: 'completed',
+        completionId: ID,
+        finishReason: 'content_filter',
+        usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+      },
+    ]);
+  });
+
+  it('an error body with status 200 is classified by its type', () => {
+    const body = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } };
+    expect(thrown(() => parseAnthropicResponse(body, context()))).toMatchObject({
+      code: StreamErrorCode.RateLimitExceeded,
+      retryable: true,
+      message: 'anthropic is rate limiting or overloaded: Overloaded',
+    });
+  });
+
+  it.each([
+    ['not an object', 'hello'],
+    ['no content array', { type: 'message', content: 'text' }],
+  ])('%s -> invalid_response', (_what, body) => {
+    expect(thrown(() => parseAnthropicResponse(body, context()))).toMatchObject({
+      code: StreamErrorCode.InvalidResponse,
+      retryable: false,
+    });
+  });
+});
+
+describe('anthropicErrorBody', () => {
+  it('reads type and message from the error envelope', () => {
+    expect(
+      anthropicErrorBody({ type: 'error', error: { type: 'not_found_error', message: 'model: claude-x' } }),
+    ).toEqual({ type: 'not_found_error', message: 'model: claude-x' });
+  });
+
+  it('keeps the start of a text body (a proxy page) and ignores other shapes', () => {
+    expect(anthropicErrorBody('  <html>Bad gateway</html>  ')).toEqual({
+      message: '<html>Bad gateway</html>',
+    });
+    expect(anthropicErrorBody({ error: 'flat' })).toEqual({});
+    expect(anthropicErrorBody('')).toEqual({});
+  });
+});
