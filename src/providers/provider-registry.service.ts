@@ -1,6 +1,7 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig, type ProviderConfig, type ProviderType } from '../config/app-config';
 import { ConfigError } from '../config/config.loader';
+import { GoogleAdapter } from './adapters/google/google.adapter';
 import { OpenAiAdapter } from './adapters/openai/openai.adapter';
 import { GenericOpenAiAdapter } from './adapters/openai-compatible/openai-compatible.adapter';
 import { OpenRouterAdapter } from './adapters/openrouter/openrouter.adapter';
@@ -18,6 +19,7 @@ const FACTORIES: { [T in ProviderType]?: AdapterFactory } = {
   openai: (id, config, deps) => new OpenAiAdapter(id, config, deps),
   openrouter: (id, config, deps) => new OpenRouterAdapter(id, config, deps),
   'openai-compatible': (id, config, deps) => new GenericOpenAiAdapter(id, config, deps),
+  google: (id, config, deps) => new GoogleAdapter(id, config, deps),
 };
 
 /** Non-streaming upstream bodies may be this much larger than the text a completion may hold. */
