@@ -2,7 +2,14 @@ import OpenAI from 'openai';
 import type { VendorFake } from './fakes/vendor-fake';
 import { logCollector, startApp, startAppWith, type TestApp } from './support/app';
 import { contentOf, deltasOf, jsonFrames, postJson, readSse, type SseResult } from './support/sse-client';
-import { OPENAI_CASES, startFake, TEST_KEY, type VendorCase, vendorLayer } from './support/vendors';
+import {
+  GOOGLE_CASES,
+  OPENAI_CASES,
+  startFake,
+  TEST_KEY,
+  type VendorCase,
+  vendorLayer,
+} from './support/vendors';
 import { waitFor } from './support/wait';
 
 /**
@@ -10,7 +17,7 @@ import { waitFor } from './support/wait';
  * OpenAI-format output whichever vendor served, including every error kind.
  */
 
-const VENDORS: VendorCase[] = [...OPENAI_CASES];
+const VENDORS: VendorCase[] = [...OPENAI_CASES, ...GOOGLE_CASES];
 
 const TOOLS: OpenAI.ChatCompletionTool[] = [
   {

@@ -1,6 +1,7 @@
 import type { ProviderType } from '../../src/config/app-config';
 import type { ConfigLayer } from '../../src/config/config.loader';
 import type { RecordedRequest } from '../fakes/fake-upstream';
+import { googleWire } from '../fakes/google.fake';
 import { openAiWire } from '../fakes/openai.fake';
 import { type ErrorKind, VendorFake, type VendorWire } from '../fakes/vendor-fake';
 import { withModels } from './app';
@@ -130,3 +131,38 @@ export function vendorLayer(
 export function startFake(vendor: VendorCase): Promise<VendorFake> {
   return new VendorFake(vendor.wire).start();
 }
+
+/** Gemini answers a bad key with 400 INVALID_ARGUMENT + ErrorInfo API_KEY_INVALID: still authentication_failed. */
+export const GOOGLE_CASES: VendorCase[] = [
+  {
+    name: 'google',
+    type: 'google',
+    wire: googleWire,
+    basePath: '/v1beta',
+    upstreamModel: 'gemini-2.5-flash',
+    usesKey: true,
+    streamsToolArguments: false,
+    errors: {
+      auth: AUTH,
+      forbidden: AUTH,
+      rate_limit: RATE,
+      overloaded: UPSTREAM,
+      server: UPSTREAM,
+      unavailable: UPSTREAM,
+      bad_request: BAD,
+      not_found: UPSTREAM,
+    },
+    checkStreamRequest: (request, key) => {
+      expect(request.method).toBe('POST');
+      expect(request.path).toMatch(/\/v1beta\/models\/gemini-2\.5-flash:streamGenerateContent$/);
+      expect(request.query.get('alt')).toBe('sse');
+      expect(request.headers['x-goog-api-key']).toBe(key);
+      expect(request.headers.authorization).toBeUndefined();
+      expect(request.body).toMatchObject({
+        contents: expect.arrayContaining([
+          { role: 'user', parts: expect.arrayContaining([{ text: expect.any(String) }]) },
+        ]),
+      });
+    },
+  },
+];
