@@ -324,7 +324,7 @@ describe('cleanSchema', () => {
     });
   });
 
-  it('rewrites nullable type lists, const, and oneOf into what Gemini has', () => {
+  it('rewrites nullable type lists, null in enum, const, and oneOf into what Gemini has', () => {
     expect(
       cleanSchema({
         type: 'object',
@@ -332,6 +332,7 @@ describe('cleanSchema', () => {
           note: { type: ['string', 'null'] },
           id: { type: ['string', 'integer'] },
           kind: { const: 'fixed' },
+          size: { type: 'string', enum: ['s', 'm', null] },
           either: { oneOf: [{ type: 'string', additionalProperties: false }, { type: 'number' }] },
           nullable: { type: 'string', nullable: true },
         },
@@ -342,6 +343,7 @@ describe('cleanSchema', () => {
         note: { type: 'string', nullable: true },
         id: { anyOf: [{ type: 'string' }, { type: 'integer' }] },
         kind: { enum: ['fixed'] },
+        size: { type: 'string', enum: ['s', 'm'], nullable: true },
         either: { anyOf: [{ type: 'string' }, { type: 'number' }] },
         nullable: { type: 'string', nullable: true },
       },

@@ -273,9 +273,9 @@ const SCHEMA_KEYS = new Set([
 ]);
 
 /**
- * A JSON Schema cut down to what Gemini accepts, recursively: unknown keys dropped, `type: [T, "null"]` as
- * `type: T, nullable: true`, `const` as a one-value `enum`, `oneOf` as `anyOf`. Property names are kept whatever
- * they are (they are data, not schema keys).
+ * A JSON Schema cut down to what Gemini accepts, recursively: unknown keys dropped, `type: [T, "null"]` (or a
+ * `null` in `enum`) as `type: T, nullable: true`, `const` as a one-value `enum`, `oneOf` as `anyOf`. Property
+ * names are kept whatever they are (they are data, not schema keys).
  */
 export function cleanSchema(schema: Record<string, unknown>): GeminiSchema {
   const out: GeminiSchema = {};
@@ -296,6 +296,11 @@ export function cleanSchema(schema: Record<string, unknown>): GeminiSchema {
       if (types.length < value.length) out.nullable = true;
       if (types.length === 1) out.type = types[0];
       else if (types.length > 1) out.anyOf = types.map((type) => ({ type }));
+    } else if (key === 'enum' && Array.isArray(value)) {
+      // Gemini's enum is a list of strings: `null` in it (JSON Schema's "or null") becomes `nullable`.
+      const values = value.filter((v) => v !== null);
+      if (values.length < value.length) out.nullable = true;
+      out.enum = values;
     } else if (key === 'const') {
       if (typeof value === 'string') out.enum = [value];
     } else if (SCHEMA_KEYS.has(key)) {
