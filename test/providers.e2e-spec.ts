@@ -5,6 +5,7 @@ import { contentOf, deltasOf, jsonFrames, postJson, readSse, type SseResult } fr
 import {
   OLLAMA_CASES,
   ANTHROPIC_CASES,
+  GOOGLE_CASES,
   OPENAI_CASES,
   startFake,
   TEST_KEY,
@@ -18,7 +19,7 @@ import { waitFor } from './support/wait';
  * OpenAI-format output whichever vendor served, including every error kind.
  */
 
-const VENDORS: VendorCase[] = [...OPENAI_CASES, ...ANTHROPIC_CASES, ...OLLAMA_CASES];
+const VENDORS: VendorCase[] = [...OPENAI_CASES, ...ANTHROPIC_CASES, ...GOOGLE_CASES, ...OLLAMA_CASES];
 
 const TOOLS: OpenAI.ChatCompletionTool[] = [
   {

@@ -3,6 +3,7 @@ import { AppConfig, type ProviderConfig, type ProviderType } from '../config/app
 import { ConfigError } from '../config/config.loader';
 import { OllamaAdapter } from './adapters/ollama/ollama.adapter';
 import { AnthropicAdapter } from './adapters/anthropic/anthropic.adapter';
+import { GoogleAdapter } from './adapters/google/google.adapter';
 import { OpenAiAdapter } from './adapters/openai/openai.adapter';
 import { GenericOpenAiAdapter } from './adapters/openai-compatible/openai-compatible.adapter';
 import { OpenRouterAdapter } from './adapters/openrouter/openrouter.adapter';
@@ -15,13 +16,14 @@ import { ProviderKeys } from './provider-keys';
 type AdapterFactory = (id: string, config: ProviderConfig, deps: AdapterDeps) => ProviderAdapter;
 
 /** One factory per provider `type`; vendors are added here and nowhere else. */
-const FACTORIES: { [T in ProviderType]?: AdapterFactory } = {
+const FACTORIES: Record<ProviderType, AdapterFactory> = {
   simulated: (id, config) => new SimulatedAdapter(id, config),
   openai: (id, config, deps) => new OpenAiAdapter(id, config, deps),
   openrouter: (id, config, deps) => new OpenRouterAdapter(id, config, deps),
   'openai-compatible': (id, config, deps) => new GenericOpenAiAdapter(id, config, deps),
   ollama: (id, config, deps) => new OllamaAdapter(id, config, deps),
   anthropic: (id, config, deps) => new AnthropicAdapter(id, config, deps),
+  google: (id, config, deps) => new GoogleAdapter(id, config, deps),
 };
 
 /** Non-streaming upstream bodies may be this much larger than the text a completion may hold. */
@@ -41,19 +43,14 @@ export class ProviderRegistry implements OnApplicationShutdown {
       pools: this.pools,
       maxResponseBytes: max_memory_per_stream * RESPONSE_OVERHEAD,
     };
-    const problems: string[] = [];
     for (const [id, provider] of config.providers) {
       if (!provider.enabled) continue;
-      const factory = FACTORIES[provider.type];
-      if (!factory) problems.push(`providers.${id}.type: '${provider.type}' is not available in this build`);
-      else this.adapters.set(id, factory(id, provider, deps));
+      this.adapters.set(id, FACTORIES[provider.type](id, provider, deps));
     }
-    problems.push(
-      ...config.models.flatMap((model, i) => {
-        const adapter = this.adapters.get(model.provider);
-        return adapter ? adapter.checkModel(model).map((problem) => `models[${i}].${problem}`) : [];
-      }),
-    );
+    const problems = config.models.flatMap((model, i) => {
+      const adapter = this.adapters.get(model.provider);
+      return adapter ? adapter.checkModel(model).map((problem) => `models[${i}].${problem}`) : [];
+    });
     if (problems.length > 0) throw new ConfigError(problems);
     this.ids = new Set(this.adapters.keys());
   }

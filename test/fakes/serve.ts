@@ -7,6 +7,7 @@
  * [fake:mid-error=<same kinds>].
  */
 import { anthropicWire } from './anthropic.fake';
+import { googleWire } from './google.fake';
 import { ollamaWire } from './ollama.fake';
 import { openAiWire } from './openai.fake';
 import { VendorFake, type VendorWire } from './vendor-fake';
@@ -35,6 +36,11 @@ const SERVED: Served[] = [
     wire: anthropicWire,
     port: BASE_PORT + 1,
     env: { ANTHROPIC_BASE_URL: '{url}/v1', ANTHROPIC_API_KEY: 'sk-ant-fake' },
+  },
+  {
+    wire: googleWire,
+    port: BASE_PORT + 2,
+    env: { GEMINI_BASE_URL: '{url}/v1beta', GEMINI_API_KEY: 'fake-gemini-key' },
   },
   { wire: ollamaWire, port: BASE_PORT + 3, env: { OLLAMA_BASE_URL: '{url}' } },
 ];

@@ -2,6 +2,7 @@ import type { ProviderType } from '../../src/config/app-config';
 import type { ConfigLayer } from '../../src/config/config.loader';
 import { anthropicWire } from '../fakes/anthropic.fake';
 import type { RecordedRequest } from '../fakes/fake-upstream';
+import { googleWire } from '../fakes/google.fake';
 import { ollamaWire } from '../fakes/ollama.fake';
 import { openAiWire } from '../fakes/openai.fake';
 import { type ErrorKind, VendorFake, type VendorWire } from '../fakes/vendor-fake';
@@ -195,6 +196,41 @@ export const ANTHROPIC_CASES: VendorCase[] = [
       expect(request.headers['anthropic-version']).toBe('2023-06-01');
       expect(request.body).toMatchObject({ model: 'claude-sonnet-4-5', stream: true });
       expect(typeof (request.body as { max_tokens?: unknown }).max_tokens).toBe('number');
+    },
+  },
+];
+
+/** Gemini answers a bad key with 400 INVALID_ARGUMENT + ErrorInfo API_KEY_INVALID: still authentication_failed. */
+export const GOOGLE_CASES: VendorCase[] = [
+  {
+    name: 'google',
+    type: 'google',
+    wire: googleWire,
+    basePath: '/v1beta',
+    upstreamModel: 'gemini-2.5-flash',
+    usesKey: true,
+    streamsToolArguments: false,
+    errors: {
+      auth: AUTH,
+      forbidden: AUTH,
+      rate_limit: RATE,
+      overloaded: UPSTREAM,
+      server: UPSTREAM,
+      unavailable: UPSTREAM,
+      bad_request: BAD,
+      not_found: UPSTREAM,
+    },
+    checkStreamRequest: (request, key) => {
+      expect(request.method).toBe('POST');
+      expect(request.path).toMatch(/\/v1beta\/models\/gemini-2\.5-flash:streamGenerateContent$/);
+      expect(request.query.get('alt')).toBe('sse');
+      expect(request.headers['x-goog-api-key']).toBe(key);
+      expect(request.headers.authorization).toBeUndefined();
+      expect(request.body).toMatchObject({
+        contents: expect.arrayContaining([
+          { role: 'user', parts: expect.arrayContaining([{ text: expect.any(String) }]) },
+        ]),
+      });
     },
   },
 ];

@@ -1,0 +1,53 @@
+import type { ProviderConfig } from '../../../config/app-config';
+import type { StreamEvent } from '../../../streaming/stream-event';
+import {
+  type AdapterDeps,
+  HttpProviderAdapter,
+  type ParseContext,
+  type UpstreamCall,
+  type VendorStreamParser,
+} from '../../http/http-provider.adapter';
+import type { VendorErrorInfo } from '../../http/upstream-errors';
+import type { ProviderStreamRequest } from '../../provider-adapter';
+import { geminiModelPath, toGeminiBody } from './google.request';
+import { geminiErrorBody, GeminiStreamParser, parseGeminiResponse } from './google.stream-parser';
+
+/**
+ * Google Gemini (the Gemini API, `generativelanguage.googleapis.com/v1beta`):
+ * `POST /models/{model}:streamGenerateContent?alt=sse` (SSE, each frame a whole GenerateContentResponse, no end
+ * marker) or `:generateContent`, with the key in `x-goog-api-key`.
+ */
+export class GoogleAdapter extends HttpProviderAdapter {
+  readonly type = 'google' as const;
+  readonly framing = 'sse' as const;
+
+  constructor(id: string, config: ProviderConfig, deps: AdapterDeps) {
+    super(id, config, deps, 'https://generativelanguage.googleapis.com/v1beta', true);
+  }
+
+  protected buildCall(request: ProviderStreamRequest, stream: boolean, apiKey?: string): UpstreamCall {
+    const model = geminiModelPath(request.model.upstream);
+    return {
+      path: `/models/${model}:${stream ? 'streamGenerateContent' : 'generateContent'}`,
+      ...(stream ? { query: { alt: 'sse' } } : {}),
+      headers: {
+        'content-type': 'application/json',
+        accept: stream ? 'text/event-stream' : 'application/json',
+        ...this.authHeaders(apiKey, 'x-goog-api-key'),
+      },
+      body: JSON.stringify(toGeminiBody(request.body, this.id)),
+    };
+  }
+
+  protected createParser(ctx: ParseContext): VendorStreamParser {
+    return new GeminiStreamParser(ctx);
+  }
+
+  protected parseResponse(body: unknown, ctx: ParseContext): StreamEvent[] {
+    return parseGeminiResponse(body, ctx);
+  }
+
+  protected errorInfo(body: unknown): VendorErrorInfo {
+    return geminiErrorBody(body);
+  }
+}
