@@ -259,6 +259,7 @@ describe('Anthropic through the router', () => {
     expect(response.status).toBe(400);
     expect(body.error.code).toBe('bad_request');
     expect(body.error.message).toContain(param);
+    expect(body.error.param).toBe(param);
     expect(fake.requests).toHaveLength(0);
   });
 });

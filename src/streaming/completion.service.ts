@@ -15,6 +15,7 @@ import {
   type ErrorEvent,
   type FinishReason,
   isTerminal,
+  type StreamError,
   type StreamEvent,
   type TerminalEvent,
   type Usage,
@@ -153,10 +154,7 @@ export class CompletionService {
             usage: event.usage,
           };
         case 'error':
-          throw new CompletionError(event.error.code, event.error.message, {
-            retryable: event.error.retryable,
-            retryAfterMs: event.error.retryAfterMs,
-          });
+          throw completionErrorOf(event.error);
       }
       if (held > limit) {
         throw new CompletionError(
@@ -274,11 +272,23 @@ function isStreamCode(code: string): code is StreamErrorCode {
 
 function fromDomainError(completionId: string, err: DomainError): ErrorEvent {
   const code = isStreamCode(err.code) ? err.code : StreamErrorCode.BadRequest;
-  return {
-    type: 'error',
-    completionId,
-    error: { code, message: err.message, retryable: err.retryable, retryAfterMs: err.retryAfterMs },
+  const error: StreamError = {
+    code,
+    message: err.message,
+    retryable: err.retryable,
+    retryAfterMs: err.retryAfterMs,
   };
+  if (err.param !== undefined) error.param = err.param;
+  return { type: 'error', completionId, error };
+}
+
+/** A stream's error as the error an edge throws when no stream has started yet (an HTTP status). */
+export function completionErrorOf(error: StreamError): CompletionError {
+  return new CompletionError(error.code, error.message, {
+    retryable: error.retryable,
+    retryAfterMs: error.retryAfterMs,
+    param: error.param,
+  });
 }
 
 function errorEvent(

@@ -57,6 +57,8 @@ export interface StreamError {
   message: string;
   retryable: boolean;
   retryAfterMs?: number;
+  /** The request field at fault, when the error is about the request (OpenAI's `param`). */
+  param?: string;
 }
 
 export interface ErrorEvent {

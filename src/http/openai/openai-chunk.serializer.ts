@@ -60,7 +60,8 @@ export class OpenAiChunkSerializer {
       }
       case 'error': {
         const { type } = httpMappingFor(event.error.code);
-        const body = { error: { message: event.error.message, type, param: null, code: event.error.code } };
+        const { message, code, param } = event.error;
+        const body = { error: { message, type, param: param ?? null, code } };
         return `data: ${JSON.stringify(body)}\n\n`;
       }
     }

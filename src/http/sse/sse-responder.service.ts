@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import { MetricsService } from '../../analytics/metrics.service';
 import { CompletionError, StreamErrorCode } from '../../common/errors/error-code';
 import { AppConfig } from '../../config/app-config';
-import type { CompletionStream } from '../../streaming/completion.service';
+import { type CompletionStream, completionErrorOf } from '../../streaming/completion.service';
 import { isTerminal, type StreamEvent } from '../../streaming/stream-event';
 import { REQUEST_ID_HEADER, servedByHeaders } from '../headers';
 import { DONE_FRAME, OpenAiChunkSerializer } from '../openai/openai-chunk.serializer';
@@ -108,7 +108,7 @@ export class SseResponder {
     try {
       for await (const event of stream) {
         if (!headersSent) {
-          if (event.type === 'error') throw errorBeforeHeaders(event);
+          if (event.type === 'error') throw completionErrorOf(event.error);
           openStream();
         }
         const frames = withId(serializer.frame(event));
@@ -140,13 +140,6 @@ export class SseResponder {
       if (headersSent && !raw.writableEnded) raw.end();
     }
   }
-}
-
-function errorBeforeHeaders(event: Extract<StreamEvent, { type: 'error' }>): CompletionError {
-  return new CompletionError(event.error.code, event.error.message, {
-    retryable: event.error.retryable,
-    retryAfterMs: event.error.retryAfterMs,
-  });
 }
 
 /** Resolves when the socket can take more, or has closed. */
