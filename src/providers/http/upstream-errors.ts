@@ -80,6 +80,16 @@ export function streamFrameError(
   return providerError(provider, kind, info, secrets, status);
 }
 
+/** The upstream body ended cleanly before the vendor's end marker: the answer was cut short (retryable). */
+export function endedEarly(provider: string): ProviderError {
+  return new ProviderError(
+    StreamErrorCode.ConnectionLost,
+    `${provider}: the stream ended before the answer was finished`,
+    provider,
+    { retryable: true },
+  );
+}
+
 export function invalidResponse(provider: string, what: string): ProviderError {
   return new ProviderError(StreamErrorCode.InvalidResponse, `${provider}: ${what}`, provider, {
     retryable: false,

@@ -1,4 +1,3 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { FinishReason, StreamEvent, Usage } from '../../../streaming/stream-event';
 import {
   isObject,
@@ -7,8 +6,12 @@ import {
   type VendorStreamParser,
 } from '../../http/http-provider.adapter';
 import { completed, syntheticToolCallId, usage } from '../../http/translate';
-import { invalidResponse, streamFrameError, type VendorErrorInfo } from '../../http/upstream-errors';
-import { ProviderError } from '../../provider.error';
+import {
+  endedEarly,
+  invalidResponse,
+  streamFrameError,
+  type VendorErrorInfo,
+} from '../../http/upstream-errors';
 import type {
   AnthropicErrorObject,
   AnthropicResponse,
@@ -114,12 +117,7 @@ export class AnthropicStreamParser implements VendorStreamParser {
     if (this.finished) return;
     // A stop reason without message_stop is a whole answer; without one, the stream was cut short.
     if (this.stopReason === undefined) {
-      throw new ProviderError(
-        StreamErrorCode.ConnectionLost,
-        `${this.ctx.provider}: the stream ended before the answer was finished`,
-        this.ctx.provider,
-        { retryable: true },
-      );
+      throw endedEarly(this.ctx.provider);
     }
     this.finish(out);
   }

@@ -8,13 +8,14 @@ import {
 } from '../../http/http-provider.adapter';
 import { completed, NO_USAGE, syntheticToolCallId, usage } from '../../http/translate';
 import {
+  endedEarly,
   httpStatusError,
   invalidResponse,
   parseProtoDuration,
   streamFrameError,
   type VendorErrorInfo,
 } from '../../http/upstream-errors';
-import { ProviderError } from '../../provider.error';
+import { type ProviderError } from '../../provider.error';
 import type { GeminiErrorObject, GeminiResponse, GeminiUsageMetadata } from './google.types';
 
 const FINISH: Record<string, FinishReason> = {
@@ -156,12 +157,7 @@ export class GeminiStreamParser implements VendorStreamParser {
   end(out: StreamEvent[]): void {
     if (this.finished) return;
     if (this.finishReason === undefined) {
-      throw new ProviderError(
-        StreamErrorCode.ConnectionLost,
-        `${this.ctx.provider}: the stream ended before the answer was finished`,
-        this.ctx.provider,
-        { retryable: true },
-      );
+      throw endedEarly(this.ctx.provider);
     }
     this.complete(out);
   }

@@ -1,4 +1,3 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { FinishReason, StreamEvent } from '../../../streaming/stream-event';
 import {
   isObject,
@@ -7,8 +6,12 @@ import {
   type VendorStreamParser,
 } from '../../http/http-provider.adapter';
 import { completed, syntheticToolCallId, usage } from '../../http/translate';
-import { invalidResponse, streamFrameError, type VendorErrorInfo } from '../../http/upstream-errors';
-import { ProviderError } from '../../provider.error';
+import {
+  endedEarly,
+  invalidResponse,
+  streamFrameError,
+  type VendorErrorInfo,
+} from '../../http/upstream-errors';
 import type { OllamaChatChunk, OllamaToolCallWire } from './ollama.types';
 
 /**
@@ -64,12 +67,7 @@ export class OllamaStreamParser implements VendorStreamParser {
 
   end(_out: StreamEvent[]): void {
     if (this.finished) return;
-    throw new ProviderError(
-      StreamErrorCode.ConnectionLost,
-      `${this.ctx.provider}: the stream ended before the answer was finished`,
-      this.ctx.provider,
-      { retryable: true },
-    );
+    throw endedEarly(this.ctx.provider);
   }
 
   private toolCall(call: OllamaToolCallWire): StreamEvent {

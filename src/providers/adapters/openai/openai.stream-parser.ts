@@ -1,6 +1,11 @@
 import type { FinishReason, StreamEvent, Usage } from '../../../streaming/stream-event';
 import { parseFrame, type ParseContext, type VendorStreamParser } from '../../http/http-provider.adapter';
-import { invalidResponse, streamFrameError, type VendorErrorInfo } from '../../http/upstream-errors';
+import {
+  endedEarly,
+  invalidResponse,
+  streamFrameError,
+  type VendorErrorInfo,
+} from '../../http/upstream-errors';
 import { completed, NO_USAGE, syntheticToolCallId, usage } from '../../http/translate';
 import { ProviderError } from '../../provider.error';
 import { StreamErrorCode } from '../../../common/errors/error-code';
@@ -118,12 +123,7 @@ export class OpenAiStreamParser implements VendorStreamParser {
   end(out: StreamEvent[]): void {
     if (this.finished) return;
     if (this.finishReason === undefined) {
-      throw new ProviderError(
-        StreamErrorCode.ConnectionLost,
-        `${this.ctx.provider}: the stream ended before the answer was finished`,
-        this.ctx.provider,
-        { retryable: true },
-      );
+      throw endedEarly(this.ctx.provider);
     }
     this.finish(out);
   }
