@@ -73,10 +73,35 @@ export class SseResponder {
     let headersSent = false;
     let seq = 0;
 
+    // Frames produced in the same tick (a burst from one upstream read, or the headers and the first frame)
+    // leave in one write: the socket is corked at the first and uncorked once the tick's work is done, which
+    // costs no latency. Chunk metrics are counted locally and added in batches.
+    let corked = false;
+    let chunks = 0;
+    let bytes = 0;
+    const flushMeter = () => {
+      meter.chunks.inc(chunks);
+      meter.bytes.inc(bytes);
+      chunks = 0;
+      bytes = 0;
+    };
+    const uncork = () => {
+      if (!corked) return;
+      corked = false;
+      raw.uncork();
+    };
+    const batch = () => {
+      if (corked) return;
+      corked = true;
+      raw.cork();
+      process.nextTick(uncork);
+    };
     const write = (text: string): boolean => {
       if (raw.destroyed || raw.writableEnded) return true;
-      meter.chunks.inc();
-      meter.bytes.inc(Buffer.byteLength(text));
+      batch();
+      chunks++;
+      bytes += Buffer.byteLength(text);
+      if (chunks >= METER_BATCH) flushMeter();
       return raw.write(text);
     };
     const withId = (frames: string): string => {
@@ -86,6 +111,7 @@ export class SseResponder {
     };
     const openStream = () => {
       headersSent = true;
+      batch();
       reply.hijack();
       raw.writeHead(200, {
         ...(reply.getHeaders() as Record<string, string>),
@@ -107,7 +133,8 @@ export class SseResponder {
     let ended = false;
     try {
       for await (const event of stream) {
-        if (!headersSent) {
+        const opening = !headersSent;
+        if (opening) {
           if (event.type === 'error') throw completionErrorOf(event.error);
           openStream();
         }
@@ -117,7 +144,10 @@ export class SseResponder {
           ended = true;
           break;
         }
-        if (frames !== '' && !write(frames)) await writable(raw);
+        const more = frames === '' || write(frames);
+        // The headers and the first frame leave together, at once: time to first token is not held back.
+        if (opening) uncork();
+        if (!more) await writable(raw);
       }
       if (!ended) throw new Error('the completion stream ended without a terminal event');
     } catch (err) {
@@ -136,11 +166,15 @@ export class SseResponder {
       if (!ended) write(withId(serializer.frame(event) + DONE_FRAME));
     } finally {
       clearInterval(keepalive);
+      if (chunks > 0) flushMeter();
       this.open--;
       if (headersSent && !raw.writableEnded) raw.end();
     }
   }
 }
+
+/** Chunk counters are updated every so many frames (and at the end of a stream), not on every frame. */
+const METER_BATCH = 64;
 
 /** Resolves when the socket can take more, or has closed. */
 function writable(raw: ServerResponse): Promise<void> {

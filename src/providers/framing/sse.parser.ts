@@ -20,8 +20,8 @@ export interface SseHandlers {
 }
 
 const LF = 10;
-const CR = 13;
 const BOM = 0xfeff;
+const STREAM = { stream: true };
 
 export class SseParser {
   private readonly decoder = new TextDecoder('utf-8');
@@ -37,7 +37,7 @@ export class SseParser {
   constructor(private readonly handlers: SseHandlers) {}
 
   feed(chunk: Uint8Array | string): void {
-    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, STREAM);
     if (!this.started && text !== '') {
       this.started = true;
       if (text.charCodeAt(0) === BOM) text = text.slice(1); // TextDecoder strips it from bytes; strings too
@@ -46,19 +46,24 @@ export class SseParser {
       this.pendingCr = false;
       if (text.charCodeAt(0) === LF) text = text.slice(1);
     }
-    // The buffer holds an unterminated line (no CR or LF in it), so scanning resumes after it.
+    // The buffer holds an unterminated line (no CR or LF in it), so scanning resumes after it. Line ends are
+    // found with native indexOf scans (a CR position is only looked up again once it has been passed).
     const scanFrom = this.buffer.length;
     const input = scanFrom === 0 ? text : this.buffer + text;
+    let nextLf = input.indexOf('\n', scanFrom);
+    let nextCr = input.indexOf('\r', scanFrom);
     let lineStart = 0;
-    for (let i = scanFrom; i < input.length; i++) {
-      const c = input.charCodeAt(i);
-      if (c !== LF && c !== CR) continue;
-      this.line(input.slice(lineStart, i));
-      if (c === CR) {
-        if (i + 1 === input.length) this.pendingCr = true;
-        else if (input.charCodeAt(i + 1) === LF) i++;
+    while (nextLf !== -1 || nextCr !== -1) {
+      const atCr = nextCr !== -1 && (nextLf === -1 || nextCr < nextLf);
+      const end = atCr ? nextCr : nextLf;
+      this.line(input.slice(lineStart, end));
+      lineStart = end + 1;
+      if (atCr) {
+        if (lineStart === input.length) this.pendingCr = true;
+        else if (input.charCodeAt(lineStart) === LF) lineStart++;
       }
-      lineStart = i + 1;
+      if (nextLf !== -1 && nextLf < lineStart) nextLf = input.indexOf('\n', lineStart);
+      if (nextCr !== -1 && nextCr < lineStart) nextCr = input.indexOf('\r', lineStart);
     }
     this.buffer = lineStart === 0 ? input : input.slice(lineStart);
   }
@@ -76,6 +81,13 @@ export class SseParser {
   private line(line: string): void {
     if (line === '') {
       this.dispatch();
+      return;
+    }
+    if (line.startsWith('data: ')) {
+      // The common case, without the general field split below.
+      const value = line.slice(6);
+      this.data = this.hasData ? `${this.data}\n${value}` : value;
+      this.hasData = true;
       return;
     }
     const colon = line.indexOf(':');

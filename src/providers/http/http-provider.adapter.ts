@@ -155,36 +155,35 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
         return;
       }
       const parser = this.createParser(ctx);
-      const out: StreamEvent[] = [];
-      // A frame that fails (an error frame, malformed data) must not lose the events of the frames before it
-      // in the same network chunk: they are yielded first, then the failure is thrown.
-      let failure: { error: unknown } | undefined;
-      const onFrame = (event: string, data: string) => {
-        if (failure || parser.finished) return;
-        try {
-          parser.frame(event, data, out);
-        } catch (error) {
-          failure = { error };
-        }
-      };
+      // Framing only splits frames out (cheap); each frame is then translated and its events yielded before the
+      // next one is parsed, so the first token leaves without waiting for the rest of a burst. A frame that
+      // fails (an error frame, malformed data) throws after the events of the frames before it were yielded.
+      const pending: string[] = [];
       const framer =
         this.framing === 'sse'
-          ? new SseParser({ onEvent: (e) => onFrame(e.event, e.data) })
-          : new NdjsonParser((line) => onFrame('message', line));
+          ? new SseParser({ onEvent: (e) => pending.push(e.event, e.data) })
+          : new NdjsonParser((line) => pending.push('message', line));
+      const out: StreamEvent[] = [];
+      const translate = function* (): Generator<StreamEvent> {
+        for (let i = 0; i < pending.length && !parser.finished; i += 2) {
+          parser.frame(pending[i]!, pending[i + 1]!, out);
+          for (let j = 0; j < out.length; j++) yield out[j]!;
+          out.length = 0;
+        }
+        pending.length = 0;
+      };
       // Leaving the loop early (the vendor's end marker, the consumer stopping) must not destroy the body: the
       // finally below decides between reading it out (connection reused) and closing it.
       const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>;
       for await (const chunk of chunks) {
         framer.feed(chunk);
-        if (out.length > 0) {
-          for (let i = 0; i < out.length; i++) yield out[i]!;
-          out.length = 0;
-        }
-        if (failure) throw failure.error;
+        if (pending.length > 0) yield* translate();
         if (parser.finished) break;
       }
-      if (!parser.finished) framer.end();
-      if (failure) throw failure.error;
+      if (!parser.finished) {
+        framer.end();
+        yield* translate();
+      }
       parser.end(out);
       finished = parser.finished;
       for (const event of out) yield event;
