@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import { ModelConfig } from '../../../config/app-config';
 import type { StreamEvent } from '../../../streaming/stream-event';
-import { NdjsonParser } from '../../framing/ndjson.parser';
 import type { ParseContext } from '../../http/http-provider.adapter';
 import { httpStatusError } from '../../http/upstream-errors';
-import { ProviderError } from '../../provider.error';
-import { byteSplits } from '../../testing/byte-splits';
+import { providerErrorOf } from '../../testing/errors';
+import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
 import { ollamaErrorInfo, OllamaStreamParser, parseOllamaResponse } from './ollama.stream-parser';
 
 const ID = 'chatcmpl-0123456789abcdef0123';
@@ -26,72 +23,17 @@ function ctx(): ParseContext {
   };
 }
 
-function fixture(name: string): Buffer {
-  return readFileSync(join(__dirname, '__fixtures__', name));
-}
+const fixture = fixtureReader(__dirname);
+const newParser = () => new OllamaStreamParser(ctx());
 
-interface Outcome {
-  events: StreamEvent[];
-  error?: { code: string; retryable: boolean; message: string };
-}
-
-/**
- * Feeds chunks exactly as HttpProviderAdapter does: NDJSON framing, no frame after a failure or the end line,
- * the framer's end only when unfinished, the failure after the events before it, then the parser's end.
- */
+/** Feeds chunks exactly as HttpProviderAdapter does (see replay). */
 function run(chunks: Uint8Array[]): Outcome {
-  const parser = new OllamaStreamParser(ctx());
-  const events: StreamEvent[] = [];
-  const out: StreamEvent[] = [];
-  let failure: { error: unknown } | undefined;
-  const framer = new NdjsonParser((line) => {
-    if (failure || parser.finished) return;
-    try {
-      parser.frame('message', line, out);
-    } catch (error) {
-      failure = { error };
-    }
-  });
-  const settle = (): Outcome => {
-    events.push(...out.splice(0));
-    if (!failure) return { events };
-    const { error } = failure;
-    if (!(error instanceof ProviderError)) throw new Error(`not a ProviderError: ${String(error)}`);
-    return { events, error: { code: error.code, retryable: error.retryable, message: error.message } };
-  };
-  for (const chunk of chunks) {
-    framer.feed(chunk);
-    events.push(...out.splice(0));
-    if (failure) return settle();
-    if (parser.finished) break;
-  }
-  if (!parser.finished) framer.end();
-  if (failure) return settle();
-  try {
-    parser.end(out);
-  } catch (error) {
-    failure = { error };
-  }
-  return settle();
-}
-
-/** What `fn` throws (the test fails when it throws nothing). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('nothing was thrown');
+  return replayOutcome('ndjson', newParser(), chunks);
 }
 
 /** The fixture whole gives `expected`, and so does every split of its bytes. */
 function expectFixture(name: string, expected: Outcome): void {
-  const bytes = fixture(name);
-  expect(run([bytes])).toEqual(expected);
-  for (const { at, chunks } of byteSplits(bytes)) {
-    expect({ at, ...run(chunks) }).toEqual({ at, ...expected });
-  }
+  expectOutcomeAtEverySplit('ndjson', newParser, fixture(name), expected);
 }
 
 const text = (content: string): StreamEvent => ({
@@ -315,16 +257,18 @@ describe('parseOllamaResponse (stream: false)', () => {
   });
 
   it('an {"error"} body -> provider_error; not an object or not done -> invalid_response', () => {
-    expect(thrown(() => parseOllamaResponse({ error: 'model runner crashed' }, ctx()))).toMatchObject({
+    expect(
+      providerErrorOf(() => parseOllamaResponse({ error: 'model runner crashed' }, ctx())),
+    ).toMatchObject({
       code: StreamErrorCode.ProviderError,
       retryable: true,
       message: 'ollama failed: model runner crashed',
     });
-    expect(thrown(() => parseOllamaResponse(['x'], ctx()))).toMatchObject({
+    expect(providerErrorOf(() => parseOllamaResponse(['x'], ctx()))).toMatchObject({
       code: StreamErrorCode.InvalidResponse,
     });
     const unfinished = { message: { role: 'assistant', content: 'hi' }, done: false };
-    expect(thrown(() => parseOllamaResponse(unfinished, ctx()))).toMatchObject({
+    expect(providerErrorOf(() => parseOllamaResponse(unfinished, ctx()))).toMatchObject({
       code: StreamErrorCode.InvalidResponse,
     });
   });
