@@ -1,9 +1,9 @@
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import { ModelConfig } from '../../../config/app-config';
 import type { ChatCompletionRequest } from '../../../streaming/chat-request';
-import type { StreamEvent } from '../../../streaming/stream-event';
 import type { ParseContext } from '../../http/http-provider.adapter';
 import { providerErrorOf } from '../../testing/errors';
+import { eventsOf } from '../../testing/events';
 import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
 import {
   anthropicErrorBody,
@@ -38,36 +38,14 @@ function expectFixture(name: string, expected: Outcome): void {
   expectOutcomeAtEverySplit('sse', () => newParser(), fixture(name), expected);
 }
 
-const text = (content: string): StreamEvent => ({
-  type: 'content_chunk',
-  completionId: ID,
-  content,
-  index: 0,
-});
-const thinking = (content: string): StreamEvent => ({ type: 'thinking', completionId: ID, content });
-const tool = (index: number, toolCallId: string, argumentsDelta: string): StreamEvent => ({
-  type: 'tool_call',
-  completionId: ID,
-  index,
-  toolCallId,
-  name: 'get_weather',
-  argumentsDelta,
-});
+const { text, thinking, done } = eventsOf(ID);
+const tool = (index: number, toolCallId: string, argumentsDelta: string) =>
+  eventsOf(ID).tool(index, toolCallId, 'get_weather', argumentsDelta);
 
 describe('AnthropicStreamParser on recorded-shape streams, whole and split at every byte', () => {
   it('text with multi-byte UTF-8, a ping, usage counting cache reads and writes', () => {
     expectFixture('text.sse', {
-      events: [
-        text('Hel'),
-        text('lo wörld 😀'),
-        text(' — 日本語'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 124, completionTokens: 12, totalTokens: 136 },
-        },
-      ],
+      events: [text('Hel'), text('lo wörld 😀'), text(' — 日本語'), done('stop', 124, 12, 136)],
     });
   });
 
@@ -82,12 +60,7 @@ describe('AnthropicStreamParser on recorded-shape streams, whole and split at ev
         tool(0, 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', 'is"}'),
         tool(1, 'toolu_01NRLabsLyVHZPKxbKvkfSMn', ''),
         tool(1, 'toolu_01NRLabsLyVHZPKxbKvkfSMn', '{"city": "Zürich"}'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'tool_calls',
-          usage: { promptTokens: 472, completionTokens: 89, totalTokens: 561 },
-        },
+        done('tool_calls', 472, 89, 561),
       ],
     });
   });
@@ -102,15 +75,7 @@ describe('AnthropicStreamParser on recorded-shape streams, whole and split at ev
 
   it('ignores redacted thinking and unknown events; max_tokens -> length', () => {
     expectFixture('redacted-unknown.sse', {
-      events: [
-        text('Cut at the limit'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'length',
-          usage: { promptTokens: 30, completionTokens: 64, totalTokens: 94 },
-        },
-      ],
+      events: [text('Cut at the limit'), done('length', 30, 64, 94)],
     });
   });
 
@@ -195,15 +160,7 @@ describe('AnthropicStreamParser frame by frame', () => {
       ],
     ]);
     expect(outcome).toEqual({
-      events: [
-        text('ok'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 },
-        },
-      ],
+      events: [text('ok'), done('stop', 3, 2, 5)],
     });
   });
 
@@ -321,26 +278,14 @@ describe('parseAnthropicResponse (non-streaming)', () => {
       text('Let me check für dich 😀'),
       tool(0, 'toolu_01A', '{"city":"Paris"}'),
       tool(1, 'toolu_01B', '{}'),
-      {
-        type: 'completed',
-        completionId: ID,
-        finishReason: 'tool_calls',
-        usage: { promptTokens: 50, completionTokens: 30, totalTokens: 80 },
-      },
+      done('tool_calls', 50, 30, 80),
     ]);
   });
 
   it('a refusal -> content_filter; no usage -> zeros', () => {
     expect(
       parseAnthropicResponse({ type: 'message', content: [], stop_reason: 'refusal' }, context()),
-    ).toEqual([
-      {
-        type: 'completed',
-        completionId: ID,
-        finishReason: 'content_filter',
-        usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-      },
-    ]);
+    ).toEqual([done('content_filter', 0, 0, 0)]);
   });
 
   it('an error body with status 200 is classified by its type', () => {

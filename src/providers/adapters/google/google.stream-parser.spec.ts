@@ -2,6 +2,7 @@ import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { StreamEvent } from '../../../streaming/stream-event';
 import type { ParseContext } from '../../http/http-provider.adapter';
 import { syntheticToolCallId } from '../../http/translate';
+import { eventsOf } from '../../testing/events';
 import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
 import { geminiFinish, geminiUsage, GeminiStreamParser, parseGeminiResponse } from './google.stream-parser';
 
@@ -32,43 +33,9 @@ function expectFixture(name: string, expected: Outcome): void {
   expectOutcomeAtEverySplit('sse', newParser, fixture(name), expected);
 }
 
-const text = (content: string): StreamEvent => ({
-  type: 'content_chunk',
-  completionId: COMPLETION_ID,
-  content,
-  index: 0,
-});
-const thinking = (content: string): StreamEvent => ({
-  type: 'thinking',
-  completionId: COMPLETION_ID,
-  content,
-});
+const { text, thinking, done } = eventsOf(COMPLETION_ID);
 const tool = (index: number, name: string, args: string, id = syntheticToolCallId(COMPLETION_ID, index)) =>
-  ({
-    type: 'tool_call',
-    completionId: COMPLETION_ID,
-    index,
-    toolCallId: id,
-    name,
-    argumentsDelta: args,
-  }) satisfies StreamEvent;
-const done = (
-  finishReason: 'stop' | 'length' | 'tool_calls' | 'content_filter',
-  promptTokens: number,
-  completionTokens: number,
-  totalTokens: number,
-  reasoningTokens?: number,
-): StreamEvent => ({
-  type: 'completed',
-  completionId: COMPLETION_ID,
-  finishReason,
-  usage: {
-    promptTokens,
-    completionTokens,
-    totalTokens,
-    ...(reasoningTokens === undefined ? {} : { reasoningTokens }),
-  },
-});
+  eventsOf(COMPLETION_ID).tool(index, id, name, args);
 
 describe('GeminiStreamParser: recorded-shape streams, whole and split at every byte', () => {
   it('thought summaries, then multi-byte UTF-8 text; usage counts thoughts as completion tokens', () => {

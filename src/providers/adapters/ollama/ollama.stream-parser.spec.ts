@@ -1,9 +1,9 @@
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import { ModelConfig } from '../../../config/app-config';
-import type { StreamEvent } from '../../../streaming/stream-event';
 import type { ParseContext } from '../../http/http-provider.adapter';
 import { httpStatusError } from '../../http/upstream-errors';
 import { providerErrorOf } from '../../testing/errors';
+import { eventsOf } from '../../testing/events';
 import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
 import { ollamaErrorInfo, OllamaStreamParser, parseOllamaResponse } from './ollama.stream-parser';
 
@@ -36,29 +36,12 @@ function expectFixture(name: string, expected: Outcome): void {
   expectOutcomeAtEverySplit('ndjson', newParser, fixture(name), expected);
 }
 
-const text = (content: string): StreamEvent => ({
-  type: 'content_chunk',
-  completionId: ID,
-  content,
-  index: 0,
-});
-const thinking = (content: string): StreamEvent => ({ type: 'thinking', completionId: ID, content });
+const { text, thinking, done } = eventsOf(ID);
 
 describe('OllamaStreamParser (fixtures, whole and split at every byte)', () => {
   it('text with multi-byte UTF-8, skipping empty content, completed with the counts', () => {
     expectFixture('text.ndjson', {
-      events: [
-        text('Bonjour'),
-        text(', '),
-        text('le café'),
-        text(' 😀 中文'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 26, completionTokens: 5, totalTokens: 31 },
-        },
-      ],
+      events: [text('Bonjour'), text(', '), text('le café'), text(' 😀 中文'), done('stop', 26, 5, 31)],
     });
   });
 
@@ -70,12 +53,7 @@ describe('OllamaStreamParser (fixtures, whole and split at every byte)', () => {
         thinking(' 42.'),
         text('It is '),
         text('42.'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 18, completionTokens: 31, totalTokens: 49 },
-        },
+        done('stop', 18, 31, 49),
       ],
     });
   });
@@ -109,28 +87,14 @@ describe('OllamaStreamParser (fixtures, whole and split at every byte)', () => {
           name: 'lookup',
           argumentsDelta: '{"q":"Zürich ☀"}',
         },
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'tool_calls',
-          usage: { promptTokens: 140, completionTokens: 52, totalTokens: 192 },
-        },
+        done('tool_calls', 140, 52, 192),
       ],
     });
   });
 
   it('done_reason length -> length', () => {
     expectFixture('length.ndjson', {
-      events: [
-        text('Once upon'),
-        text(' a time'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'length',
-          usage: { promptTokens: 12, completionTokens: 4, totalTokens: 16 },
-        },
-      ],
+      events: [text('Once upon'), text(' a time'), done('length', 12, 4, 16)],
     });
   });
 
@@ -181,14 +145,7 @@ describe('OllamaStreamParser (lines)', () => {
   it('load, unload and unknown done reasons are a stop; missing counts are 0', () => {
     for (const reason of ['load', 'unload', 'whatever', undefined]) {
       const outcome = lines({ message: { role: 'assistant', content: '' }, done: true, done_reason: reason });
-      expect(outcome.events).toEqual([
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-        },
-      ]);
+      expect(outcome.events).toEqual([done('stop', 0, 0, 0)]);
     }
   });
 
@@ -247,12 +204,7 @@ describe('parseOllamaResponse (stream: false)', () => {
         name: 'get_weather',
         argumentsDelta: '{"city":"Paris"}',
       },
-      {
-        type: 'completed',
-        completionId: ID,
-        finishReason: 'tool_calls',
-        usage: { promptTokens: 20, completionTokens: 8, totalTokens: 28 },
-      },
+      done('tool_calls', 20, 8, 28),
     ]);
   });
 
