@@ -104,9 +104,7 @@ export function expectOutcomeAtEverySplit(
   input: string | Uint8Array,
   expected: Outcome,
 ): void {
-  for (const { at, chunks } of byteSplits(input)) {
-    expect({ at, ...replayOutcome(framing, newParser(), chunks) }).toEqual({ at, ...expected });
-  }
+  expectAtEverySplit(input, (chunks) => replayOutcome(framing, newParser(), chunks), expected);
 }
 
 /**
@@ -119,9 +117,17 @@ export function expectSameAtEverySplit(
   input: string | Uint8Array,
   expected: Replayed,
 ): void {
+  const play = (chunks: Uint8Array[]) => summarize(replay(framing, newParser(), chunks));
+  expectAtEverySplit(input, play, summarize(expected));
+}
+
+function expectAtEverySplit<T extends object>(
+  input: string | Uint8Array,
+  play: (chunks: Uint8Array[]) => T,
+  expected: T,
+): void {
   for (const { at, chunks } of byteSplits(input)) {
-    const got = replay(framing, newParser(), chunks);
-    expect({ at, ...summarize(got) }).toEqual({ at, ...summarize(expected) });
+    expect({ at, ...play(chunks) }).toEqual({ at, ...expected });
   }
 }
 
