@@ -256,26 +256,33 @@ function discoveryLayer(fake: VendorFake) {
   };
 }
 
-describe('Ollama model discovery through the real app', () => {
-  const tags: OllamaTags = { models: ['llama3.2:latest', 'qwen3:8b'], fail: false };
-  let fake: VendorFake;
-  let t: TestApp;
-
+/**
+ * An Ollama fake listing `tags` and the app discovering from it, started before the describe's tests and closed
+ * after them; `fake` and `t` are set once they run.
+ */
+function discoveringApp(tags: OllamaTags): { fake: VendorFake; t: TestApp } {
+  const env = {} as { fake: VendorFake; t: TestApp };
   beforeAll(async () => {
-    fake = await ollamaFake(tags).start();
-    t = await startApp(discoveryLayer(fake));
+    env.fake = await ollamaFake(tags).start();
+    env.t = await startApp(discoveryLayer(env.fake));
   });
   afterAll(async () => {
-    await t.close();
-    await fake.close();
+    await env.t.close();
+    await env.fake.close();
   });
+  return env;
+}
+
+describe('Ollama model discovery through the real app', () => {
+  const tags: OllamaTags = { models: ['llama3.2:latest', 'qwen3:8b'], fail: false };
+  const env = discoveringApp(tags);
 
   it('lists the models Ollama has at boot, with :latest also reachable without the tag', async () => {
-    const ids = await modelIds(t);
+    const ids = await modelIds(env.t);
     expect(ids).toEqual(
       expect.arrayContaining(['ollama/llama3.2:latest', 'ollama/qwen3:8b', 'simulated/echo']),
     );
-    const model = (await (await fetch(`${t.url}/v1/models/ollama/llama3.2`)).json()) as {
+    const model = (await (await fetch(`${env.t.url}/v1/models/ollama/llama3.2`)).json()) as {
       id: string;
       owned_by: string;
       aliases: string[];
@@ -290,7 +297,7 @@ describe('Ollama model discovery through the real app', () => {
   it('streams from a discovered model, by its alias, sending the Ollama name upstream', async () => {
     // No scripted reply: discovery polls share the fake, so the fake's echo answers the chat request.
     const result = await readSse(
-      await postJson(`${t.url}/v1/chat/completions`, {
+      await postJson(`${env.t.url}/v1/chat/completions`, {
         model: 'ollama/llama3.2',
         stream: true,
         messages: [{ role: 'user', content: 'echo me back' }],
@@ -299,11 +306,11 @@ describe('Ollama model discovery through the real app', () => {
     expect(result.status).toBe(200);
     expect(contentOf(result)).toBe('echo me back');
     expect(result.events.at(-1)?.data).toBe('[DONE]');
-    expect(lastChat(fake).body).toMatchObject({ model: 'llama3.2:latest', stream: true });
+    expect(lastChat(env.fake).body).toMatchObject({ model: 'llama3.2:latest', stream: true });
   });
 
   it('passes a model that is not in the list through as it is (allow_any_model)', async () => {
-    const response = await postJson(`${t.url}/v1/chat/completions`, {
+    const response = await postJson(`${env.t.url}/v1/chat/completions`, {
       model: 'ollama/mistral-nemo:12b',
       messages: [{ role: 'user', content: 'pass me through' }],
     });
@@ -313,40 +320,30 @@ describe('Ollama model discovery through the real app', () => {
       choices: Array<{ message: { content: string } }>;
     };
     expect(body.choices[0]?.message.content).toBe('pass me through');
-    expect(lastChat(fake).body).toMatchObject({ model: 'mistral-nemo:12b', stream: false });
+    expect(lastChat(env.fake).body).toMatchObject({ model: 'mistral-nemo:12b', stream: false });
   });
 
   it('follows changes in the list at the next refresh', async () => {
     tags.models = ['qwen3:8b', 'gemma3:4b'];
     await waitFor('gemma3 to be listed and llama3.2 gone', async () => {
-      const ids = await modelIds(t);
+      const ids = await modelIds(env.t);
       return ids.includes('ollama/gemma3:4b') && !ids.includes('ollama/llama3.2:latest');
     });
-    expect(await modelIds(t)).toContain('ollama/qwen3:8b');
+    expect(await modelIds(env.t)).toContain('ollama/qwen3:8b');
   });
 });
 
 describe('Ollama down at boot', () => {
   const tags: OllamaTags = { models: ['phi4:latest'], fail: true };
-  let fake: VendorFake;
-  let t: TestApp;
-
-  beforeAll(async () => {
-    fake = await ollamaFake(tags).start();
-    t = await startApp(discoveryLayer(fake));
-  });
-  afterAll(async () => {
-    await t.close();
-    await fake.close();
-  });
+  const env = discoveringApp(tags);
 
   it('boots without its models, and lists them once Ollama answers', async () => {
-    expect(fake.requests.some((r) => r.path === '/api/tags')).toBe(true);
-    const ids = await modelIds(t);
+    expect(env.fake.requests.some((r) => r.path === '/api/tags')).toBe(true);
+    const ids = await modelIds(env.t);
     expect(ids).toContain('simulated/echo');
     expect(ids).not.toContain('ollama/phi4:latest');
     tags.fail = false;
-    await waitFor('phi4 to be listed', async () => (await modelIds(t)).includes('ollama/phi4:latest'));
+    await waitFor('phi4 to be listed', async () => (await modelIds(env.t)).includes('ollama/phi4:latest'));
   });
 });
 

@@ -41,7 +41,8 @@ const RATE: ExpectedError = { status: 429, code: 'rate_limit_exceeded', type: 'r
 const UPSTREAM: ExpectedError = { status: 502, code: 'provider_error', type: 'upstream_error' };
 const BAD: ExpectedError = { status: 400, code: 'bad_request', type: 'invalid_request_error' };
 
-const OPENAI_ERRORS: VendorCase['errors'] = {
+/** What a vendor's HTTP error of each kind becomes for the client (the same for every vendor but Anthropic). */
+const VENDOR_ERRORS: VendorCase['errors'] = {
   auth: AUTH,
   forbidden: AUTH,
   rate_limit: RATE,
@@ -52,51 +53,44 @@ const OPENAI_ERRORS: VendorCase['errors'] = {
   not_found: UPSTREAM,
 };
 
-function checkOpenAiRequest(request: RecordedRequest, apiKey: string, upstreamModel: string): void {
-  expect(request.method).toBe('POST');
-  expect(request.path).toMatch(/\/chat\/completions$/);
-  expect(request.headers.authorization).toBe(`Bearer ${apiKey}`);
-  expect(request.body).toMatchObject({
-    model: upstreamModel,
-    stream: true,
-    stream_options: { include_usage: true },
-  });
+/** An OpenAI-wire vendor case: the request goes to `/chat/completions` with a Bearer key and usage asked for. */
+function openAiCase(
+  vendor: Pick<VendorCase, 'name' | 'type' | 'basePath' | 'upstreamModel' | 'usesKey'>,
+): VendorCase {
+  return {
+    ...vendor,
+    wire: openAiWire,
+    streamsToolArguments: true,
+    errors: VENDOR_ERRORS,
+    checkStreamRequest(request, apiKey) {
+      expect(request.method).toBe('POST');
+      expect(request.path).toMatch(/\/chat\/completions$/);
+      expect(request.headers.authorization).toBe(`Bearer ${apiKey}`);
+      expect(request.body).toMatchObject({
+        model: vendor.upstreamModel,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+    },
+  };
 }
 
 export const OPENAI_CASES: VendorCase[] = [
-  {
-    name: 'openai',
-    type: 'openai',
-    wire: openAiWire,
-    basePath: '/v1',
-    upstreamModel: 'gpt-4o',
-    usesKey: true,
-    streamsToolArguments: true,
-    errors: OPENAI_ERRORS,
-    checkStreamRequest: (request, key) => checkOpenAiRequest(request, key, 'gpt-4o'),
-  },
-  {
+  openAiCase({ name: 'openai', type: 'openai', basePath: '/v1', upstreamModel: 'gpt-4o', usesKey: true }),
+  openAiCase({
     name: 'openrouter',
     type: 'openrouter',
-    wire: openAiWire,
     basePath: '/api/v1',
     upstreamModel: 'anthropic/claude-sonnet-4.5',
     usesKey: true,
-    streamsToolArguments: true,
-    errors: OPENAI_ERRORS,
-    checkStreamRequest: (request, key) => checkOpenAiRequest(request, key, 'anthropic/claude-sonnet-4.5'),
-  },
-  {
+  }),
+  openAiCase({
     name: 'vllm',
     type: 'openai-compatible',
-    wire: openAiWire,
     basePath: '/v1',
     upstreamModel: 'Qwen/Qwen3-8B',
     usesKey: false,
-    streamsToolArguments: true,
-    errors: OPENAI_ERRORS,
-    checkStreamRequest: (request, key) => checkOpenAiRequest(request, key, 'Qwen/Qwen3-8B'),
-  },
+  }),
 ];
 
 /** Fast timeouts so stall tests finish quickly. */
@@ -135,17 +129,6 @@ export function startFake(vendor: VendorCase): Promise<VendorFake> {
 }
 
 /** Ollama answers with `{"error":"<text>"}` bodies; 404 means the model is not pulled (not the client's fault). */
-const OLLAMA_ERRORS: VendorCase['errors'] = {
-  auth: AUTH,
-  forbidden: AUTH,
-  rate_limit: RATE,
-  overloaded: UPSTREAM,
-  server: UPSTREAM,
-  unavailable: UPSTREAM,
-  bad_request: BAD,
-  not_found: UPSTREAM,
-};
-
 export const OLLAMA_CASES: VendorCase[] = [
   {
     name: 'ollama',
@@ -155,7 +138,7 @@ export const OLLAMA_CASES: VendorCase[] = [
     upstreamModel: 'qwen3:8b',
     usesKey: false,
     streamsToolArguments: false,
-    errors: OLLAMA_ERRORS,
+    errors: VENDOR_ERRORS,
     checkStreamRequest(request, apiKey) {
       expect(request.method).toBe('POST');
       expect(request.path).toBe('/api/chat');
@@ -178,16 +161,7 @@ export const ANTHROPIC_CASES: VendorCase[] = [
     upstreamModel: 'claude-sonnet-4-5',
     usesKey: true,
     streamsToolArguments: true,
-    errors: {
-      auth: AUTH,
-      forbidden: AUTH,
-      rate_limit: RATE,
-      overloaded: RATE,
-      server: UPSTREAM,
-      unavailable: UPSTREAM,
-      bad_request: BAD,
-      not_found: UPSTREAM,
-    },
+    errors: { ...VENDOR_ERRORS, overloaded: RATE },
     checkStreamRequest(request, apiKey) {
       expect(request.method).toBe('POST');
       expect(request.path).toMatch(/\/v1\/messages$/);
@@ -210,16 +184,7 @@ export const GOOGLE_CASES: VendorCase[] = [
     upstreamModel: 'gemini-2.5-flash',
     usesKey: true,
     streamsToolArguments: false,
-    errors: {
-      auth: AUTH,
-      forbidden: AUTH,
-      rate_limit: RATE,
-      overloaded: UPSTREAM,
-      server: UPSTREAM,
-      unavailable: UPSTREAM,
-      bad_request: BAD,
-      not_found: UPSTREAM,
-    },
+    errors: VENDOR_ERRORS,
     checkStreamRequest: (request, key) => {
       expect(request.method).toBe('POST');
       expect(request.path).toMatch(/\/v1beta\/models\/gemini-2\.5-flash:streamGenerateContent$/);

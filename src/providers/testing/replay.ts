@@ -1,8 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { StreamEvent } from '../../streaming/stream-event';
 import { NdjsonParser } from '../framing/ndjson.parser';
 import { SseParser } from '../framing/sse.parser';
 import type { VendorStreamParser } from '../http/http-provider.adapter';
+import { ProviderError } from '../provider.error';
 import { byteSplits } from './byte-splits';
+
+export type Framing = 'sse' | 'ndjson';
 
 /** What a vendor parser made of a byte stream: its events, and the error it ended with, if any. */
 export interface Replayed {
@@ -12,21 +17,18 @@ export interface Replayed {
 
 /**
  * Feeds chunks through the framing and a vendor parser the way HttpProviderAdapter does: events of frames
- * before a failing frame are kept, nothing after the vendor's end marker is read, `end()` runs at the end.
+ * before a failing frame are kept, nothing after the vendor's end marker or a failure is read, the framer is
+ * ended when the parser is unfinished, and `end()` runs last unless a frame failed.
  */
-export function replay(
-  framing: 'sse' | 'ndjson',
-  parser: VendorStreamParser,
-  chunks: Uint8Array[],
-): Replayed {
+export function replay(framing: Framing, parser: VendorStreamParser, chunks: Iterable<Uint8Array>): Replayed {
   const events: StreamEvent[] = [];
-  let error: unknown;
+  let failure: { error: unknown } | undefined;
   const onFrame = (event: string, data: string) => {
-    if (error !== undefined || parser.finished) return;
+    if (failure || parser.finished) return;
     try {
       parser.frame(event, data, events);
-    } catch (err) {
-      error = err;
+    } catch (error) {
+      failure = { error };
     }
   };
   const framer =
@@ -35,33 +37,100 @@ export function replay(
       : new NdjsonParser((line) => onFrame('message', line));
   for (const chunk of chunks) {
     framer.feed(chunk);
-    if (error !== undefined || parser.finished) break;
+    if (failure || parser.finished) break;
   }
-  if (error === undefined) {
+  if (!failure) {
     if (!parser.finished) framer.end();
-    try {
-      parser.end(events);
-    } catch (err) {
-      error = err;
+    if (!failure) {
+      try {
+        parser.end(events);
+      } catch (error) {
+        failure = { error };
+      }
     }
   }
-  return error === undefined ? { events } : { events, error };
+  return failure ? { events, error: failure.error } : { events };
 }
 
-/** Replays `input` whole and at every byte split (see byteSplits); every way must give `expected`. */
+/**
+ * A ProviderError as the specs compare it: its kind, retry fields, the HTTP status and vendor error type when
+ * it has them, and its message.
+ */
+export interface ErrorSummary {
+  code: string;
+  retryable: boolean;
+  retryAfterMs?: number;
+  status?: number;
+  vendorType?: string;
+  message: string;
+}
+
+/** A replay with its error summarized (see ErrorSummary). */
+export interface Outcome {
+  events: StreamEvent[];
+  error?: ErrorSummary;
+}
+
+/** Summarizes a ProviderError; anything else is rethrown (a parser must only ever throw ProviderErrors). */
+export function summarizeError(error: unknown): ErrorSummary {
+  if (!(error instanceof ProviderError)) throw error;
+  return {
+    code: error.code,
+    retryable: error.retryable,
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    ...(error.status === undefined ? {} : { status: error.status }),
+    ...(error.vendorType === undefined ? {} : { vendorType: error.vendorType }),
+    message: error.message,
+  };
+}
+
+/** `replay`, with the error it ended with summarized. */
+export function replayOutcome(
+  framing: Framing,
+  parser: VendorStreamParser,
+  chunks: Iterable<Uint8Array>,
+): Outcome {
+  const { events, error } = replay(framing, parser, chunks);
+  return error === undefined ? { events } : { events, error: summarizeError(error) };
+}
+
+/**
+ * Replays `input` whole and at every byte split (see byteSplits); every way must give `expected`: the same
+ * events, and the same error by its ErrorSummary (message included; asymmetric matchers may stand in it).
+ */
+export function expectOutcomeAtEverySplit(
+  framing: Framing,
+  newParser: () => VendorStreamParser,
+  input: string | Uint8Array,
+  expected: Outcome,
+): void {
+  expectAtEverySplit(input, (chunks) => replayOutcome(framing, newParser(), chunks), expected);
+}
+
+/**
+ * Replays `input` whole and at every byte split (see byteSplits); every way must give `expected`, errors
+ * compared by class, code and retry fields only (messages are checked separately where they matter).
+ */
 export function expectSameAtEverySplit(
-  framing: 'sse' | 'ndjson',
+  framing: Framing,
   newParser: () => VendorStreamParser,
   input: string | Uint8Array,
   expected: Replayed,
 ): void {
+  const play = (chunks: Uint8Array[]) => summarize(replay(framing, newParser(), chunks));
+  expectAtEverySplit(input, play, summarize(expected));
+}
+
+function expectAtEverySplit<T extends object>(
+  input: string | Uint8Array,
+  play: (chunks: Uint8Array[]) => T,
+  expected: T,
+): void {
   for (const { at, chunks } of byteSplits(input)) {
-    const got = replay(framing, newParser(), chunks);
-    expect({ at, ...summarize(got) }).toEqual({ at, ...summarize(expected) });
+    expect({ at, ...play(chunks) }).toEqual({ at, ...expected });
   }
 }
 
-/** Errors compared by class, code and retry fields (messages are checked separately where they matter). */
 function summarize(result: Replayed): { events: StreamEvent[]; error?: unknown } {
   if (result.error === undefined) return { events: result.events };
   const err = result.error as { name?: string; code?: string; retryable?: boolean; retryAfterMs?: number };
@@ -69,4 +138,9 @@ function summarize(result: Replayed): { events: StreamEvent[]; error?: unknown }
     events: result.events,
     error: { name: err.name, code: err.code, retryable: err.retryable, retryAfterMs: err.retryAfterMs },
   };
+}
+
+/** Reads the recorded-shape fixtures in `<dir>/__fixtures__` (pass an adapter spec's `__dirname`). */
+export function fixtureReader(dir: string): (name: string) => Buffer {
+  return (name) => readFileSync(join(dir, '__fixtures__', name));
 }

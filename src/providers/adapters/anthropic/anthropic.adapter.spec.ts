@@ -1,13 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { StreamErrorCode } from '../../../common/errors/error-code';
-import { ModelConfig, ProviderConfig } from '../../../config/app-config';
-import type { ChatCompletionRequest } from '../../../streaming/chat-request';
-import type { StreamEvent } from '../../../streaming/stream-event';
-import { UpstreamPools } from '../../http/upstream-pools';
-import { ProviderError } from '../../provider.error';
+import { ModelConfig } from '../../../config/app-config';
+import { AdapterHarness } from '../../testing/adapter-harness';
+import { fixtureReader } from '../../testing/replay';
 import { AnthropicAdapter } from './anthropic.adapter';
 
 /**
@@ -17,103 +11,35 @@ import { AnthropicAdapter } from './anthropic.adapter';
 
 const KEY = 'sk-ant-api03-unit-secret-0123456789';
 
-interface Reply {
-  status: number;
-  headers?: Record<string, string>;
-  body: string;
-}
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-}
-
-let server: Server;
-let baseUrl: string;
-let reply: Reply;
-const seen: Seen[] = [];
-const pools = new UpstreamPools(4);
-
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      seen.push({
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body: text ? (JSON.parse(text) as unknown) : undefined,
-      });
-      res.writeHead(reply.status, { 'request-id': 'req_011CUnitTest', ...reply.headers });
-      res.end(reply.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-});
-
-afterAll(async () => {
-  await pools.close();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-beforeEach(() => {
-  seen.length = 0;
-});
-
-function adapter(overrides: Partial<ProviderConfig> = {}): AnthropicAdapter {
-  const config = Object.assign(new ProviderConfig(), {
-    type: 'anthropic',
-    base_url: baseUrl,
-    api_key: KEY,
-    ...overrides,
-  });
-  return new AnthropicAdapter('anthropic', config, { pools, maxResponseBytes: 1 << 20 });
-}
-
 const MODEL = Object.assign(new ModelConfig(), {
   id: 'anthropic/claude',
   provider: 'anthropic',
   upstream: 'claude-sonnet-4-5',
 });
 
-async function collect(
-  target: AnthropicAdapter,
-  body: Partial<ChatCompletionRequest> = {},
-  apiKey?: string,
-): Promise<{ events: StreamEvent[]; error?: ProviderError }> {
-  const events: StreamEvent[] = [];
-  try {
-    for await (const event of target.stream({
-      completionId: 'chatcmpl-unit',
-      model: MODEL,
-      body: { model: 'anthropic/claude', messages: [{ role: 'user', content: 'Hi' }], ...body },
-      signal: new AbortController().signal,
-      apiKey,
-    })) {
-      events.push(event);
-    }
-  } catch (error) {
-    if (!(error instanceof ProviderError)) throw error;
-    return { events, error };
-  }
-  return { events };
-}
+const harness = new AdapterHarness({
+  create: (config, deps) => new AnthropicAdapter('anthropic', config, deps),
+  config: { type: 'anthropic', api_key: KEY },
+  basePath: '/v1',
+  headers: { 'request-id': 'req_011CUnitTest' },
+  model: MODEL,
+  completionId: 'chatcmpl-unit',
+  body: { model: 'anthropic/claude', messages: [{ role: 'user', content: 'Hi' }] },
+});
+const { adapter, collect, reply } = harness;
+const seen = harness.requests;
+const fixture = fixtureReader(__dirname);
 
 const errorBody = (type: string, message: string) =>
   JSON.stringify({ type: 'error', error: { type, message } });
 
 describe('AnthropicAdapter over HTTP', () => {
   it('streams a recorded-shape SSE body, sending x-api-key, anthropic-version and accept', async () => {
-    reply = {
+    reply({
       status: 200,
       headers: { 'content-type': 'text/event-stream; charset=utf-8' },
-      body: readFileSync(join(__dirname, '__fixtures__', 'text.sse'), 'utf8'),
-    };
+      body: fixture('text.sse'),
+    });
     const { events, error } = await collect(adapter(), { stream: true });
     expect(error).toBeUndefined();
     expect(events.map((e) => (e.type === 'content_chunk' ? e.content : e.type))).toEqual([
@@ -135,7 +61,7 @@ describe('AnthropicAdapter over HTTP', () => {
   });
 
   it('answers a non-stream request from the JSON message', async () => {
-    reply = {
+    reply({
       status: 200,
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -148,7 +74,7 @@ describe('AnthropicAdapter over HTTP', () => {
         stop_sequence: null,
         usage: { input_tokens: 5, output_tokens: 2 },
       }),
-    };
+    });
     const { events } = await collect(adapter());
     expect(events).toEqual([
       { type: 'content_chunk', completionId: 'chatcmpl-unit', content: 'Hello there', index: 0 },
@@ -164,7 +90,11 @@ describe('AnthropicAdapter over HTTP', () => {
   });
 
   it("uses the caller's own key, and auth_header when config names another header", async () => {
-    reply = { status: 200, body: JSON.stringify({ type: 'message', content: [], stop_reason: 'end_turn' }) };
+    const empty = {
+      status: 200,
+      body: JSON.stringify({ type: 'message', content: [], stop_reason: 'end_turn' }),
+    };
+    reply(empty, empty);
     await collect(adapter(), {}, 'sk-ant-byok-1234567890');
     expect(seen[0]?.headers['x-api-key']).toBe('sk-ant-byok-1234567890');
     await collect(adapter({ auth_header: 'authorization' }));
@@ -203,11 +133,11 @@ describe('AnthropicAdapter over HTTP', () => {
     ] as const)(
       '%d %s %j -> %s, retryable %s, retry after %s ms',
       async (status, type, headers, code, retryable, after) => {
-        reply = {
+        reply({
           status,
           headers: { 'content-type': 'application/json', ...headers },
           body: errorBody(type, `the ${type} message, key ${KEY}`),
-        };
+        });
         const { error } = await collect(adapter(), { stream: true });
         expect(error).toMatchObject({ code, retryable, status, vendorType: type });
         expect(error?.retryAfterMs).toBe(after);
@@ -218,7 +148,7 @@ describe('AnthropicAdapter over HTTP', () => {
     );
 
     it('a proxy page that is not JSON -> classified by status, its text kept short', async () => {
-      reply = { status: 502, headers: { 'content-type': 'text/html' }, body: '<html>Bad gateway</html>' };
+      reply({ status: 502, headers: { 'content-type': 'text/html' }, body: '<html>Bad gateway</html>' });
       const { error } = await collect(adapter(), { stream: true });
       expect(error).toMatchObject({ code: StreamErrorCode.ProviderError, retryable: true, status: 502 });
       expect(error?.message).toContain('Bad gateway');

@@ -1,7 +1,6 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
 import { ModelConfig } from '../../../config/app-config';
 import type { ChatCompletionRequest, ChatMessage, ChatTool } from '../../../streaming/chat-request';
-import { ProviderError } from '../../provider.error';
+import { expectBadRequest } from '../../testing/errors';
 import { toAnthropicBody } from './anthropic.request';
 
 function model(options: Record<string, unknown> = {}): ModelConfig {
@@ -22,15 +21,9 @@ function body(overrides: Partial<ChatCompletionRequest> = {}, options: Record<st
   );
 }
 
-/** The ProviderError a translation throws, for matching. */
-function refusal(overrides: Partial<ChatCompletionRequest>): ProviderError {
-  try {
-    body(overrides);
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('the request was translated, not refused');
+/** The translation must refuse the request as a bad_request naming `param` (see expectBadRequest). */
+function refused(overrides: Partial<ChatCompletionRequest>, param: string): void {
+  expectBadRequest(() => body(overrides), param);
 }
 
 const WEATHER: ChatTool = {
@@ -123,21 +116,22 @@ describe('toAnthropicBody', () => {
       'messages[0].content[1].image_url.url',
     ],
   ] as const)('a %s part -> bad_request naming %s', (_what, part, param) => {
-    const error = refusal({
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'Look' }, part] }],
-    });
-    expect(error).toMatchObject({ code: StreamErrorCode.BadRequest, retryable: false, param });
-    expect(error.message).toContain(param);
+    refused({ messages: [{ role: 'user', content: [{ type: 'text', text: 'Look' }, part] }] }, param);
   });
 
   it('an image in a system message -> bad_request naming the part', () => {
-    const error = refusal({
-      messages: [
-        { role: 'system', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] },
-        { role: 'user', content: 'Hi' },
-      ],
-    });
-    expect(error).toMatchObject({ code: StreamErrorCode.BadRequest, param: 'messages[0].content[0].type' });
+    refused(
+      {
+        messages: [
+          {
+            role: 'system',
+            content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }],
+          },
+          { role: 'user', content: 'Hi' },
+        ],
+      },
+      'messages[0].content[0].type',
+    );
   });
 
   it('assistant tool calls -> tool_use blocks after the text; tool results -> one merged user message', () => {
@@ -230,31 +224,27 @@ describe('toAnthropicBody', () => {
   it.each(['{"city":', '[1,2]', '"Paris"'])(
     'unparsable or non-object tool call arguments %j -> bad_request naming the field',
     (args) => {
-      const error = refusal({
-        messages: [
-          { role: 'user', content: 'Hi' },
-          {
-            role: 'assistant',
-            content: null,
-            tool_calls: [
-              { id: 'c0', type: 'function', function: { name: 'f', arguments: '{}' } },
-              { id: 'c1', type: 'function', function: { name: 'f', arguments: args } },
-            ],
-          },
-        ],
-      });
-      expect(error).toMatchObject({
-        code: StreamErrorCode.BadRequest,
-        retryable: false,
-        param: 'messages[1].tool_calls[1].function.arguments',
-      });
-      expect(error.message).toContain('messages[1].tool_calls[1].function.arguments');
+      refused(
+        {
+          messages: [
+            { role: 'user', content: 'Hi' },
+            {
+              role: 'assistant',
+              content: null,
+              tool_calls: [
+                { id: 'c0', type: 'function', function: { name: 'f', arguments: '{}' } },
+                { id: 'c1', type: 'function', function: { name: 'f', arguments: args } },
+              ],
+            },
+          ],
+        },
+        'messages[1].tool_calls[1].function.arguments',
+      );
     },
   );
 
   it('a tool message without tool_call_id -> bad_request', () => {
-    const error = refusal({ messages: [{ role: 'tool', content: 'x' }] });
-    expect(error).toMatchObject({ code: StreamErrorCode.BadRequest, param: 'messages[0].tool_call_id' });
+    refused({ messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].tool_call_id');
   });
 
   it('tools -> name, description, input_schema (an empty object schema when none is given)', () => {
@@ -362,8 +352,7 @@ describe('toAnthropicBody', () => {
     it.each(['required', { type: 'function', function: { name: 'get_weather' } }] as const)(
       'with a forced tool_choice %j -> bad_request naming tool_choice',
       (choice) => {
-        const error = refusal({ reasoning_effort: 'low', tools: [WEATHER], tool_choice: choice });
-        expect(error).toMatchObject({ code: StreamErrorCode.BadRequest, param: 'tool_choice' });
+        refused({ reasoning_effort: 'low', tools: [WEATHER], tool_choice: choice }, 'tool_choice');
       },
     );
 
@@ -375,10 +364,7 @@ describe('toAnthropicBody', () => {
   });
 
   it('response_format json -> bad_request; text is accepted', () => {
-    expect(refusal({ response_format: { type: 'json_object' } })).toMatchObject({
-      code: StreamErrorCode.BadRequest,
-      param: 'response_format',
-    });
+    refused({ response_format: { type: 'json_object' } }, 'response_format');
     expect(body({ response_format: { type: 'text' } })).not.toHaveProperty('response_format');
   });
 

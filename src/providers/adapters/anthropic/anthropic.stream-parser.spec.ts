@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import { ModelConfig } from '../../../config/app-config';
 import type { ChatCompletionRequest } from '../../../streaming/chat-request';
-import type { StreamEvent } from '../../../streaming/stream-event';
-import { SseParser } from '../../framing/sse.parser';
 import type { ParseContext } from '../../http/http-provider.adapter';
-import { ProviderError } from '../../provider.error';
-import { byteSplits } from '../../testing/byte-splits';
+import { providerErrorOf } from '../../testing/errors';
+import { eventsOf } from '../../testing/events';
+import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
 import {
   anthropicErrorBody,
   anthropicFinish,
@@ -32,116 +29,23 @@ function context(request: Partial<ChatCompletionRequest> = {}): ParseContext {
   };
 }
 
-interface ErrorSummary {
-  code: string;
-  retryable: boolean;
-  retryAfterMs?: number;
-  message: string;
-}
-
-interface Outcome {
-  events: StreamEvent[];
-  error?: ErrorSummary;
-}
-
-function summary(error: unknown): ErrorSummary {
-  if (!(error instanceof ProviderError)) throw error;
-  return {
-    code: error.code,
-    retryable: error.retryable,
-    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
-    message: error.message,
-  };
-}
-
-/** Bytes -> events exactly as HttpProviderAdapter frames and drives a vendor parser. */
-function run(chunks: Iterable<Uint8Array>, request: Partial<ChatCompletionRequest> = {}): Outcome {
-  const parser = new AnthropicStreamParser(context(request));
-  const events: StreamEvent[] = [];
-  const out: StreamEvent[] = [];
-  let failure: { error: unknown } | undefined;
-  const framer = new SseParser({
-    onEvent: (e) => {
-      if (failure || parser.finished) return;
-      try {
-        parser.frame(e.event, e.data, out);
-      } catch (error) {
-        failure = { error };
-      }
-    },
-  });
-  for (const chunk of chunks) {
-    framer.feed(chunk);
-    events.push(...out);
-    out.length = 0;
-    if (failure || parser.finished) break;
-  }
-  if (!failure) {
-    if (!parser.finished) framer.end();
-    try {
-      parser.end(out);
-    } catch (error) {
-      failure = { error };
-    }
-    events.push(...out);
-  }
-  return failure ? { events, error: summary(failure.error) } : { events };
-}
-
-/** The ProviderError `fn` throws. */
-function thrown(fn: () => unknown): ProviderError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('nothing was thrown');
-}
-
-function fixture(name: string): string {
-  return readFileSync(join(__dirname, '__fixtures__', name), 'utf8');
-}
+const fixture = fixtureReader(__dirname);
+const newParser = (request: Partial<ChatCompletionRequest> = {}) =>
+  new AnthropicStreamParser(context(request));
 
 /** The fixture whole must give `expected`, and so must every way of splitting its bytes. */
-function expectFixture(name: string, expected: Outcome, request: Partial<ChatCompletionRequest> = {}): void {
-  const text = fixture(name);
-  expect(run([Buffer.from(text, 'utf8')], request)).toEqual(expected);
-  for (const { at, chunks } of byteSplits(text)) {
-    expect({ at, ...run(chunks, request) }).toEqual({ at, ...expected });
-  }
+function expectFixture(name: string, expected: Outcome): void {
+  expectOutcomeAtEverySplit('sse', () => newParser(), fixture(name), expected);
 }
 
-const text = (content: string): StreamEvent => ({
-  type: 'content_chunk',
-  completionId: ID,
-  content,
-  index: 0,
-});
-const thinking = (content: string): StreamEvent => ({ type: 'thinking', completionId: ID, content });
-const tool = (index: number, toolCallId: string, argumentsDelta: string): StreamEvent => ({
-  type: 'tool_call',
-  completionId: ID,
-  index,
-  toolCallId,
-  name: 'get_weather',
-  argumentsDelta,
-});
+const { text, thinking, done } = eventsOf(ID);
+const tool = (index: number, toolCallId: string, argumentsDelta: string) =>
+  eventsOf(ID).tool(index, toolCallId, 'get_weather', argumentsDelta);
 
 describe('AnthropicStreamParser on recorded-shape streams, whole and split at every byte', () => {
   it('text with multi-byte UTF-8, a ping, usage counting cache reads and writes', () => {
     expectFixture('text.sse', {
-      events: [
-        text('Hel'),
-        text('lo wörld 😀'),
-        text(' — 日本語'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 124, completionTokens: 12, totalTokens: 136 },
-        },
-      ],
+      events: [text('Hel'), text('lo wörld 😀'), text(' — 日本語'), done('stop', 124, 12, 136)],
     });
   });
 
@@ -156,35 +60,22 @@ describe('AnthropicStreamParser on recorded-shape streams, whole and split at ev
         tool(0, 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', 'is"}'),
         tool(1, 'toolu_01NRLabsLyVHZPKxbKvkfSMn', ''),
         tool(1, 'toolu_01NRLabsLyVHZPKxbKvkfSMn', '{"city": "Zürich"}'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'tool_calls',
-          usage: { promptTokens: 472, completionTokens: 89, totalTokens: 561 },
-        },
+        done('tool_calls', 472, 89, 561),
       ],
     });
   });
 
   it('drops thinking when the request asked for reasoning to be excluded', () => {
-    const { events } = run([Buffer.from(fixture('thinking-tools.sse'))], {
-      reasoning: { effort: 'low', exclude: true },
-    });
+    const { events } = replayOutcome('sse', newParser({ reasoning: { effort: 'low', exclude: true } }), [
+      fixture('thinking-tools.sse'),
+    ]);
     expect(events.filter((e) => e.type === 'thinking')).toEqual([]);
     expect(events.filter((e) => e.type === 'tool_call')).toHaveLength(5);
   });
 
   it('ignores redacted thinking and unknown events; max_tokens -> length', () => {
     expectFixture('redacted-unknown.sse', {
-      events: [
-        text('Cut at the limit'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'length',
-          usage: { promptTokens: 30, completionTokens: 64, totalTokens: 94 },
-        },
-      ],
+      events: [text('Cut at the limit'), done('length', 30, 64, 94)],
     });
   });
 
@@ -194,6 +85,7 @@ describe('AnthropicStreamParser on recorded-shape streams, whole and split at ev
       error: {
         code: StreamErrorCode.RateLimitExceeded,
         retryable: true,
+        vendorType: 'overloaded_error',
         message: 'anthropic is rate limiting or overloaded: Overloaded',
       },
     });
@@ -230,7 +122,7 @@ describe('AnthropicStreamParser frame by frame', () => {
           `event: ${event}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`,
       )
       .join('');
-    return run([Buffer.from(sse)]);
+    return replayOutcome('sse', newParser(), [Buffer.from(sse)]);
   };
 
   it('an api_error event -> provider_error, retryable; the message is scrubbed of the key', () => {
@@ -240,6 +132,7 @@ describe('AnthropicStreamParser frame by frame', () => {
     expect(outcome.error).toEqual({
       code: StreamErrorCode.ProviderError,
       retryable: true,
+      vendorType: 'api_error',
       message: 'anthropic failed: boom [redacted]',
     });
   });
@@ -267,15 +160,7 @@ describe('AnthropicStreamParser frame by frame', () => {
       ],
     ]);
     expect(outcome).toEqual({
-      events: [
-        text('ok'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 },
-        },
-      ],
+      events: [text('ok'), done('stop', 3, 2, 5)],
     });
   });
 
@@ -393,31 +278,19 @@ describe('parseAnthropicResponse (non-streaming)', () => {
       text('Let me check für dich 😀'),
       tool(0, 'toolu_01A', '{"city":"Paris"}'),
       tool(1, 'toolu_01B', '{}'),
-      {
-        type: 'completed',
-        completionId: ID,
-        finishReason: 'tool_calls',
-        usage: { promptTokens: 50, completionTokens: 30, totalTokens: 80 },
-      },
+      done('tool_calls', 50, 30, 80),
     ]);
   });
 
   it('a refusal -> content_filter; no usage -> zeros', () => {
     expect(
       parseAnthropicResponse({ type: 'message', content: [], stop_reason: 'refusal' }, context()),
-    ).toEqual([
-      {
-        type: 'completed',
-        completionId: ID,
-        finishReason: 'content_filter',
-        usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-      },
-    ]);
+    ).toEqual([done('content_filter', 0, 0, 0)]);
   });
 
   it('an error body with status 200 is classified by its type', () => {
     const body = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } };
-    expect(thrown(() => parseAnthropicResponse(body, context()))).toMatchObject({
+    expect(providerErrorOf(() => parseAnthropicResponse(body, context()))).toMatchObject({
       code: StreamErrorCode.RateLimitExceeded,
       retryable: true,
       message: 'anthropic is rate limiting or overloaded: Overloaded',
@@ -428,7 +301,7 @@ describe('parseAnthropicResponse (non-streaming)', () => {
     ['not an object', 'hello'],
     ['no content array', { type: 'message', content: 'text' }],
   ])('%s -> invalid_response', (_what, body) => {
-    expect(thrown(() => parseAnthropicResponse(body, context()))).toMatchObject({
+    expect(providerErrorOf(() => parseAnthropicResponse(body, context()))).toMatchObject({
       code: StreamErrorCode.InvalidResponse,
       retryable: false,
     });

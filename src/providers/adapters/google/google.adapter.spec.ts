@@ -4,6 +4,7 @@ import type { ChatCompletionRequest } from '../../../streaming/chat-request';
 import type { UpstreamCall } from '../../http/http-provider.adapter';
 import { httpStatusError, type VendorErrorInfo } from '../../http/upstream-errors';
 import { UpstreamPools } from '../../http/upstream-pools';
+import { collect } from '../../testing/adapter-harness';
 import { GoogleAdapter } from './google.adapter';
 
 const KEY = 'AIzaSyD-test-key-0123456789abcdefghijk';
@@ -82,18 +83,9 @@ describe('GoogleAdapter', () => {
       ...HI,
       messages: [{ role: 'tool', tool_call_id: 'nope', content: 'x' }],
     };
-    const run = async () => {
-      const model = Object.assign(new ModelConfig(), { id: 'google/m', provider: 'google', upstream: 'g' });
-      for await (const event of google.stream({
-        completionId: 'chatcmpl-1',
-        model,
-        body: bad,
-        signal: new AbortController().signal,
-      })) {
-        void event;
-      }
-    };
-    await expect(run()).rejects.toMatchObject({ code: StreamErrorCode.BadRequest, retryable: false });
+    const model = Object.assign(new ModelConfig(), { id: 'google/m', provider: 'google', upstream: 'g' });
+    const { error } = await collect(google, { completionId: 'chatcmpl-1', model, body: bad });
+    expect(error).toMatchObject({ code: StreamErrorCode.BadRequest, retryable: false });
     expect(pools.origins()).toEqual([]);
     await pools.close();
   });

@@ -1,5 +1,5 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { ChatCompletionRequest, ChatMessage, ChatTool } from '../../../streaming/chat-request';
+import { expectBadRequest } from '../../testing/errors';
 import { cleanSchema, geminiModelPath, mimeTypeOf, toGeminiBody } from './google.request';
 
 const req = (messages: ChatMessage[], extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest => ({
@@ -11,20 +11,9 @@ const user = (content: ChatMessage['content']): ChatMessage => ({ role: 'user', 
 const body = (messages: ChatMessage[], extra: Partial<ChatCompletionRequest> = {}) =>
   toGeminiBody(req(messages, extra), 'google');
 
-function expectBadRequest(run: () => unknown, message: RegExp, param: string): void {
-  let thrown: unknown;
-  try {
-    run();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toMatchObject({
-    code: StreamErrorCode.BadRequest,
-    retryable: false,
-    provider: 'google',
-    param,
-    message: expect.stringMatching(message),
-  });
+/** `run` must refuse as a google bad_request naming `param`, its message matching `message`. */
+function expectRefusal(run: () => unknown, message: RegExp, param: string): void {
+  expectBadRequest(run, param, { provider: 'google', message: expect.stringMatching(message) });
 }
 
 const WEATHER: ChatTool = {
@@ -107,12 +96,12 @@ describe('toGeminiBody: messages', () => {
   });
 
   it('refuses image URLs Gemini cannot take, naming the field', () => {
-    expectBadRequest(
+    expectRefusal(
       () => body([user('a'), user([{ type: 'image_url', image_url: { url: 'ftp://example.com/a.png' } }])]),
       /messages\[1\]\.content\[0\]\.image_url\.url must be a data: URL or an http\(s\) URL/,
       'messages[1].content[0].image_url.url',
     );
-    expectBadRequest(
+    expectRefusal(
       () => body([user([{ type: 'image_url', image_url: { url: 'data:image/png,not-base64' } }])]),
       /must be a base64 data: URL/,
       'messages[0].content[0].image_url.url',
@@ -120,7 +109,7 @@ describe('toGeminiBody: messages', () => {
   });
 
   it('refuses an OpenAI file id and unknown part types, naming the field', () => {
-    expectBadRequest(
+    expectRefusal(
       () => body([user([{ type: 'file', file: { file_id: 'file-abc' } }])]),
       /messages\[0\]\.content\[0\]\.file: .*file_id cannot be sent/,
       'messages[0].content[0].file',
@@ -129,7 +118,7 @@ describe('toGeminiBody: messages', () => {
       type: 'text';
       text: string;
     };
-    expectBadRequest(
+    expectRefusal(
       () => body([user([{ type: 'text', text: 'see' }, unknown])]),
       /messages\[0\]\.content\[1\]\.type 'video_url' cannot be sent to Gemini/,
       'messages[0].content[1].type',
@@ -211,7 +200,7 @@ describe('toGeminiBody: messages', () => {
   });
 
   it('refuses tool call arguments that are not a JSON object, naming the field', () => {
-    expectBadRequest(
+    expectRefusal(
       () =>
         body([
           user('x'),
@@ -227,12 +216,12 @@ describe('toGeminiBody: messages', () => {
   });
 
   it('refuses a tool result that answers no earlier tool call, or names none', () => {
-    expectBadRequest(
+    expectRefusal(
       () => body([user('x'), { role: 'tool', tool_call_id: 'call_unknown', content: 'r' }]),
       /messages\[1\]\.tool_call_id 'call_unknown' answers no earlier assistant tool call/,
       'messages[1].tool_call_id',
     );
-    expectBadRequest(
+    expectRefusal(
       () => body([user('x'), { role: 'tool', content: 'r' }]),
       /messages\[1\]\.tool_call_id is missing/,
       'messages[1].tool_call_id',

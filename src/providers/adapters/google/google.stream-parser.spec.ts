@@ -1,12 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { StreamEvent } from '../../../streaming/stream-event';
-import { SseParser } from '../../framing/sse.parser';
 import type { ParseContext } from '../../http/http-provider.adapter';
 import { syntheticToolCallId } from '../../http/translate';
-import { ProviderError } from '../../provider.error';
-import { byteSplits } from '../../testing/byte-splits';
+import { eventsOf } from '../../testing/events';
+import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
 import { geminiFinish, geminiUsage, GeminiStreamParser, parseGeminiResponse } from './google.stream-parser';
 
 const COMPLETION_ID = 'chatcmpl-0123456789abcdef01234567';
@@ -28,115 +25,17 @@ function ctx(): ParseContext {
   };
 }
 
-function fixture(name: string): Buffer {
-  return readFileSync(join(__dirname, '__fixtures__', name));
-}
-
-interface Failure {
-  code: string;
-  retryable: boolean;
-  retryAfterMs?: number;
-  status?: number;
-  message: string;
-}
-
-interface Outcome {
-  events: StreamEvent[];
-  error?: Failure;
-}
-
-function failureOf(err: unknown): Failure {
-  if (!(err instanceof ProviderError)) throw err;
-  const failure: Failure = { code: err.code, retryable: err.retryable, message: err.message };
-  if (err.retryAfterMs !== undefined) failure.retryAfterMs = err.retryAfterMs;
-  if (err.status !== undefined) failure.status = err.status;
-  return failure;
-}
-
-/**
- * Plays byte chunks through SseParser into a GeminiStreamParser exactly as HttpProviderAdapter does: no frame
- * is read after a failure or after the parser finished, the framer is ended, then the parser.
- */
-function replay(chunks: readonly Uint8Array[]): Outcome {
-  const parser = new GeminiStreamParser(ctx());
-  const events: StreamEvent[] = [];
-  let failure: { error: unknown } | undefined;
-  const framer = new SseParser({
-    onEvent: (e) => {
-      if (failure || parser.finished) return;
-      try {
-        parser.frame(e.event, e.data, events);
-      } catch (error) {
-        failure = { error };
-      }
-    },
-  });
-  for (const chunk of chunks) {
-    framer.feed(chunk);
-    if (failure || parser.finished) break;
-  }
-  if (!failure) {
-    framer.end();
-    try {
-      parser.end(events);
-    } catch (error) {
-      failure = { error };
-    }
-  }
-  return failure ? { events, error: failureOf(failure.error) } : { events };
-}
+const fixture = fixtureReader(__dirname);
+const newParser = () => new GeminiStreamParser(ctx());
 
 /** The fixture gives `expected` whole, and the same at every split of its bytes. */
 function expectFixture(name: string, expected: Outcome): void {
-  const bytes = fixture(name);
-  expect(replay([bytes])).toEqual(expected);
-  for (const { at, chunks } of byteSplits(bytes)) {
-    const outcome = replay(chunks);
-    if (!isEqual(outcome, expected)) expect({ at, ...outcome }).toEqual({ at, ...expected });
-  }
+  expectOutcomeAtEverySplit('sse', newParser, fixture(name), expected);
 }
 
-function isEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-const text = (content: string): StreamEvent => ({
-  type: 'content_chunk',
-  completionId: COMPLETION_ID,
-  content,
-  index: 0,
-});
-const thinking = (content: string): StreamEvent => ({
-  type: 'thinking',
-  completionId: COMPLETION_ID,
-  content,
-});
+const { text, thinking, done } = eventsOf(COMPLETION_ID);
 const tool = (index: number, name: string, args: string, id = syntheticToolCallId(COMPLETION_ID, index)) =>
-  ({
-    type: 'tool_call',
-    completionId: COMPLETION_ID,
-    index,
-    toolCallId: id,
-    name,
-    argumentsDelta: args,
-  }) satisfies StreamEvent;
-const done = (
-  finishReason: 'stop' | 'length' | 'tool_calls' | 'content_filter',
-  promptTokens: number,
-  completionTokens: number,
-  totalTokens: number,
-  reasoningTokens?: number,
-): StreamEvent => ({
-  type: 'completed',
-  completionId: COMPLETION_ID,
-  finishReason,
-  usage: {
-    promptTokens,
-    completionTokens,
-    totalTokens,
-    ...(reasoningTokens === undefined ? {} : { reasoningTokens }),
-  },
-});
+  eventsOf(COMPLETION_ID).tool(index, id, name, args);
 
 describe('GeminiStreamParser: recorded-shape streams, whole and split at every byte', () => {
   it('thought summaries, then multi-byte UTF-8 text; usage counts thoughts as completion tokens', () => {
@@ -184,6 +83,7 @@ describe('GeminiStreamParser: recorded-shape streams, whole and split at every b
         retryable: true,
         retryAfterMs: 22_000,
         status: 429,
+        vendorType: 'RESOURCE_EXHAUSTED',
         message:
           'google is rate limiting or overloaded (HTTP 429): Resource has been exhausted (e.g. check quota).',
       },
@@ -215,7 +115,9 @@ describe('GeminiStreamParser: recorded-shape streams, whole and split at every b
 
 describe('GeminiStreamParser: frames', () => {
   const play = (...frames: unknown[]): Outcome =>
-    replay([Buffer.from(frames.map((f) => `data: ${JSON.stringify(f)}\r\n\r\n`).join(''))]);
+    replayOutcome('sse', newParser(), [
+      Buffer.from(frames.map((f) => `data: ${JSON.stringify(f)}\r\n\r\n`).join('')),
+    ]);
   const candidate = (parts: unknown[], finishReason?: string) => ({
     candidates: [{ content: { parts, role: 'model' }, ...(finishReason ? { finishReason } : {}), index: 0 }],
   });

@@ -1,65 +1,8 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { StreamErrorCode } from '../../../common/errors/error-code';
-import { ModelConfig, ProviderConfig } from '../../../config/app-config';
-import type { ChatCompletionRequest } from '../../../streaming/chat-request';
-import type { StreamEvent } from '../../../streaming/stream-event';
-import { UpstreamPools } from '../../http/upstream-pools';
-import { ProviderError } from '../../provider.error';
+import { ModelConfig } from '../../../config/app-config';
+import type { ProviderError } from '../../provider.error';
+import { AdapterHarness, type Reply } from '../../testing/adapter-harness';
 import { OllamaAdapter, ollamaModels } from './ollama.adapter';
-
-/** A loopback server playing Ollama: each test sets the next answer; requests are recorded. */
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body: string;
-}
-
-let server: Server;
-let baseUrl: string;
-let answer: Answer;
-const seen: Seen[] = [];
-const pools = new UpstreamPools(4);
-
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      seen.push({
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      });
-      res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8', ...answer.headers });
-      res.end(answer.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-afterAll(async () => {
-  await pools.close();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
-beforeEach(() => {
-  seen.length = 0;
-});
-
-function adapter(overrides: Partial<ProviderConfig> = {}): OllamaAdapter {
-  const config = Object.assign(new ProviderConfig(), { type: 'ollama', base_url: baseUrl, ...overrides });
-  return new OllamaAdapter('ollama', config, { pools, maxResponseBytes: 1 << 20 });
-}
 
 const MODEL = Object.assign(new ModelConfig(), {
   id: 'ollama/qwen3:8b',
@@ -67,34 +10,17 @@ const MODEL = Object.assign(new ModelConfig(), {
   upstream: 'qwen3:8b',
 });
 
-async function collect(
-  target: OllamaAdapter,
-  body: Partial<ChatCompletionRequest> = {},
-): Promise<StreamEvent[]> {
-  const events: StreamEvent[] = [];
-  for await (const event of target.stream({
-    completionId: 'chatcmpl-adapter-spec-0001',
-    model: MODEL,
-    body: { model: 'ollama/qwen3:8b', messages: [{ role: 'user', content: 'Hi' }], ...body },
-    signal: new AbortController().signal,
-  })) {
-    events.push(event);
-  }
-  return events;
-}
-
-async function failure(
-  target: OllamaAdapter,
-  body: Partial<ChatCompletionRequest> = {},
-): Promise<ProviderError> {
-  try {
-    await collect(target, body);
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('the stream did not fail');
-}
+/** A loopback server playing Ollama: each test queues its answers; requests are recorded. */
+const harness = new AdapterHarness({
+  create: (config, deps) => new OllamaAdapter('ollama', config, deps),
+  config: { type: 'ollama' },
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  model: MODEL,
+  completionId: 'chatcmpl-adapter-spec-0001',
+  body: { model: 'ollama/qwen3:8b', messages: [{ role: 'user', content: 'Hi' }] },
+});
+const { adapter, events: collect, failure, reply } = harness;
+const seen = harness.requests;
 
 const DONE = {
   model: 'qwen3:8b',
@@ -119,8 +45,9 @@ describe('OllamaAdapter', () => {
   });
 
   it('POSTs /api/chat under the base path, with no auth header unless a key is configured', async () => {
-    answer = { status: 200, body: JSON.stringify(DONE) };
-    const events = await collect(adapter({ base_url: `${baseUrl}/ollama/` }));
+    const done = { status: 200, body: JSON.stringify(DONE) };
+    reply(done, done);
+    const events = await collect(adapter({ base_url: `${harness.baseUrl}/ollama/` }));
     expect(events.map((e) => e.type)).toEqual(['content_chunk', 'completed']);
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/ollama/api/chat' });
     expect(seen[0]!.headers).not.toHaveProperty('authorization');
@@ -128,7 +55,7 @@ describe('OllamaAdapter', () => {
       'content-type': 'application/json',
       accept: 'application/json',
     });
-    expect(JSON.parse(seen[0]!.body)).toEqual({
+    expect(seen[0]!.body).toEqual({
       model: 'qwen3:8b',
       messages: [{ role: 'user', content: 'Hi' }],
       stream: false,
@@ -142,15 +69,15 @@ describe('OllamaAdapter', () => {
       accept: 'application/x-ndjson',
       'x-tenant': 't1',
     });
-    expect(JSON.parse(seen[1]!.body)).toMatchObject({ stream: true });
+    expect(seen[1]!.body).toMatchObject({ stream: true });
   });
 
   it('streams NDJSON and fails a bad request before calling Ollama', async () => {
-    answer = {
+    reply({
       status: 200,
       headers: { 'content-type': 'application/x-ndjson' },
       body: `${JSON.stringify({ message: { role: 'assistant', content: 'Hé' }, done: false })}\n${JSON.stringify({ ...DONE, message: { role: 'assistant', content: '' } })}\n`,
-    };
+    });
     const events = await collect(adapter(), { stream: true });
     expect(events).toEqual([
       { type: 'content_chunk', completionId: 'chatcmpl-adapter-spec-0001', content: 'Hé', index: 0 },
@@ -169,7 +96,7 @@ describe('OllamaAdapter', () => {
     expect(seen).toHaveLength(0);
   });
 
-  it.each<[string, Answer, Partial<ProviderError>]>([
+  it.each<[string, Reply, Partial<ProviderError>]>([
     [
       'auth proxy 401',
       { status: 401, body: '{"error":"unauthorized"}' },
@@ -215,16 +142,16 @@ describe('OllamaAdapter', () => {
       { status: 502, headers: { 'content-type': 'text/html' }, body: '<html>Bad Gateway</html>' },
       { code: StreamErrorCode.ProviderError, retryable: true },
     ],
-  ])('HTTP error: %s', async (_name, reply, expected) => {
-    answer = reply;
+  ])('HTTP error: %s', async (_name, answer, expected) => {
+    reply(answer);
     const error = await failure(adapter({ api_key: 'proxy-token-123456' }), { stream: true });
-    expect(error).toMatchObject({ ...expected, status: reply.status });
+    expect(error).toMatchObject({ ...expected, status: answer.status });
     expect(error.message).toMatch(/^ollama /);
     expect(error.message).not.toContain('proxy-token-123456');
   });
 
   it('discovers models from GET /api/tags, with the key when one is configured', async () => {
-    answer = {
+    reply({
       status: 200,
       body: JSON.stringify({
         models: [
@@ -237,7 +164,7 @@ describe('OllamaAdapter', () => {
           { name: 'qwen3:8b', model: 'qwen3:8b' },
         ],
       }),
-    };
+    });
     const models = await adapter({ api_key: 'proxy-token-123456' }).discoverModels(
       new AbortController().signal,
     );
@@ -250,11 +177,11 @@ describe('OllamaAdapter', () => {
   });
 
   it('a failing or invalid /api/tags rejects with a classified error', async () => {
-    answer = { status: 500, body: '{"error":"permission denied"}' };
+    reply({ status: 500, body: '{"error":"permission denied"}' });
     await expect(adapter().discoverModels(new AbortController().signal)).rejects.toMatchObject({
       code: StreamErrorCode.ProviderError,
     });
-    answer = { status: 200, body: '"not a list"' };
+    reply({ status: 200, body: '"not a list"' });
     await expect(adapter().discoverModels(new AbortController().signal)).rejects.toMatchObject({
       code: StreamErrorCode.InvalidResponse,
     });

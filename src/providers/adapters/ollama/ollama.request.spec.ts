@@ -1,6 +1,6 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { ChatCompletionRequest, ChatTool } from '../../../streaming/chat-request';
-import { ProviderError } from '../../provider.error';
+import type { ProviderError } from '../../provider.error';
+import { expectBadRequest } from '../../testing/errors';
 import { toOllamaBody } from './ollama.request';
 
 const WEATHER: ChatTool = {
@@ -21,15 +21,9 @@ function body(overrides: Partial<ChatCompletionRequest> = {}, stream = true) {
   return toOllamaBody(req(overrides), 'qwen3:8b', stream, 'ollama');
 }
 
-/** The ProviderError a translation throws, or fails the test. */
-function rejection(overrides: Partial<ChatCompletionRequest>): ProviderError {
-  try {
-    body(overrides);
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('the request was translated; a bad request error was expected');
+/** The translation must reject the request as a bad_request naming `param` (see expectBadRequest). */
+function rejection(overrides: Partial<ChatCompletionRequest>, param: string): ProviderError {
+  return expectBadRequest(() => body(overrides), param);
 }
 
 describe('toOllamaBody', () => {
@@ -90,58 +84,61 @@ describe('toOllamaBody', () => {
   });
 
   it('rejects http(s) image URLs, non-image data, audio and file parts, naming the field', () => {
-    const url = rejection({
-      messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'text', text: 'Look' },
-            { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
-          ],
-        },
-      ],
-    });
-    expect(url).toMatchObject({
-      code: StreamErrorCode.BadRequest,
-      retryable: false,
-      param: 'messages[0].content[1].image_url.url',
-    });
-    expect(url.message).toContain('messages[0].content[1].image_url.url');
+    const url = rejection(
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'Look' },
+              { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } },
+            ],
+          },
+        ],
+      },
+      'messages[0].content[1].image_url.url',
+    );
     expect(url.message).toContain('http(s) image URL');
 
-    const pdf = rejection({
-      messages: [
-        {
-          role: 'user',
-          content: [{ type: 'image_url', image_url: { url: 'data:application/pdf;base64,JVBER' } }],
-        },
-      ],
-    });
-    expect(pdf).toMatchObject({
-      code: StreamErrorCode.BadRequest,
-      param: 'messages[0].content[0].image_url.url',
-    });
+    rejection(
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [{ type: 'image_url', image_url: { url: 'data:application/pdf;base64,JVBER' } }],
+          },
+        ],
+      },
+      'messages[0].content[0].image_url.url',
+    );
 
-    const audio = rejection({
-      messages: [
-        { role: 'system', content: 'x' },
-        { role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] },
-      ],
-    });
-    expect(audio).toMatchObject({ code: StreamErrorCode.BadRequest, param: 'messages[1].content[0]' });
+    const audio = rejection(
+      {
+        messages: [
+          { role: 'system', content: 'x' },
+          { role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] },
+        ],
+      },
+      'messages[1].content[0]',
+    );
     expect(audio.message).toContain("'input_audio'");
 
-    const file = rejection({
-      messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'f1' } }] }],
-    });
-    expect(file).toMatchObject({ code: StreamErrorCode.BadRequest, param: 'messages[0].content[0]' });
+    rejection(
+      { messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'f1' } }] }] },
+      'messages[0].content[0]',
+    );
 
-    const systemImage = rejection({
-      messages: [
-        { role: 'system', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }] },
-      ],
-    });
-    expect(systemImage).toMatchObject({ code: StreamErrorCode.BadRequest, param: 'messages[0].content[0]' });
+    rejection(
+      {
+        messages: [
+          {
+            role: 'system',
+            content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }],
+          },
+        ],
+      },
+      'messages[0].content[0]',
+    );
   });
 
   it('assistant tool calls with object arguments; tool results named after their call', () => {
@@ -185,25 +182,22 @@ describe('toOllamaBody', () => {
 
   it('rejects tool call arguments that are not a JSON object, naming the field', () => {
     for (const args of ['{"city":', '[1,2]', '"Paris"']) {
-      const error = rejection({
-        messages: [
-          { role: 'user', content: 'Hi' },
-          {
-            role: 'assistant',
-            content: null,
-            tool_calls: [
-              { id: 'a', type: 'function', function: { name: 'f', arguments: '{}' } },
-              { id: 'b', type: 'function', function: { name: 'g', arguments: args } },
-            ],
-          },
-        ],
-      });
-      expect(error).toMatchObject({
-        code: StreamErrorCode.BadRequest,
-        retryable: false,
-        param: 'messages[1].tool_calls[1].function.arguments',
-      });
-      expect(error.message).toContain('messages[1].tool_calls[1].function.arguments');
+      rejection(
+        {
+          messages: [
+            { role: 'user', content: 'Hi' },
+            {
+              role: 'assistant',
+              content: null,
+              tool_calls: [
+                { id: 'a', type: 'function', function: { name: 'f', arguments: '{}' } },
+                { id: 'b', type: 'function', function: { name: 'g', arguments: args } },
+              ],
+            },
+          ],
+        },
+        'messages[1].tool_calls[1].function.arguments',
+      );
     }
   });
 
@@ -217,9 +211,10 @@ describe('toOllamaBody', () => {
         .tools,
     ).toEqual([TIME]);
     expect(body({ tools: [] })).not.toHaveProperty('tools');
-    expect(
-      rejection({ tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'nope' } } }),
-    ).toMatchObject({ code: StreamErrorCode.BadRequest, param: 'tool_choice' });
+    rejection(
+      { tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'nope' } } },
+      'tool_choice',
+    );
   });
 
   it('sampling options: temperature, top_p, num_predict, stop as a list, seed, penalties', () => {
@@ -269,11 +264,9 @@ describe('toOllamaBody', () => {
         .format,
     ).toEqual(schema);
     expect(body({ response_format: { type: 'text' } })).not.toHaveProperty('format');
-    expect(rejection({ response_format: { type: 'json_schema', json_schema: { name: 'a' } } })).toMatchObject(
-      {
-        code: StreamErrorCode.BadRequest,
-        param: 'response_format.json_schema.schema',
-      },
+    rejection(
+      { response_format: { type: 'json_schema', json_schema: { name: 'a' } } },
+      'response_format.json_schema.schema',
     );
   });
 

@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import { ModelConfig } from '../../../config/app-config';
-import type { StreamEvent } from '../../../streaming/stream-event';
-import { NdjsonParser } from '../../framing/ndjson.parser';
 import type { ParseContext } from '../../http/http-provider.adapter';
 import { httpStatusError } from '../../http/upstream-errors';
-import { ProviderError } from '../../provider.error';
-import { byteSplits } from '../../testing/byte-splits';
+import { providerErrorOf } from '../../testing/errors';
+import { eventsOf } from '../../testing/events';
+import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
 import { ollamaErrorInfo, OllamaStreamParser, parseOllamaResponse } from './ollama.stream-parser';
 
 const ID = 'chatcmpl-0123456789abcdef0123';
@@ -26,97 +23,25 @@ function ctx(): ParseContext {
   };
 }
 
-function fixture(name: string): Buffer {
-  return readFileSync(join(__dirname, '__fixtures__', name));
-}
+const fixture = fixtureReader(__dirname);
+const newParser = () => new OllamaStreamParser(ctx());
 
-interface Outcome {
-  events: StreamEvent[];
-  error?: { code: string; retryable: boolean; message: string };
-}
-
-/**
- * Feeds chunks exactly as HttpProviderAdapter does: NDJSON framing, no frame after a failure or the end line,
- * the framer's end only when unfinished, the failure after the events before it, then the parser's end.
- */
+/** Feeds chunks exactly as HttpProviderAdapter does (see replay). */
 function run(chunks: Uint8Array[]): Outcome {
-  const parser = new OllamaStreamParser(ctx());
-  const events: StreamEvent[] = [];
-  const out: StreamEvent[] = [];
-  let failure: { error: unknown } | undefined;
-  const framer = new NdjsonParser((line) => {
-    if (failure || parser.finished) return;
-    try {
-      parser.frame('message', line, out);
-    } catch (error) {
-      failure = { error };
-    }
-  });
-  const settle = (): Outcome => {
-    events.push(...out.splice(0));
-    if (!failure) return { events };
-    const { error } = failure;
-    if (!(error instanceof ProviderError)) throw new Error(`not a ProviderError: ${String(error)}`);
-    return { events, error: { code: error.code, retryable: error.retryable, message: error.message } };
-  };
-  for (const chunk of chunks) {
-    framer.feed(chunk);
-    events.push(...out.splice(0));
-    if (failure) return settle();
-    if (parser.finished) break;
-  }
-  if (!parser.finished) framer.end();
-  if (failure) return settle();
-  try {
-    parser.end(out);
-  } catch (error) {
-    failure = { error };
-  }
-  return settle();
-}
-
-/** What `fn` throws (the test fails when it throws nothing). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('nothing was thrown');
+  return replayOutcome('ndjson', newParser(), chunks);
 }
 
 /** The fixture whole gives `expected`, and so does every split of its bytes. */
 function expectFixture(name: string, expected: Outcome): void {
-  const bytes = fixture(name);
-  expect(run([bytes])).toEqual(expected);
-  for (const { at, chunks } of byteSplits(bytes)) {
-    expect({ at, ...run(chunks) }).toEqual({ at, ...expected });
-  }
+  expectOutcomeAtEverySplit('ndjson', newParser, fixture(name), expected);
 }
 
-const text = (content: string): StreamEvent => ({
-  type: 'content_chunk',
-  completionId: ID,
-  content,
-  index: 0,
-});
-const thinking = (content: string): StreamEvent => ({ type: 'thinking', completionId: ID, content });
+const { text, thinking, done } = eventsOf(ID);
 
 describe('OllamaStreamParser (fixtures, whole and split at every byte)', () => {
   it('text with multi-byte UTF-8, skipping empty content, completed with the counts', () => {
     expectFixture('text.ndjson', {
-      events: [
-        text('Bonjour'),
-        text(', '),
-        text('le café'),
-        text(' 😀 中文'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 26, completionTokens: 5, totalTokens: 31 },
-        },
-      ],
+      events: [text('Bonjour'), text(', '), text('le café'), text(' 😀 中文'), done('stop', 26, 5, 31)],
     });
   });
 
@@ -128,12 +53,7 @@ describe('OllamaStreamParser (fixtures, whole and split at every byte)', () => {
         thinking(' 42.'),
         text('It is '),
         text('42.'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 18, completionTokens: 31, totalTokens: 49 },
-        },
+        done('stop', 18, 31, 49),
       ],
     });
   });
@@ -167,28 +87,14 @@ describe('OllamaStreamParser (fixtures, whole and split at every byte)', () => {
           name: 'lookup',
           argumentsDelta: '{"q":"Zürich ☀"}',
         },
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'tool_calls',
-          usage: { promptTokens: 140, completionTokens: 52, totalTokens: 192 },
-        },
+        done('tool_calls', 140, 52, 192),
       ],
     });
   });
 
   it('done_reason length -> length', () => {
     expectFixture('length.ndjson', {
-      events: [
-        text('Once upon'),
-        text(' a time'),
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'length',
-          usage: { promptTokens: 12, completionTokens: 4, totalTokens: 16 },
-        },
-      ],
+      events: [text('Once upon'), text(' a time'), done('length', 12, 4, 16)],
     });
   });
 
@@ -239,14 +145,7 @@ describe('OllamaStreamParser (lines)', () => {
   it('load, unload and unknown done reasons are a stop; missing counts are 0', () => {
     for (const reason of ['load', 'unload', 'whatever', undefined]) {
       const outcome = lines({ message: { role: 'assistant', content: '' }, done: true, done_reason: reason });
-      expect(outcome.events).toEqual([
-        {
-          type: 'completed',
-          completionId: ID,
-          finishReason: 'stop',
-          usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-        },
-      ]);
+      expect(outcome.events).toEqual([done('stop', 0, 0, 0)]);
     }
   });
 
@@ -305,26 +204,23 @@ describe('parseOllamaResponse (stream: false)', () => {
         name: 'get_weather',
         argumentsDelta: '{"city":"Paris"}',
       },
-      {
-        type: 'completed',
-        completionId: ID,
-        finishReason: 'tool_calls',
-        usage: { promptTokens: 20, completionTokens: 8, totalTokens: 28 },
-      },
+      done('tool_calls', 20, 8, 28),
     ]);
   });
 
   it('an {"error"} body -> provider_error; not an object or not done -> invalid_response', () => {
-    expect(thrown(() => parseOllamaResponse({ error: 'model runner crashed' }, ctx()))).toMatchObject({
+    expect(
+      providerErrorOf(() => parseOllamaResponse({ error: 'model runner crashed' }, ctx())),
+    ).toMatchObject({
       code: StreamErrorCode.ProviderError,
       retryable: true,
       message: 'ollama failed: model runner crashed',
     });
-    expect(thrown(() => parseOllamaResponse(['x'], ctx()))).toMatchObject({
+    expect(providerErrorOf(() => parseOllamaResponse(['x'], ctx()))).toMatchObject({
       code: StreamErrorCode.InvalidResponse,
     });
     const unfinished = { message: { role: 'assistant', content: 'hi' }, done: false };
-    expect(thrown(() => parseOllamaResponse(unfinished, ctx()))).toMatchObject({
+    expect(providerErrorOf(() => parseOllamaResponse(unfinished, ctx()))).toMatchObject({
       code: StreamErrorCode.InvalidResponse,
     });
   });

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { ModelConfig } from '../../../config/app-config';
-import type { StreamEvent } from '../../../streaming/stream-event';
 import type { ParseContext } from '../../http/http-provider.adapter';
 import { ProviderError } from '../../provider.error';
+import { eventsOf } from '../../testing/events';
 import { expectSameAtEverySplit, replay } from '../../testing/replay';
 import { OpenAiStreamParser, parseOpenAiResponse } from './openai.stream-parser';
 
@@ -29,14 +29,7 @@ const completionId = ctx.completionId;
 
 describe('OpenAiStreamParser', () => {
   it('translates reasoning, content, two tool calls and usage, identically at every byte split', () => {
-    const tool = (index: number, toolCallId: string, name: string, argumentsDelta: string): StreamEvent => ({
-      type: 'tool_call',
-      completionId,
-      index,
-      toolCallId,
-      name,
-      argumentsDelta,
-    });
+    const { tool } = eventsOf(completionId);
     expectSameAtEverySplit('sse', newParser, fixture('tools-reasoning-usage.sse'), {
       events: [
         { type: 'thinking', completionId, content: 'Weather needs a tool. ' },
