@@ -3,9 +3,8 @@ import { StreamErrorCode } from '../../common/errors/error-code';
 import type { ModelConfig, ProviderConfig, ProviderType } from '../../config/app-config';
 import type { ChatCompletionRequest } from '../../streaming/chat-request';
 import type { StreamEvent } from '../../streaming/stream-event';
-import { NdjsonParser } from '../framing/ndjson.parser';
-import { SseParser } from '../framing/sse.parser';
 import type { ProviderAdapter, ProviderStreamRequest } from '../provider-adapter';
+import { FrameTranslator } from './frame-translator';
 import { ProviderError } from '../provider.error';
 import {
   header,
@@ -139,7 +138,9 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     };
     const response = await this.send(call, request.signal, stream);
     const { body } = response;
-    let finished = false;
+    // Whether the vendor finished its answer: then the rest of the body (a chunked terminator) is read so the
+    // connection goes back to the pool, even when the consumer stops at the terminal event.
+    let vendorEnd = () => false;
     try {
       if (response.statusCode < 200 || response.statusCode >= 300) {
         throw await this.statusError(response, secrets);
@@ -150,49 +151,24 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
       if (!stream || contentType.includes('application/json')) {
         const json = parseJson(await readBody(body, this.deps.maxResponseBytes, this.id), this.id);
         const events = this.parseResponse(json, ctx);
-        finished = true;
+        vendorEnd = () => true;
         yield* events;
         return;
       }
-      const parser = this.createParser(ctx);
-      // Framing only splits frames out (cheap); each frame is then translated and its events yielded before the
-      // next one is parsed, so the first token leaves without waiting for the rest of a burst. A frame that
-      // fails (an error frame, malformed data) throws after the events of the frames before it were yielded.
-      const pending: string[] = [];
-      const framer =
-        this.framing === 'sse'
-          ? new SseParser({ onEvent: (e) => pending.push(e.event, e.data) })
-          : new NdjsonParser((line) => pending.push('message', line));
-      const out: StreamEvent[] = [];
-      const translate = function* (): Generator<StreamEvent> {
-        for (let i = 0; i < pending.length && !parser.finished; i += 2) {
-          parser.frame(pending[i]!, pending[i + 1]!, out);
-          for (let j = 0; j < out.length; j++) yield out[j]!;
-          out.length = 0;
-        }
-        pending.length = 0;
-      };
+      const translator = new FrameTranslator(this.framing, this.createParser(ctx));
+      vendorEnd = () => translator.finished;
       // Leaving the loop early (the vendor's end marker, the consumer stopping) must not destroy the body: the
       // finally below decides between reading it out (connection reused) and closing it.
       const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>;
       for await (const chunk of chunks) {
-        framer.feed(chunk);
-        if (pending.length > 0) yield* translate();
-        if (parser.finished) break;
+        yield* translator.feed(chunk);
+        if (translator.finished) break;
       }
-      if (!parser.finished) {
-        framer.end();
-        yield* translate();
-      }
-      parser.end(out);
-      finished = parser.finished;
-      for (const event of out) yield event;
+      yield* translator.end();
     } catch (err) {
       throw transportError(this.id, err, this.timeouts) ?? err;
     } finally {
-      // After a clean end the rest (the chunked terminator) is read so the connection goes back to the pool;
-      // otherwise the upstream request is closed.
-      release(body, finished);
+      release(body, vendorEnd());
     }
   }
 

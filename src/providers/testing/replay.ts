@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StreamEvent } from '../../streaming/stream-event';
-import { NdjsonParser } from '../framing/ndjson.parser';
-import { SseParser } from '../framing/sse.parser';
+import { FrameTranslator } from '../http/frame-translator';
 import type { VendorStreamParser } from '../http/http-provider.adapter';
 import { ProviderError } from '../provider.error';
 import { byteSplits } from './byte-splits';
@@ -16,40 +15,22 @@ export interface Replayed {
 }
 
 /**
- * Feeds chunks through the framing and a vendor parser the way HttpProviderAdapter does: events of frames
- * before a failing frame are kept, nothing after the vendor's end marker or a failure is read, the framer is
- * ended when the parser is unfinished, and `end()` runs last unless a frame failed.
+ * Feeds chunks through the FrameTranslator that HttpProviderAdapter uses (framing, then the vendor parser frame
+ * by frame), collecting the events and the error the stream ended with.
  */
 export function replay(framing: Framing, parser: VendorStreamParser, chunks: Iterable<Uint8Array>): Replayed {
   const events: StreamEvent[] = [];
-  let failure: { error: unknown } | undefined;
-  const onFrame = (event: string, data: string) => {
-    if (failure || parser.finished) return;
-    try {
-      parser.frame(event, data, events);
-    } catch (error) {
-      failure = { error };
+  const translator = new FrameTranslator(framing, parser);
+  try {
+    for (const chunk of chunks) {
+      for (const event of translator.feed(chunk)) events.push(event);
+      if (translator.finished) break;
     }
-  };
-  const framer =
-    framing === 'sse'
-      ? new SseParser({ onEvent: (e) => onFrame(e.event, e.data) })
-      : new NdjsonParser((line) => onFrame('message', line));
-  for (const chunk of chunks) {
-    framer.feed(chunk);
-    if (failure || parser.finished) break;
+    for (const event of translator.end()) events.push(event);
+  } catch (error) {
+    return { events, error };
   }
-  if (!failure) {
-    if (!parser.finished) framer.end();
-    if (!failure) {
-      try {
-        parser.end(events);
-      } catch (error) {
-        failure = { error };
-      }
-    }
-  }
-  return failure ? { events, error: failure.error } : { events };
+  return { events };
 }
 
 /**
