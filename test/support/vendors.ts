@@ -99,7 +99,7 @@ export const TEST_TIMEOUTS = { connect_timeout: '1s', first_byte_timeout: '400ms
 /** Config for a provider `vendor.name` pointing at `fake`, with the model `<name>/test-model`. */
 export function vendorLayer(
   vendor: VendorCase,
-  fake: VendorFake,
+  fake: { url: string },
   options: { apiKey?: string | null; provider?: Record<string, unknown> } = {},
 ): ConfigLayer {
   const apiKey = options.apiKey === undefined ? TEST_KEY : options.apiKey;
