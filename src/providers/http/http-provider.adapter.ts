@@ -57,6 +57,15 @@ export interface VendorStreamParser {
   readonly finished: boolean;
 }
 
+/** How one vendor's responses are read: its stream parser, its whole-response parser, its error bodies. */
+export interface VendorCodec {
+  parser(ctx: ParseContext): VendorStreamParser;
+  /** A whole (non-streaming) vendor response -> events, ending with `completed`. */
+  response(body: unknown, ctx: ParseContext): StreamEvent[];
+  /** The vendor's error body (parsed JSON, or text when it is not JSON) -> what it says. */
+  errorInfo(body: unknown): VendorErrorInfo;
+}
+
 const ERROR_BODY_LIMIT = 64 * 1024;
 
 /**
@@ -114,11 +123,14 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     stream: boolean,
     apiKey?: string,
   ): UpstreamCall;
-  protected abstract createParser(ctx: ParseContext): VendorStreamParser;
-  /** A whole (non-streaming) vendor response -> events, ending with `completed`. */
-  protected abstract parseResponse(body: unknown, ctx: ParseContext): StreamEvent[];
-  /** The vendor's error body (parsed JSON, or text when it is not JSON) -> what it says. */
-  protected abstract errorInfo(body: unknown): VendorErrorInfo;
+  /** How this vendor's responses are read. */
+  protected abstract readonly codec: VendorCodec;
+
+  /** JSON in; the vendor's stream framing or JSON out. */
+  protected jsonHeaders(stream: boolean): Record<string, string> {
+    const streamType = this.framing === 'sse' ? 'text/event-stream' : 'application/x-ndjson';
+    return { 'content-type': 'application/json', accept: stream ? streamType : 'application/json' };
+  }
 
   async *stream(request: ProviderStreamRequest): AsyncGenerator<StreamEvent> {
     const apiKey = request.apiKey ?? this.config.api_key;
@@ -150,12 +162,12 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
       // `stream`); that is still a valid answer.
       if (!stream || contentType.includes('application/json')) {
         const json = parseJson(await readBody(body, this.deps.maxResponseBytes, this.id), this.id);
-        const events = this.parseResponse(json, ctx);
+        const events = this.codec.response(json, ctx);
         vendorEnd = () => true;
         yield* events;
         return;
       }
-      const translator = new FrameTranslator(this.framing, this.createParser(ctx));
+      const translator = new FrameTranslator(this.framing, this.codec.parser(ctx));
       vendorEnd = () => translator.finished;
       // Leaving the loop early (the vendor's end marker, the consumer stopping) must not destroy the body: the
       // finally below decides between reading it out (connection reused) and closing it.
@@ -228,7 +240,7 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     } catch {
       // Not JSON (a proxy's HTML page, plain text): errorInfo gets the text.
     }
-    const info = this.errorInfo(parsed);
+    const info = this.codec.errorInfo(parsed);
     const retryAfterMs = retryAfterFromHeaders(response.headers) ?? info.retryAfterMs;
     return httpStatusError(this.id, response.statusCode, { ...info, retryAfterMs }, secrets);
   }

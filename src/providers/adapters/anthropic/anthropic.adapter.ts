@@ -1,13 +1,10 @@
 import type { ModelConfig, ProviderConfig } from '../../../config/app-config';
-import type { StreamEvent } from '../../../streaming/stream-event';
 import {
   type AdapterDeps,
   HttpProviderAdapter,
-  type ParseContext,
+  type VendorCodec,
   type UpstreamCall,
-  type VendorStreamParser,
 } from '../../http/http-provider.adapter';
-import type { VendorErrorInfo } from '../../http/upstream-errors';
 import type { ProviderStreamRequest } from '../../provider-adapter';
 import { modelMaxTokens, toAnthropicBody } from './anthropic.request';
 import { anthropicErrorBody, AnthropicStreamParser, parseAnthropicResponse } from './anthropic.stream-parser';
@@ -22,6 +19,11 @@ export const ANTHROPIC_VERSION = '2023-06-01';
 export class AnthropicAdapter extends HttpProviderAdapter {
   readonly type = 'anthropic' as const;
   readonly framing = 'sse' as const;
+  protected readonly codec: VendorCodec = {
+    parser: (ctx) => new AnthropicStreamParser(ctx),
+    response: parseAnthropicResponse,
+    errorInfo: anthropicErrorBody,
+  };
 
   constructor(id: string, config: ProviderConfig, deps: AdapterDeps) {
     super(id, config, deps, 'https://api.anthropic.com/v1', true);
@@ -39,24 +41,11 @@ export class AnthropicAdapter extends HttpProviderAdapter {
     return {
       path: '/messages',
       headers: {
-        'content-type': 'application/json',
-        accept: stream ? 'text/event-stream' : 'application/json',
+        ...this.jsonHeaders(stream),
         'anthropic-version': ANTHROPIC_VERSION,
         ...this.authHeaders(apiKey, 'x-api-key'),
       },
       body: JSON.stringify(toAnthropicBody(request.body, request.model, stream, this.id)),
     };
-  }
-
-  protected createParser(ctx: ParseContext): VendorStreamParser {
-    return new AnthropicStreamParser(ctx);
-  }
-
-  protected parseResponse(body: unknown, ctx: ParseContext): StreamEvent[] {
-    return parseAnthropicResponse(body, ctx);
-  }
-
-  protected errorInfo(body: unknown): VendorErrorInfo {
-    return anthropicErrorBody(body);
   }
 }

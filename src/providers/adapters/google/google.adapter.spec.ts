@@ -26,7 +26,7 @@ class Probe extends GoogleAdapter {
   }
 
   info(body: unknown): VendorErrorInfo {
-    return this.errorInfo(body);
+    return this.codec.errorInfo(body);
   }
 }
 

@@ -1,13 +1,10 @@
 import type { ProviderConfig } from '../../../config/app-config';
-import type { StreamEvent } from '../../../streaming/stream-event';
 import {
   type AdapterDeps,
   HttpProviderAdapter,
-  type ParseContext,
+  type VendorCodec,
   type UpstreamCall,
-  type VendorStreamParser,
 } from '../../http/http-provider.adapter';
-import type { VendorErrorInfo } from '../../http/upstream-errors';
 import type { ProviderStreamRequest } from '../../provider-adapter';
 import { geminiModelPath, toGeminiBody } from './google.request';
 import { geminiErrorBody, GeminiStreamParser, parseGeminiResponse } from './google.stream-parser';
@@ -20,6 +17,11 @@ import { geminiErrorBody, GeminiStreamParser, parseGeminiResponse } from './goog
 export class GoogleAdapter extends HttpProviderAdapter {
   readonly type = 'google' as const;
   readonly framing = 'sse' as const;
+  protected readonly codec: VendorCodec = {
+    parser: (ctx) => new GeminiStreamParser(ctx),
+    response: parseGeminiResponse,
+    errorInfo: geminiErrorBody,
+  };
 
   constructor(id: string, config: ProviderConfig, deps: AdapterDeps) {
     super(id, config, deps, 'https://generativelanguage.googleapis.com/v1beta', true);
@@ -31,23 +33,10 @@ export class GoogleAdapter extends HttpProviderAdapter {
       path: `/models/${model}:${stream ? 'streamGenerateContent' : 'generateContent'}`,
       ...(stream ? { query: { alt: 'sse' } } : {}),
       headers: {
-        'content-type': 'application/json',
-        accept: stream ? 'text/event-stream' : 'application/json',
+        ...this.jsonHeaders(stream),
         ...this.authHeaders(apiKey, 'x-goog-api-key'),
       },
       body: JSON.stringify(toGeminiBody(request.body, this.id)),
     };
-  }
-
-  protected createParser(ctx: ParseContext): VendorStreamParser {
-    return new GeminiStreamParser(ctx);
-  }
-
-  protected parseResponse(body: unknown, ctx: ParseContext): StreamEvent[] {
-    return parseGeminiResponse(body, ctx);
-  }
-
-  protected errorInfo(body: unknown): VendorErrorInfo {
-    return geminiErrorBody(body);
   }
 }

@@ -1,14 +1,12 @@
 import type { ModelConfig, ProviderConfig } from '../../../config/app-config';
-import type { StreamEvent } from '../../../streaming/stream-event';
 import {
   type AdapterDeps,
   HttpProviderAdapter,
+  type VendorCodec,
   isObject,
-  type ParseContext,
   type UpstreamCall,
-  type VendorStreamParser,
 } from '../../http/http-provider.adapter';
-import { invalidResponse, type VendorErrorInfo } from '../../http/upstream-errors';
+import { invalidResponse } from '../../http/upstream-errors';
 import type { ProviderStreamRequest } from '../../provider-adapter';
 import { toOllamaBody } from './ollama.request';
 import { ollamaErrorInfo, OllamaStreamParser, parseOllamaResponse } from './ollama.stream-parser';
@@ -22,6 +20,11 @@ import type { OllamaTagsResponse } from './ollama.types';
 export class OllamaAdapter extends HttpProviderAdapter {
   readonly type = 'ollama' as const;
   readonly framing = 'ndjson' as const;
+  protected readonly codec: VendorCodec = {
+    parser: (ctx) => new OllamaStreamParser(ctx),
+    response: parseOllamaResponse,
+    errorInfo: ollamaErrorInfo,
+  };
 
   constructor(id: string, config: ProviderConfig, deps: AdapterDeps) {
     super(id, config, deps, undefined, false);
@@ -31,24 +34,11 @@ export class OllamaAdapter extends HttpProviderAdapter {
     return {
       path: '/api/chat',
       headers: {
-        'content-type': 'application/json',
-        accept: stream ? 'application/x-ndjson' : 'application/json',
+        ...this.jsonHeaders(stream),
         ...this.authHeaders(apiKey),
       },
       body: JSON.stringify(toOllamaBody(request.body, request.model.upstream, stream, this.id)),
     };
-  }
-
-  protected createParser(ctx: ParseContext): VendorStreamParser {
-    return new OllamaStreamParser(ctx);
-  }
-
-  protected parseResponse(body: unknown, ctx: ParseContext): StreamEvent[] {
-    return parseOllamaResponse(body, ctx);
-  }
-
-  protected errorInfo(body: unknown): VendorErrorInfo {
-    return ollamaErrorInfo(body);
   }
 
   /** The models Ollama has pulled, as catalogue entries `<id>/<name>` (`name:latest` also as `<id>/<name>`). */

@@ -1,12 +1,10 @@
 import type { ProviderConfig, ProviderType } from '../../../config/app-config';
-import type { StreamEvent } from '../../../streaming/stream-event';
 import {
   type AdapterDeps,
   HttpProviderAdapter,
+  type VendorCodec,
   isObject,
-  type ParseContext,
   type UpstreamCall,
-  type VendorStreamParser,
 } from '../../http/http-provider.adapter';
 import type { VendorErrorInfo } from '../../http/upstream-errors';
 import type { ProviderStreamRequest } from '../../provider-adapter';
@@ -28,6 +26,11 @@ export interface OpenAiCompatibleOptions {
 export class OpenAiCompatibleAdapter extends HttpProviderAdapter {
   readonly type: ProviderType;
   readonly framing = 'sse' as const;
+  protected readonly codec: VendorCodec = {
+    parser: (ctx) => new OpenAiStreamParser(ctx),
+    response: parseOpenAiResponse,
+    errorInfo: openAiErrorBody,
+  };
   private readonly dialect: OpenAiDialect;
 
   constructor(id: string, config: ProviderConfig, deps: AdapterDeps, options: OpenAiCompatibleOptions) {
@@ -40,29 +43,21 @@ export class OpenAiCompatibleAdapter extends HttpProviderAdapter {
     return {
       path: '/chat/completions',
       headers: {
-        'content-type': 'application/json',
-        accept: stream ? 'text/event-stream' : 'application/json',
+        ...this.jsonHeaders(stream),
         ...this.authHeaders(apiKey),
       },
       body: JSON.stringify(toOpenAiBody(request.body, request.model.upstream, stream, this.dialect)),
     };
   }
+}
 
-  protected createParser(ctx: ParseContext): VendorStreamParser {
-    return new OpenAiStreamParser(ctx);
+/** An OpenAI-style error body (`{"error": {...}}`), or the start of a non-JSON body (a proxy's page). */
+function openAiErrorBody(body: unknown): VendorErrorInfo {
+  if (isObject(body) && isObject(body.error)) {
+    const { status: _status, ...info } = openAiErrorInfo(body.error);
+    return info;
   }
-
-  protected parseResponse(body: unknown, ctx: ParseContext): StreamEvent[] {
-    return parseOpenAiResponse(body, ctx);
-  }
-
-  protected errorInfo(body: unknown): VendorErrorInfo {
-    if (isObject(body) && isObject(body.error)) {
-      const { status: _status, ...info } = openAiErrorInfo(body.error);
-      return info;
-    }
-    return typeof body === 'string' && body.trim() !== '' ? { message: body.trim().slice(0, 200) } : {};
-  }
+  return typeof body === 'string' && body.trim() !== '' ? { message: body.trim().slice(0, 200) } : {};
 }
 
 /** OpenAI itself: `max_completion_tokens` (its reasoning models reject `max_tokens`), `reasoning_effort`. */
