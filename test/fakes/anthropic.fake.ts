@@ -4,6 +4,7 @@ import {
   type HttpErrorReply,
   type StreamFrames,
   type Turn,
+  lastUserMessageText,
   VendorFake,
   type VendorWire,
 } from './vendor-fake';
@@ -44,14 +45,6 @@ function toolId(call: { id?: string }, index: number): string {
   return call.id ?? `toolu_01Fake${index}`;
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((block: { type?: string; text?: string }) => (block.type === 'text' ? (block.text ?? '') : ''))
-    .join('');
-}
-
 const ERROR_TYPES: Record<ErrorKind, { status: number; type: string }> = {
   auth: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },
@@ -73,11 +66,7 @@ export const anthropicWire: VendorWire = {
 
   wantsStream: (request) => bodyOf(request).stream === true,
 
-  lastUserText(request) {
-    const messages = bodyOf(request).messages ?? [];
-    const last = [...messages].reverse().find((m) => m.role === 'user');
-    return last ? textOf(last.content) : '';
-  },
+  lastUserText: (request) => lastUserMessageText(request.body),
 
   responseHeaders: () => ({ 'request-id': `req_011CFake${nextId()}` }),
 

@@ -4,6 +4,7 @@ import {
   type HttpErrorReply,
   type StreamFrames,
   type Turn,
+  lastUserMessageText,
   VendorFake,
   type VendorWire,
 } from './vendor-fake';
@@ -52,14 +53,6 @@ function naturalFinish(turn: Turn): string {
   return turn.finish ?? (turn.toolCalls && turn.toolCalls.length > 0 ? 'tool_calls' : 'stop');
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content
-    .map((part: { type?: string; text?: string }) => (part.type === 'text' ? (part.text ?? '') : ''))
-    .join('');
-}
-
 let ids = 0;
 
 export const openAiWire: VendorWire = {
@@ -68,11 +61,7 @@ export const openAiWire: VendorWire = {
 
   wantsStream: (request) => bodyOf(request).stream === true,
 
-  lastUserText(request) {
-    const messages = bodyOf(request).messages ?? [];
-    const last = [...messages].reverse().find((m) => m.role === 'user');
-    return last ? textOf(last.content) : '';
-  },
+  lastUserText: (request) => lastUserMessageText(request.body),
 
   streamFrames(turn: Turn, request: RecordedRequest): StreamFrames {
     const body = bodyOf(request);

@@ -297,3 +297,19 @@ const KINDS: readonly ErrorKind[] = [
 function asKind(value: string | undefined, fallback: ErrorKind): ErrorKind {
   return KINDS.find((kind) => kind === value) ?? fallback;
 }
+
+/** The text of the last `user` message of a chat-style body (`messages[{role, content}]`, content a string or
+ * parts/blocks of `{type: 'text', text}`), as OpenAI and Anthropic both send it. */
+export function lastUserMessageText(body: unknown): string {
+  const messages = (body as { messages?: unknown } | undefined)?.messages;
+  if (!Array.isArray(messages)) return '';
+  const last = [...(messages as Array<{ role?: string; content?: unknown }>)]
+    .reverse()
+    .find((m) => m.role === 'user');
+  const content = last?.content;
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((part: { type?: string; text?: string }) => (part.type === 'text' ? (part.text ?? '') : ''))
+    .join('');
+}
