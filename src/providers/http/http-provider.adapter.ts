@@ -302,8 +302,3 @@ export function parseFrame<T>(data: string, provider: string): T {
     throw invalidResponse(provider, `malformed stream frame (${data.length} characters that are not JSON)`);
   }
 }
-
-/** Type guard for plain JSON objects. */
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

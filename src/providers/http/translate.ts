@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest, ChatMessage, ContentPart } from '../../streaming/chat-request';
+import { type ChatCompletionRequest, type ChatMessage, messageText } from '../../streaming/chat-request';
 import type { CompletedEvent, FinishReason, Usage } from '../../streaming/stream-event';
 
 /** Helpers shared by the vendor translators. */
@@ -32,17 +32,9 @@ export function syntheticToolCallId(completionId: string, index: number): string
 export function systemText(messages: readonly ChatMessage[]): string | undefined {
   const parts = messages
     .filter((m) => m.role === 'system' || m.role === 'developer')
-    .map((m) => contentText(m.content))
+    .map(messageText)
     .filter((t) => t !== '');
   return parts.length === 0 ? undefined : parts.join('\n\n');
-}
-
-export function contentText(content: string | ContentPart[] | null): string {
-  if (content === null) return '';
-  if (typeof content === 'string') return content;
-  let text = '';
-  for (const part of content) if (part.type === 'text') text += part.text;
-  return text;
 }
 
 /** A `data:` URL split into its media type and base64 payload, or undefined for other URLs. */

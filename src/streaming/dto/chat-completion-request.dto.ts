@@ -32,6 +32,7 @@ import type {
   ResponseFormat,
   ToolChoice,
 } from '../chat-request';
+import { isObject } from '../../common/is-object';
 
 /**
  * Validation of the OpenAI Chat Completions request, once per request at the edge (never per chunk).
@@ -43,10 +44,6 @@ const EFFORTS: ReasoningEffort[] = ['none', 'minimal', 'low', 'medium', 'high'];
 /** Marks a constraint whose failure means "valid JSON, but a value this service does not support". */
 export const UNSUPPORTED = { code: 'unsupported_value' } as const;
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Why a content part is invalid, or undefined when it is valid. */
 function contentPartProblem(part: unknown): string | undefined {

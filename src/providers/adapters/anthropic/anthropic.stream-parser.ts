@@ -1,10 +1,6 @@
+import { isObject } from '../../../common/is-object';
 import type { FinishReason, StreamEvent, Usage } from '../../../streaming/stream-event';
-import {
-  isObject,
-  parseFrame,
-  type ParseContext,
-  type VendorStreamParser,
-} from '../../http/http-provider.adapter';
+import { parseFrame, type ParseContext, type VendorStreamParser } from '../../http/http-provider.adapter';
 import { completed, syntheticToolCallId, usage } from '../../http/translate';
 import {
   endedEarly,

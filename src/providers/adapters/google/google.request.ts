@@ -5,17 +5,11 @@ import {
   type ChatTool,
   type ContentPart,
   maxOutputTokens,
+  messageText,
   type ToolChoice,
   wantsReasoning,
 } from '../../../streaming/chat-request';
-import {
-  contentText,
-  parseArguments,
-  parseDataUrl,
-  reasoningBudget,
-  stopList,
-  systemText,
-} from '../../http/translate';
+import { parseArguments, parseDataUrl, reasoningBudget, stopList, systemText } from '../../http/translate';
 import { ProviderError } from '../../provider.error';
 import type {
   GeminiContent,
@@ -113,7 +107,7 @@ function toContents(messages: readonly ChatMessage[], provider: string): GeminiC
             `${at}.tool_call_id`,
           );
         }
-        push('user', [{ functionResponse: { name, response: toolResponse(contentText(message.content)) } }]);
+        push('user', [{ functionResponse: { name, response: toolResponse(messageText(message)) } }]);
         return;
       }
     }

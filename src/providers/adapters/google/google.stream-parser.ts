@@ -1,11 +1,7 @@
+import { isObject } from '../../../common/is-object';
 import { StreamErrorCode } from '../../../common/errors/error-code';
 import type { FinishReason, StreamEvent, Usage } from '../../../streaming/stream-event';
-import {
-  isObject,
-  parseFrame,
-  type ParseContext,
-  type VendorStreamParser,
-} from '../../http/http-provider.adapter';
+import { parseFrame, type ParseContext, type VendorStreamParser } from '../../http/http-provider.adapter';
 import { completed, NO_USAGE, syntheticToolCallId, usage } from '../../http/translate';
 import {
   endedEarly,

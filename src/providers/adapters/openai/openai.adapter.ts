@@ -1,9 +1,9 @@
+import { isObject } from '../../../common/is-object';
 import type { ProviderConfig, ProviderType } from '../../../config/app-config';
 import {
   type AdapterDeps,
   HttpProviderAdapter,
   type VendorCodec,
-  isObject,
   type UpstreamCall,
 } from '../../http/http-provider.adapter';
 import type { VendorErrorInfo } from '../../http/upstream-errors';
