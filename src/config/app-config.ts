@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
+  ArrayMinSize,
   IsArray,
   IsBoolean,
   IsIn,
   IsInt,
+  IsNotEmpty,
   IsNumber,
   IsObject,
   IsOptional,
@@ -95,11 +97,34 @@ export class PerformanceConfig {
 }
 
 export class ErrorHandlingConfig {
+  /** Retries of the same provider after a dropped connection (`connection_lost`) before moving on. */
   @IsInt() @Min(0) max_retries!: number;
+  /** First retry backoff; it doubles on every retry, with full jitter, up to `max_retry_delay`. */
   @Duration() retry_delay!: number;
+  @Duration() max_retry_delay!: number;
+  /** A rate-limited provider's retry-after is waited out only when no other provider is left and it is at
+   * most this long; longer, and the request fails with 429 and the provider's retry-after. */
+  @Duration() max_rate_limit_wait!: number;
+  /** A stream is held (nothing sent) until its first content, thinking or tool-call event; a provider that
+   * has produced none within this time is abandoned for the next one. */
+  @Duration() first_token_timeout!: number;
+  /** After a failure past the first token, continue on the next provider with the partial answer as an
+   * assistant prefix (marked in the final chunk), instead of ending the stream with an error. */
+  @IsBoolean() continue_after_failure!: boolean;
   /** Error percentage over the rolling window at which a provider's circuit opens. */
   @IsNumber() @Min(1) @Max(100) circuit_breaker_threshold!: number;
+  /** The rolling window the error percentage is computed over. */
+  @Duration() circuit_breaker_window!: number;
+  /** Requests the window must hold before the percentage can open the circuit. */
+  @IsInt() @Min(1) circuit_breaker_min_requests!: number;
+  /** How long an open circuit refuses requests before letting trial requests through (half-open). */
+  @Duration() circuit_breaker_cool_down!: number;
+  /** Trial requests let through at once while half-open; as many successes close the circuit. */
+  @IsInt() @Min(1) circuit_breaker_half_open_trials!: number;
+  /** Dead letters kept; the oldest are dropped beyond this. */
   @IsInt() @Min(1) dead_letter_queue_size!: number;
+  /** Append-only file dead letters go to while Redis is unreachable; moved into the queue when it returns. */
+  @IsString() @IsNotEmpty() dead_letter_spool!: string;
 }
 
 export class MonitoringConfig {
@@ -192,10 +217,44 @@ export class ModelConfig {
   /** The model name sent upstream. */
   @IsString() upstream!: string;
   @IsArray() @IsString({ each: true }) aliases: string[] = [];
+  /** Models (ids or aliases) tried in this order when this one fails before its first token. */
+  @IsOptional() @IsArray() @IsString({ each: true }) fallbacks?: string[];
   @IsOptional() @IsInt() @Min(1) context_length?: number;
   @IsOptional() @ValidateNested() @Type(() => ModelPricing) pricing?: ModelPricing;
   /** Adapter-specific knobs, validated by the provider adapter at boot. */
   @IsObject() options: Record<string, unknown> = {};
+}
+
+export const ROUTING_STRATEGIES = ['priority', 'lowest_cost', 'lowest_latency', 'weighted'] as const;
+export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number];
+
+/** A model id that stands for a set of models and a strategy to order them (`router/auto`). */
+export class VirtualModelConfig {
+  @Matches(/^[a-z0-9][a-z0-9_.-]*\/[\w.:@+-]+$/i, { message: 'must look like "router/name"' }) id!: string;
+  /** Defaults to `routing.strategy`. */
+  @IsOptional() @IsIn(ROUTING_STRATEGIES) strategy?: RoutingStrategy;
+  /** Catalogue model ids (or aliases); the strategy orders them, the rest are the fallbacks. */
+  @IsArray() @ArrayMinSize(1) @IsString({ each: true }) models!: string[];
+  /** `weighted`: relative share of traffic per model id (default 1). */
+  @IsObject() weights: Record<string, number> = {};
+  @IsOptional() @IsString() description?: string;
+}
+
+export class RoutingConfig {
+  /** The strategy of virtual models that do not name one. */
+  @IsIn(ROUTING_STRATEGIES) strategy!: RoutingStrategy;
+  /** Weight of the newest time-to-first-token sample in the moving average `lowest_latency` ranks by. */
+  @IsNumber() @Min(0.01) @Max(1) latency_smoothing!: number;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => VirtualModelConfig) virtual_models!: VirtualModelConfig[];
+}
+
+export class AdminConfig {
+  /** Bearer token the `/admin` API requires. Usually left out here and read from the env var `token_env`
+   * names; without one the admin API is open (development only: a warning is logged at boot). */
+  @Secret() @IsOptional() @IsString() token?: string;
+  @IsOptional()
+  @Matches(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an env var name' })
+  token_env?: string;
 }
 
 export class AppConfig {
@@ -205,4 +264,6 @@ export class AppConfig {
   /** Provider instances by id; `type` picks the adapter. */
   @ValidateNested({ each: true }) @Type(() => ProviderConfig) providers!: Map<string, ProviderConfig>;
   @IsArray() @ValidateNested({ each: true }) @Type(() => ModelConfig) models!: ModelConfig[];
+  @ValidateNested() @Type(() => RoutingConfig) routing!: RoutingConfig;
+  @ValidateNested() @Type(() => AdminConfig) admin!: AdminConfig;
 }

@@ -54,7 +54,7 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   }
   layers.push(envLayer(env), ...(options.overrides ?? []));
   const merged = layers.reduce<ConfigLayer>((acc, layer) => deepMerge(acc, layer), {});
-  return buildConfig(resolveProviderEnv(merged, env));
+  return buildConfig(resolveAdminEnv(resolveProviderEnv(merged, env), env));
 }
 
 /**
@@ -82,6 +82,15 @@ function resolveProviderEnv(raw: ConfigLayer, env: NodeJS.ProcessEnv): ConfigLay
     resolved[id] = out;
   }
   return { ...raw, providers: resolved };
+}
+
+/** Fills `admin.token` from the env var `admin.token_env` names, unless config sets it. */
+function resolveAdminEnv(raw: ConfigLayer, env: NodeJS.ProcessEnv): ConfigLayer {
+  const admin = raw.admin;
+  if (!isPlainObject(admin) || (admin.token !== undefined && admin.token !== '')) return raw;
+  const name = admin.token_env;
+  const value = typeof name === 'string' ? env[name] : undefined;
+  return value ? { ...raw, admin: { ...admin, token: value } } : raw;
 }
 
 /** Validates a merged raw object into AppConfig, or throws ConfigError naming every bad key. */

@@ -31,6 +31,8 @@ export interface CompletionContext {
   log?: AppLogger;
   /** The caller's own provider keys (X-Provider-Key), already parsed by the edge. */
   providerKeys?: ProviderKeys;
+  /** Set when an admin replays a dead letter: a failure is recorded on that letter, not dead-lettered again. */
+  replayOf?: string;
 }
 
 /** A started completion: its identity is known before the first event. Iterate it once. */

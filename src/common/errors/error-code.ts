@@ -29,6 +29,8 @@ export enum RequestErrorCode {
   UnsupportedMediaType = 'unsupported_media_type',
   /** The provider has no API key configured and the request brought none (X-Provider-Key). */
   ProviderKeyMissing = 'provider_key_missing',
+  /** The caller did not authenticate (missing or wrong credentials for this API). */
+  Unauthorized = 'unauthorized',
 }
 
 export type ErrorCode = StreamErrorCode | RequestErrorCode;
