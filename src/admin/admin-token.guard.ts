@@ -17,14 +17,16 @@ export class AdminTokenGuard implements CanActivate {
   constructor(config: AppConfig, @Inject(ROOT_LOGGER) log: AppLogger) {
     const token = config.admin.token;
     if (token) this.token = Buffer.from(token);
-    else log.warn('admin.token is not set (CB_ADMIN_TOKEN): the /admin API is open to anyone who can reach it');
+    else
+      log.warn('admin.token is not set (CB_ADMIN_TOKEN): the /admin API is open to anyone who can reach it');
   }
 
   canActivate(context: ExecutionContext): boolean {
     if (!this.token) return true;
     const header = context.switchToHttp().getRequest<FastifyRequest>().headers.authorization;
     const presented = header?.startsWith('Bearer ') ? Buffer.from(header.slice(7).trim()) : undefined;
-    if (presented && presented.length === this.token.length && timingSafeEqual(presented, this.token)) return true;
+    if (presented && presented.length === this.token.length && timingSafeEqual(presented, this.token))
+      return true;
     throw new CompletionError(
       RequestErrorCode.Unauthorized,
       'The admin API needs Authorization: Bearer <admin token>.',

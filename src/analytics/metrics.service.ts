@@ -86,6 +86,43 @@ export class MetricsService {
       new Counter({ name, help: 'Provider generations by outcome', labelNames: ['provider', 'outcome'] }),
   );
 
+  readonly failovers = metric(
+    'cb_failovers_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Moves to the next provider of a chain, by the provider left and the error that caused it',
+        labelNames: ['provider', 'code'],
+      }),
+  );
+  readonly retries = metric(
+    'cb_retries_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Retries of the same provider, by provider and the error that caused them',
+        labelNames: ['provider', 'code'],
+      }),
+  );
+  readonly splices = metric(
+    'cb_stream_splices_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Streams continued on another provider after failing past their first token',
+        labelNames: ['provider'],
+      }),
+  );
+  readonly providerMisconfigured = metric(
+    'cb_provider_misconfigured',
+    (name) =>
+      new Gauge({
+        name,
+        help: '1 while the vendor refuses the configured key of a provider (authentication_failed)',
+        labelNames: ['provider'],
+      }),
+  );
+
   private readonly meters = new Map<Protocol, ChunkMeter>();
 
   constructor(config: AppConfig) {

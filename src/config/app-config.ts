@@ -245,7 +245,10 @@ export class RoutingConfig {
   @IsIn(ROUTING_STRATEGIES) strategy!: RoutingStrategy;
   /** Weight of the newest time-to-first-token sample in the moving average `lowest_latency` ranks by. */
   @IsNumber() @Min(0.01) @Max(1) latency_smoothing!: number;
-  @IsArray() @ValidateNested({ each: true }) @Type(() => VirtualModelConfig) virtual_models!: VirtualModelConfig[];
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => VirtualModelConfig)
+  virtual_models!: VirtualModelConfig[];
 }
 
 export class AdminConfig {

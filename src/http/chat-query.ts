@@ -14,6 +14,8 @@ const JSON_PARAMS = [
   'response_format',
   'reasoning',
   'metadata',
+  'models',
+  'provider',
 ] as const;
 const NUMBER_PARAMS = [
   'temperature',

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ProvidersModule } from '../providers/providers.module';
+import { RoutingModule } from '../routing/routing.module';
 import { StreamingModule } from '../streaming/streaming.module';
 import { ChatCompletionsController } from './chat-completions.controller';
 import { ModelsController } from './models.controller';
@@ -7,7 +8,7 @@ import { SseResponder } from './sse/sse-responder.service';
 
 /** The REST/SSE protocol edge. */
 @Module({
-  imports: [StreamingModule, ProvidersModule],
+  imports: [StreamingModule, ProvidersModule, RoutingModule],
   controllers: [ChatCompletionsController, ModelsController],
   providers: [SseResponder],
 })

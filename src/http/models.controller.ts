@@ -1,5 +1,6 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { ModelCatalogue, type CatalogueEntry } from '../providers/model-catalogue.service';
+import { RoutingService, type VirtualModelView } from '../routing/routing.service';
 
 interface OpenAiModel {
   id: string;
@@ -10,6 +11,9 @@ interface OpenAiModel {
   context_length: number | null;
   pricing: { prompt: string; completion: string } | null;
   aliases: string[];
+  /** Virtual models: the strategy and the models it orders. */
+  routing?: { strategy: string; models: string[] };
+  description?: string;
 }
 
 const BOOTED_AT = Math.floor(Date.now() / 1000);
@@ -17,18 +21,37 @@ const BOOTED_AT = Math.floor(Date.now() / 1000);
 /** OpenAI's model list (`GET /v1/models`) and retrieve (`GET /v1/models/{provider}/{model}`). */
 @Controller('v1/models')
 export class ModelsController {
-  constructor(private readonly catalogue: ModelCatalogue) {}
+  constructor(
+    private readonly catalogue: ModelCatalogue,
+    private readonly routing: RoutingService,
+  ) {}
 
   @Get()
   list(): { object: 'list'; data: OpenAiModel[] } {
-    return { object: 'list', data: this.catalogue.list().map(toOpenAiModel) };
+    const virtual = this.routing.virtualModels().map(toVirtualModel);
+    return { object: 'list', data: [...virtual, ...this.catalogue.list().map(toOpenAiModel)] };
   }
 
   /** Model ids contain a slash, so the id is the rest of the path (Fastify's `*` wildcard). */
   @Get('*')
   retrieve(@Param('*') id: string): OpenAiModel {
-    return toOpenAiModel(this.catalogue.resolve(id));
+    const virtual = this.routing.virtualModels().find((v) => v.id === id);
+    return virtual ? toVirtualModel(virtual) : toOpenAiModel(this.catalogue.resolve(id));
   }
+}
+
+function toVirtualModel(virtual: VirtualModelView): OpenAiModel {
+  return {
+    id: virtual.id,
+    object: 'model',
+    created: BOOTED_AT,
+    owned_by: 'circuit-breaker',
+    context_length: null,
+    pricing: null,
+    aliases: [],
+    routing: { strategy: virtual.strategy, models: virtual.models },
+    ...(virtual.description ? { description: virtual.description } : {}),
+  };
 }
 
 function toOpenAiModel({ model, adapter }: CatalogueEntry): OpenAiModel {

@@ -20,10 +20,19 @@ export class FakeAdapter implements ProviderAdapter {
   /** Set when the consumer stopped iterating (return() reached the adapter's finally). */
   closed = false;
 
+  /** Scripts for later calls: call n plays `later[n - 1]`, and the last one again after that. */
+  private readonly later: FakeStep[][] = [];
+
   constructor(
     private readonly script: FakeStep[],
     readonly id = 'fake',
   ) {}
+
+  /** The next call plays `script` instead (for retry tests). */
+  andThen(script: FakeStep[]): this {
+    this.later.push(script);
+    return this;
+  }
 
   checkModel(): string[] {
     return [];
@@ -36,8 +45,11 @@ export class FakeAdapter implements ProviderAdapter {
   async *stream(request: ProviderStreamRequest): AsyncGenerator<StreamEvent> {
     this.seen.push(request);
     const { signal, completionId } = request;
+    const call = this.seen.length - 1;
+    const script =
+      call === 0 ? this.script : (this.later[Math.min(call, this.later.length) - 1] ?? this.script);
     try {
-      for (const step of this.script) {
+      for (const step of script) {
         if ('throws' in step) throw step.throws;
         if ('sleepMs' in step) {
           await sleep(step.sleepMs, undefined, { signal });

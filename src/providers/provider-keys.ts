@@ -8,7 +8,8 @@ const PAIR = /^([a-z0-9][a-z0-9_-]*)=(.+)$/i;
 
 /**
  * Keys a caller brings for one request (bring your own key). The `X-Provider-Key` header holds either one bare
- * key, used for whichever provider serves the request, or `provider=key` pairs separated by commas
+ * key, used for the provider of the requested model (and never sent to a fallback on another provider), or
+ * `provider=key` pairs separated by commas
  * (`openai=sk-...,anthropic=sk-ant-...`) so a fallback chain can use a key per provider. A pair is recognised
  * only when its name is a configured provider id, so a bare key containing `=` is never misread.
  */
@@ -38,7 +39,8 @@ export class ProviderKeys {
     return new ProviderKeys(value, pairs);
   }
 
-  keyFor(providerId: string): string | undefined {
-    return this.byProvider.get(providerId) ?? this.bare;
+  /** The key for a provider; a bare key belongs to `primaryProviderId` (the requested model's provider). */
+  keyFor(providerId: string, primaryProviderId: string = providerId): string | undefined {
+    return this.byProvider.get(providerId) ?? (providerId === primaryProviderId ? this.bare : undefined);
   }
 }

@@ -1,10 +1,13 @@
 import { Module } from '@nestjs/common';
 import { ProvidersModule } from '../providers/providers.module';
+import { CircuitBreakerService } from './circuit-breaker.service';
+import { LatencyTracker } from './latency-tracker.service';
+import { ProviderHealth } from './provider-health.service';
 import { RoutingService } from './routing.service';
 
 @Module({
   imports: [ProvidersModule],
-  providers: [RoutingService],
-  exports: [RoutingService],
+  providers: [RoutingService, LatencyTracker, ProviderHealth, CircuitBreakerService],
+  exports: [RoutingService, LatencyTracker, ProviderHealth, CircuitBreakerService],
 })
 export class RoutingModule {}

@@ -65,8 +65,25 @@ export interface ResponseFormat {
   json_schema?: Record<string, unknown>;
 }
 
+/** OpenRouter-style provider preferences: which providers may serve the request, and in what order. */
+export interface ProviderPreferences {
+  /** Provider ids to try first, in this order. */
+  order?: string[];
+  /** false: only the providers named in `order` (default true: the rest of the chain follows). */
+  allow_fallbacks?: boolean;
+  /** Only these provider ids. */
+  only?: string[];
+  /** Never these provider ids. */
+  ignore?: string[];
+  /** Reorder the chain by estimated price or by measured latency. */
+  sort?: 'price' | 'latency';
+}
+
 export interface ChatCompletionRequest {
   model: string;
+  /** Fallback models, tried in order when the earlier ones fail before their first token (OpenRouter). */
+  models?: string[];
+  provider?: ProviderPreferences;
   messages: ChatMessage[];
   stream?: boolean;
   stream_options?: { include_usage?: boolean };

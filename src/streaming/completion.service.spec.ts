@@ -8,6 +8,10 @@ import { loadConfig } from '../config/config.loader';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { FakeAdapter, type FakeStep, fakeModel } from '../providers/provider-adapter.fake';
 import { ProviderError } from '../providers/provider.error';
+import { DeadLetterService } from '../dead-letter/dead-letter.service';
+import { CircuitBreakerService } from '../routing/circuit-breaker.service';
+import { LatencyTracker } from '../routing/latency-tracker.service';
+import { ProviderHealth } from '../routing/provider-health.service';
 import { RoutingService } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import type { ChatCompletionRequest } from './chat-request';
@@ -23,26 +27,83 @@ interface Harness {
   active: ActiveStreams;
   lifecycle: LifecycleService;
   adapter: FakeAdapter;
+  adapters: FakeAdapter[];
+  circuits: FakeCircuits;
+  letters: unknown[];
+  health: ProviderHealth;
 }
 
+/** Circuits as routing sees them: everything allowed unless listed as open; outcomes recorded. */
+class FakeCircuits {
+  readonly open = new Set<string>();
+  readonly records: Array<{ provider: string; ok: boolean }> = [];
+  admit(
+    provider: string,
+  ): Promise<{ allowed: boolean; trial: boolean; state: string; retryAfterMs?: number }> {
+    const open = this.open.has(provider);
+    return Promise.resolve({
+      allowed: !open,
+      trial: false,
+      state: open ? 'open' : 'closed',
+      retryAfterMs: open ? 5000 : undefined,
+    });
+  }
+  isOpen(provider: string): boolean {
+    return this.open.has(provider);
+  }
+  record(provider: string, _model: string, ok: boolean): Promise<void> {
+    this.records.push({ provider, ok });
+    return Promise.resolve();
+  }
+}
+
+/** Quick retries so failover tests do not wait on the shipped backoff. */
+const FAST: Record<string, unknown> = {
+  streaming: { error_handling: { retry_delay: '1ms', max_retry_delay: '2ms' } },
+};
+
 async function harness(script: FakeStep[], overrides: Record<string, unknown>[] = []): Promise<Harness> {
-  const adapter = new FakeAdapter(script);
+  return chainHarness([new FakeAdapter(script)], overrides);
+}
+
+/** A chain of scripted providers, tried in order; target i may carry the caller's key `keys[i]`. */
+async function chainHarness(
+  adapters: FakeAdapter[],
+  overrides: Record<string, unknown>[] = [],
+  keys: Array<string | undefined> = [],
+): Promise<Harness> {
+  const circuits = new FakeCircuits();
+  const letters: unknown[] = [];
+  const targets = adapters.map((adapter, i) => ({
+    model: fakeModel(`${adapter.id}/model`),
+    adapter,
+    source: 'config' as const,
+    apiKey: keys[i],
+  }));
   const moduleRef = await Test.createTestingModule({
     providers: [
       CompletionService,
       ActiveStreams,
       LifecycleService,
       MetricsService,
-      { provide: AppConfig, useValue: loadConfig({ env: {}, overrides }) },
+      LatencyTracker,
+      ProviderHealth,
+      { provide: AppConfig, useValue: loadConfig({ env: {}, overrides: [FAST, ...overrides] }) },
       { provide: ROOT_LOGGER, useValue: pino({ level: 'silent' }) },
-      { provide: RoutingService, useValue: { plan: () => [{ model: fakeModel(), adapter }] } },
+      { provide: RoutingService, useValue: { plan: () => targets } },
+      { provide: CircuitBreakerService, useValue: circuits },
+      { provide: DeadLetterService, useValue: { record: (letter: unknown) => letters.push(letter) } },
     ],
   }).compile();
   return {
     service: moduleRef.get(CompletionService),
     active: moduleRef.get(ActiveStreams),
     lifecycle: moduleRef.get(LifecycleService),
-    adapter,
+    adapter: adapters[0]!,
+    adapters,
+    circuits,
+    letters,
+    health: moduleRef.get(ProviderHealth),
   };
 }
 
@@ -239,5 +300,238 @@ describe('CompletionService', () => {
       });
       expect(h.active.size).toBe(0);
     });
+  });
+});
+
+describe('CompletionService failover', () => {
+  const streamRequest: ChatCompletionRequest = { ...request, stream: true };
+  const text = (content: string): FakeStep => ({ type: 'content_chunk', content, index: 0 });
+  const fail = (code: StreamErrorCode, details: { retryable?: boolean; retryAfterMs?: number } = {}) => ({
+    throws: new ProviderError(code, `${code} upstream`, 'x', { retryable: true, ...details }),
+  });
+  const contents = (events: StreamEvent[]) =>
+    events.flatMap((e) => (e.type === 'content_chunk' ? [e.content] : [])).join('');
+
+  it('moves to the next provider after a 5xx before the first token; the client sees one clean stream', async () => {
+    const h = await chainHarness([
+      new FakeAdapter([fail(StreamErrorCode.ProviderError)], 'a'),
+      new FakeAdapter([text('from b'), done], 'b'),
+    ]);
+    const stream = h.service.start(streamRequest, ctx());
+    const events = await drain(stream);
+    expect(types(events)).toEqual(['content_chunk', 'completed']);
+    expect(contents(events)).toBe('from b');
+    expect(stream.provider).toBe('b');
+    expect(stream.model).toBe('b/model');
+    expect(h.circuits.records).toEqual([
+      { provider: 'a', ok: false },
+      { provider: 'b', ok: true },
+    ]);
+    expect(h.letters).toHaveLength(0);
+  });
+
+  it('fails over when a 200 stream opens with an error frame', async () => {
+    const h = await chainHarness([
+      new FakeAdapter(
+        [{ type: 'error', error: { code: StreamErrorCode.ProviderError, message: 'boom', retryable: true } }],
+        'a',
+      ),
+      new FakeAdapter([text('ok'), done], 'b'),
+    ]);
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(types(events)).toEqual(['content_chunk', 'completed']);
+  });
+
+  it('abandons a provider that sends no first token within first_token_timeout', async () => {
+    const stalled = new FakeAdapter([{ hangUntilAborted: true }], 'a');
+    const h = await chainHarness(
+      [stalled, new FakeAdapter([text('b'), done], 'b')],
+      [{ streaming: { error_handling: { first_token_timeout: '30ms' } } }],
+    );
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(types(events)).toEqual(['content_chunk', 'completed']);
+    expect(stalled.abortObserved).toBe(true);
+    expect(h.circuits.records[0]).toEqual({ provider: 'a', ok: false });
+  });
+
+  it('does not apply the first-token timeout to non-streaming requests', async () => {
+    const h = await chainHarness(
+      [new FakeAdapter([{ sleepMs: 60 }, text('slow'), done], 'a')],
+      [{ streaming: { error_handling: { first_token_timeout: '10ms' } } }],
+    );
+    const result = await h.service.complete(request, ctx());
+    expect(result.content).toBe('slow');
+  });
+
+  it('retries a dropped connection on the same provider up to max_retries, then moves on', async () => {
+    const a = new FakeAdapter([fail(StreamErrorCode.ConnectionLost)], 'a');
+    const h = await chainHarness(
+      [a, new FakeAdapter([text('b'), done], 'b')],
+      [{ streaming: { error_handling: { max_retries: 2 } } }],
+    );
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(types(events)).toEqual(['content_chunk', 'completed']);
+    expect(a.seen).toHaveLength(3);
+  });
+
+  it('on a rate limit moves to the next provider at once, without waiting', async () => {
+    const a = new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })], 'a');
+    const h = await chainHarness([a, new FakeAdapter([text('b'), done], 'b')]);
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(types(events)).toEqual(['content_chunk', 'completed']);
+    expect(a.seen).toHaveLength(1);
+  });
+
+  it('with no other provider, waits out a short retry-after and retries', async () => {
+    const a = new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 20 })], 'a').andThen([
+      text('second try'),
+      done,
+    ]);
+    const h = await chainHarness([a]);
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(contents(events)).toBe('second try');
+    expect(a.seen).toHaveLength(2);
+  });
+
+  it('with no other provider and a long retry-after, fails with 429 and the retry-after', async () => {
+    const a = new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })], 'a');
+    const h = await chainHarness([a], [{ streaming: { error_handling: { max_rate_limit_wait: '1s' } } }]);
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'error',
+      error: { code: 'rate_limit_exceeded', retryAfterMs: 60_000 },
+    });
+    expect(a.seen).toHaveLength(1);
+    expect(h.letters).toHaveLength(1);
+  });
+
+  it('after the first token, a failure ends the stream with an error: never silently, never a second answer', async () => {
+    const b = new FakeAdapter([text('b'), done], 'b');
+    const h = await chainHarness([
+      new FakeAdapter([text('partial '), fail(StreamErrorCode.ConnectionLost)], 'a'),
+      b,
+    ]);
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(types(events)).toEqual(['content_chunk', 'error:connection_lost']);
+    expect(b.seen).toHaveLength(0);
+    expect(h.letters).toHaveLength(1);
+  });
+
+  it('with continue_after_failure, continues on the next provider from the partial answer and marks the splice', async () => {
+    const b = new FakeAdapter([text('rest.'), done], 'b');
+    const h = await chainHarness(
+      [new FakeAdapter([text('The start, '), fail(StreamErrorCode.ConnectionLost)], 'a'), b],
+      [{ streaming: { error_handling: { continue_after_failure: true } } }],
+    );
+    const stream = h.service.start(streamRequest, ctx());
+    const events = await drain(stream);
+    expect(contents(events)).toBe('The start, rest.');
+    expect(events.at(-1)).toMatchObject({
+      type: 'completed',
+      splices: [{ at: 11, from: 'a/model', reason: 'connection_lost' }],
+    });
+    expect(b.seen[0]?.body.messages.at(-1)).toEqual({ role: 'assistant', content: 'The start, ' });
+    expect(stream.provider).toBe('a');
+  });
+
+  it('does not splice once a tool call has been streamed', async () => {
+    const h = await chainHarness(
+      [
+        new FakeAdapter(
+          [
+            { type: 'tool_call', index: 0, toolCallId: 'c1', name: 'f', argumentsDelta: '{"a"' },
+            fail(StreamErrorCode.ConnectionLost),
+          ],
+          'a',
+        ),
+        new FakeAdapter([text('b'), done], 'b'),
+      ],
+      [{ streaming: { error_handling: { continue_after_failure: true } } }],
+    );
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(types(events)).toEqual(['tool_call', 'error:connection_lost']);
+  });
+
+  it('dead-letters a request that ends in invalid_response, with its attempts and chain', async () => {
+    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.InvalidResponse)], 'a')]);
+    await drain(h.service.start(streamRequest, ctx()));
+    expect(h.letters).toEqual([
+      expect.objectContaining({
+        errorKind: 'invalid_response',
+        chain: ['a/model'],
+        byok: false,
+        attempts: [expect.objectContaining({ provider: 'a', code: 'invalid_response' })],
+        request: streamRequest,
+      }),
+    ]);
+  });
+
+  it('never dead-letters a replay again', async () => {
+    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.InvalidResponse)], 'a')]);
+    await drain(h.service.start(streamRequest, { ...ctx(), replayOf: 'dl-1' }));
+    expect(h.letters).toHaveLength(0);
+  });
+
+  it('flags a provider whose configured key is refused and moves on; a caller key failing stops at once', async () => {
+    const h = await chainHarness([
+      new FakeAdapter([fail(StreamErrorCode.AuthenticationFailed, { retryable: false })], 'a'),
+      new FakeAdapter([text('b'), done], 'b'),
+    ]);
+    expect(types(await drain(h.service.start(streamRequest, ctx())))).toEqual(['content_chunk', 'completed']);
+    expect(h.health.isMisconfigured('a')).toBe(true);
+
+    const own = await chainHarness(
+      [
+        new FakeAdapter([fail(StreamErrorCode.AuthenticationFailed, { retryable: false })], 'c'),
+        new FakeAdapter([text('d'), done], 'd'),
+      ],
+      [],
+      ['sk-caller'],
+    );
+    expect(types(await drain(own.service.start(streamRequest, ctx())))).toEqual([
+      'error:authentication_failed',
+    ]);
+    expect(own.health.isMisconfigured('c')).toBe(false);
+  });
+
+  it('does not fail over a bad request', async () => {
+    const b = new FakeAdapter([text('b'), done], 'b');
+    const h = await chainHarness([
+      new FakeAdapter([fail(StreamErrorCode.BadRequest, { retryable: false })], 'a'),
+      b,
+    ]);
+    expect(types(await drain(h.service.start(streamRequest, ctx())))).toEqual(['error:bad_request']);
+    expect(b.seen).toHaveLength(0);
+    expect(h.letters).toHaveLength(0);
+  });
+
+  it('skips providers whose circuit is open; with all open, fails 503 with the cool-down as retry-after', async () => {
+    const a = new FakeAdapter([text('a'), done], 'a');
+    const h = await chainHarness([a, new FakeAdapter([text('b'), done], 'b')]);
+    h.circuits.open.add('a');
+    expect(contents(await drain(h.service.start(streamRequest, ctx())))).toBe('b');
+    expect(a.seen).toHaveLength(0);
+    h.circuits.open.add('b');
+    const events = await drain(h.service.start(streamRequest, ctx()));
+    expect(events).toEqual([
+      expect.objectContaining({
+        type: 'error',
+        error: expect.objectContaining({ code: 'service_unavailable', retryAfterMs: 5000 }),
+      }),
+    ]);
+  });
+
+  it('a cancel during a retry backoff ends the stream as cancelled at once', async () => {
+    const h = await chainHarness(
+      [new FakeAdapter([fail(StreamErrorCode.ConnectionLost)], 'a')],
+      [{ streaming: { error_handling: { retry_delay: '10s', max_retry_delay: '10s' } } }],
+    );
+    const client = new AbortController();
+    const pending = drain(h.service.start(streamRequest, ctx(client.signal)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    client.abort();
+    expect(types(await pending)).toEqual(['error:cancelled']);
+    expect(h.active.size).toBe(0);
   });
 });

@@ -7,6 +7,12 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import type { ProviderKeys } from '../providers/provider-keys';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DeadLetterService } from '../dead-letter/dead-letter.service';
+import { CircuitBreakerService } from '../routing/circuit-breaker.service';
+import { LatencyTracker } from '../routing/latency-tracker.service';
+import { ProviderHealth } from '../routing/provider-health.service';
+import { countsAgainstProvider, deadLetters, recoveryFor } from '../routing/recovery';
 import { RoutingService, type RouteTarget } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
@@ -14,6 +20,7 @@ import { coalesceEvents } from './event-coalescer';
 import {
   type ErrorEvent,
   type FinishReason,
+  type Splice,
   isTerminal,
   type StreamError,
   type StreamEvent,
@@ -73,6 +80,10 @@ export class CompletionService {
     private readonly active: ActiveStreams,
     private readonly lifecycle: LifecycleService,
     private readonly metrics: MetricsService,
+    private readonly circuits: CircuitBreakerService,
+    private readonly latency: LatencyTracker,
+    private readonly health: ProviderHealth,
+    private readonly deadLetters: DeadLetterService,
     @Inject(ROOT_LOGGER) private readonly rootLog: AppLogger,
   ) {
     const { batch_similar_events, max_buffer_time } = config.streaming.buffering;
@@ -81,7 +92,8 @@ export class CompletionService {
 
   /**
    * Routes and starts a completion. Throws (before any event) when the request cannot be served: unknown
-   * model, node draining. Failures after that arrive as the stream's `error` event.
+   * model, no key, node draining. Failures after that arrive as the stream's `error` event. `model` and
+   * `provider` name the first route until the stream commits to one (its first event), then the one serving.
    */
   start(request: ChatCompletionRequest, ctx: CompletionContext): CompletionStream {
     if (!this.lifecycle.acceptingWork) {
@@ -94,12 +106,11 @@ export class CompletionService {
         },
       );
     }
-    const [target] = this.routing.plan(request, ctx.providerKeys);
-    if (!target)
-      throw new CompletionError(StreamErrorCode.ServiceUnavailable, 'No provider can serve this model.');
+    const targets = this.routing.plan(request, ctx.providerKeys);
     // randomUUID draws from a cached entropy pool; randomBytes would be a synchronous call per completion.
     const completionId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
-    const run = this.run(target, request, completionId, ctx);
+    const route: ServedRoute = { target: targets[0]! };
+    const run = this.run(targets, request, completionId, ctx, route);
     const { content_chunk_size, max_buffer_time } = this.config.streaming.buffering;
     const events = this.coalesce
       ? coalesceEvents(run, { maxChars: content_chunk_size, maxWaitMs: max_buffer_time })
@@ -107,8 +118,12 @@ export class CompletionService {
     return {
       completionId,
       created: Math.floor(Date.now() / 1000),
-      model: target.model.id,
-      provider: target.adapter.id,
+      get model() {
+        return route.target.model.id;
+      },
+      get provider() {
+        return route.target.adapter.id;
+      },
       [Symbol.asyncIterator]: () => events,
     };
   }
@@ -168,77 +183,190 @@ export class CompletionService {
     throw new CompletionError(StreamErrorCode.Internal, 'The completion ended without a result.');
   }
 
+  /**
+   * Walks the route chain (README "Routing and failover"). Nothing is yielded until an attempt produces its
+   * first event (commit); any failure before that takes the recovery the error kind calls for (retry the same
+   * provider, or the next one), so the caller sees one clean stream. After commit a failure ends the stream
+   * with an error event, or, with `continue_after_failure`, continues on the next provider from the partial
+   * answer. Exactly one terminal event, always.
+   */
   private async *run(
-    target: RouteTarget,
+    targets: RouteTarget[],
     request: ChatCompletionRequest,
     completionId: string,
     ctx: CompletionContext,
+    route: ServedRoute,
   ): AsyncGenerator<StreamEvent> {
     const controller = new AbortController();
     const onClientAbort = () => controller.abort(ctx.signal?.reason);
     if (ctx.signal?.aborted) onClientAbort();
     else ctx.signal?.addEventListener('abort', onClientAbort, { once: true });
 
-    const { adapter, model, apiKey } = target;
     const log = ctx.log ?? this.rootLog;
+    const settings = this.config.streaming.error_handling;
+    const holdFirstToken = request.stream === true;
+    const spliceOnFailure = holdFirstToken && settings.continue_after_failure;
+    const receivedAt = new Date().toISOString();
     const started = performance.now();
+    const attempts: AttemptRecord[] = [];
+    const splices: Splice[] = [];
+    let body = request;
+    let committed = false;
+    let partial = '';
+    let spliceable = spliceOnFailure;
     let firstTokenMs: number | undefined;
     let terminal: TerminalEvent | undefined;
+    let lastError: StreamError | undefined;
+    let refusedRetryAfter: number | undefined;
     let chunks = 0;
     this.active.add(completionId, controller, ctx.protocol);
     this.metrics.activeStreams.labels(ctx.protocol).inc();
 
     try {
-      try {
-        const upstream = adapter.stream({
-          completionId,
-          model,
-          body: request,
-          signal: controller.signal,
-          apiKey,
-        });
-        for await (const event of upstream) {
-          if (isTerminal(event)) {
-            terminal = event;
-            break;
-          }
-          if (firstTokenMs === undefined) {
-            firstTokenMs = performance.now() - started;
-            this.metrics.timeToFirstToken.labels(adapter.id, model.id).observe(firstTokenMs / 1000);
-          }
-          chunks++;
-          yield event;
+      let index = 0;
+      chain: while (index < targets.length && !controller.signal.aborted) {
+        const target = targets[index]!;
+        const { adapter, model, apiKey } = target;
+        const admission = await this.circuits.admit(adapter.id, model.id);
+        if (!admission.allowed) {
+          refusedRetryAfter = Math.min(refusedRetryAfter ?? Infinity, admission.retryAfterMs ?? Infinity);
+          index++;
+          continue;
         }
-        terminal ??= errorEvent(
-          completionId,
-          StreamErrorCode.InvalidResponse,
-          'The provider ended the stream without completing it.',
-          true,
-        );
-      } catch (err) {
-        terminal = this.toErrorEvent(completionId, err, controller.signal, log);
+        for (let retries = 0; ; retries++) {
+          const attempt = new AbortController();
+          const onAbort = () => attempt.abort(controller.signal.reason);
+          controller.signal.addEventListener('abort', onAbort, { once: true });
+          const timer = holdFirstToken
+            ? setTimeout(
+                () => attempt.abort(firstTokenTimeout(adapter.id, settings.first_token_timeout)),
+                settings.first_token_timeout,
+              )
+            : undefined;
+          const attemptStarted = new Date().toISOString();
+          let produced = 0;
+          let error: StreamError | undefined;
+          try {
+            const upstream = adapter.stream({ completionId, model, body, signal: attempt.signal, apiKey });
+            for await (const event of upstream) {
+              if (produced === 0) {
+                clearTimeout(timer);
+                // A first frame that is an error (a 200 that fails at once) does not commit.
+                if (!committed && event.type !== 'error') {
+                  committed = true;
+                  route.target = target;
+                  firstTokenMs = performance.now() - started;
+                  this.metrics.timeToFirstToken.labels(adapter.id, model.id).observe(firstTokenMs / 1000);
+                  if (!isTerminal(event)) this.latency.record(adapter.id, model.id, firstTokenMs);
+                }
+              }
+              produced++;
+              if (isTerminal(event)) {
+                if (event.type === 'error') error = event.error;
+                else terminal = splices.length > 0 ? { ...event, splices } : event;
+                break;
+              }
+              if (spliceable) {
+                if (event.type === 'content_chunk') partial += event.content;
+                else if (event.type === 'tool_call') spliceable = false;
+              }
+              chunks++;
+              yield event;
+            }
+            if (!terminal && !error)
+              error = streamError(StreamErrorCode.InvalidResponse, endedEarly(adapter.id), true);
+          } catch (err) {
+            error = this.toStreamError(err, attempt.signal, completionId, log);
+          } finally {
+            clearTimeout(timer);
+            controller.signal.removeEventListener('abort', onAbort);
+          }
+
+          if (terminal) {
+            this.settle(target, admission.trial, undefined);
+            break chain;
+          }
+          error ??= streamError(StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
+          attempts.push({
+            provider: adapter.id,
+            model: model.id,
+            code: error.code,
+            message: error.message,
+            startedAt: attemptStarted,
+            endedAt: new Date().toISOString(),
+          });
+          this.settle(target, admission.trial, error);
+          lastError = error;
+          if (controller.signal.aborted) break chain;
+
+          const hasNext = this.hasNext(targets, index);
+          if (committed) {
+            // Past the first token: the client already has part of an answer.
+            if (spliceable && hasNext && partial !== '') {
+              splices.push({ at: partial.length, from: model.id, reason: error.code });
+              this.metrics.splices.labels(adapter.id).inc();
+              log.warn(
+                { completion_id: completionId, provider: adapter.id, code: error.code },
+                'stream continued on the next provider',
+              );
+              body = withAssistantPrefix(request, partial);
+              index++;
+              continue chain;
+            }
+            break chain;
+          }
+          const recovery = recoveryFor(
+            error,
+            { retries, hasNext, callerKey: apiKey !== undefined },
+            settings,
+          );
+          if (recovery.action === 'fail') break chain;
+          if (recovery.action === 'next') {
+            this.metrics.failovers.labels(adapter.id, error.code).inc();
+            log.info(
+              { completion_id: completionId, provider: adapter.id, code: error.code },
+              'failing over to the next provider',
+            );
+            index++;
+            continue chain;
+          }
+          this.metrics.retries.labels(adapter.id, error.code).inc();
+          try {
+            await sleep(recovery.delayMs, undefined, { signal: controller.signal });
+          } catch {
+            break chain;
+          }
+        }
       }
+      terminal ??= this.finalError(completionId, controller.signal, lastError, refusedRetryAfter);
       yield terminal;
     } finally {
       ctx.signal?.removeEventListener('abort', onClientAbort);
       this.active.remove(completionId);
       const outcome = this.outcomeOf(terminal);
       const durationMs = performance.now() - started;
+      const served = route.target;
       this.metrics.activeStreams.labels(ctx.protocol).dec();
       this.metrics.streamDuration.labels(ctx.protocol, outcome).observe(durationMs / 1000);
-      this.metrics.providerRequests.labels(adapter.id, outcome).inc();
-      if (terminal?.type === 'error')
+      this.metrics.providerRequests.labels(served.adapter.id, outcome).inc();
+      if (terminal?.type === 'error') {
         this.metrics.streamErrors.labels(ctx.protocol, terminal.error.code).inc();
+        if (deadLetters(terminal.error.code) && ctx.replayOf === undefined) {
+          this.deadLetter(request, targets, attempts, terminal.error, { completionId, ctx, receivedAt });
+        }
+      }
       log.info(
         {
           completion_id: completionId,
-          model: model.id,
-          provider: adapter.id,
+          model: served.model.id,
+          provider: served.adapter.id,
           protocol: ctx.protocol,
           outcome,
           error_code: terminal?.type === 'error' ? terminal.error.code : undefined,
           finish_reason: terminal?.type === 'completed' ? terminal.finishReason : undefined,
           usage: terminal?.type === 'completed' ? terminal.usage : undefined,
+          attempts: attempts.length + (terminal?.type === 'completed' ? 1 : 0),
+          splices: splices.length > 0 ? splices.length : undefined,
           chunks,
           ttft_ms: firstTokenMs === undefined ? undefined : Math.round(firstTokenMs),
           duration_ms: Math.round(durationMs),
@@ -248,22 +376,133 @@ export class CompletionService {
     }
   }
 
+  /** Whether a target after `index` may still be tried (its circuit not known to be open). */
+  private hasNext(targets: RouteTarget[], index: number): boolean {
+    for (let i = index + 1; i < targets.length; i++) {
+      const { adapter, model } = targets[i]!;
+      if (!this.circuits.isOpen(adapter.id, model.id)) return true;
+    }
+    return false;
+  }
+
+  /** An attempt's outcome, for its circuit and the provider's key health. */
+  private settle(target: RouteTarget, trial: boolean, error: StreamError | undefined): void {
+    const { adapter, model, apiKey } = target;
+    if (!error) {
+      void this.circuits.record(adapter.id, model.id, true, trial);
+      if (apiKey === undefined) this.health.clear(adapter.id);
+      return;
+    }
+    if (countsAgainstProvider(error.code)) void this.circuits.record(adapter.id, model.id, false, trial);
+    if (error.code === StreamErrorCode.AuthenticationFailed && apiKey === undefined)
+      this.health.flagMisconfigured(adapter.id, error.message);
+  }
+
+  /** The terminal error when the chain ended without a completion. */
+  private finalError(
+    completionId: string,
+    signal: AbortSignal,
+    lastError: StreamError | undefined,
+    refusedRetryAfter: number | undefined,
+  ): ErrorEvent {
+    if (signal.aborted) return this.abortEvent(completionId, signal);
+    if (lastError) return { type: 'error', completionId, error: lastError };
+    const retryAfterMs =
+      refusedRetryAfter !== undefined && Number.isFinite(refusedRetryAfter) ? refusedRetryAfter : undefined;
+    return {
+      type: 'error',
+      completionId,
+      error: {
+        code: StreamErrorCode.ServiceUnavailable,
+        message: 'Every provider for this model is failing right now (circuit open); retry later.',
+        retryable: true,
+        retryAfterMs,
+      },
+    };
+  }
+
+  private deadLetter(
+    request: ChatCompletionRequest,
+    targets: RouteTarget[],
+    attempts: AttemptRecord[],
+    error: StreamError,
+    meta: { completionId: string; ctx: CompletionContext; receivedAt: string },
+  ): void {
+    this.deadLetters.record({
+      request,
+      requestId: meta.ctx.requestId,
+      completionId: meta.completionId,
+      protocol: meta.ctx.protocol,
+      errorKind: error.code,
+      errorMessage: error.message,
+      attempts,
+      chain: targets.map((t) => t.model.id),
+      byok: targets.some((t) => t.apiKey !== undefined),
+      receivedAt: meta.receivedAt,
+      failedAt: new Date().toISOString(),
+    });
+  }
+
   private outcomeOf(terminal: TerminalEvent | undefined): StreamOutcome {
     if (!terminal || (terminal.type === 'error' && terminal.error.code === StreamErrorCode.Cancelled))
       return 'cancelled';
     return terminal.type === 'completed' ? 'completed' : 'error';
   }
 
-  private toErrorEvent(completionId: string, err: unknown, signal: AbortSignal, log: AppLogger): ErrorEvent {
-    if (signal.aborted) {
-      const reason: unknown = signal.reason;
-      if (reason instanceof DomainError) return fromDomainError(completionId, reason);
-      return errorEvent(completionId, StreamErrorCode.Cancelled, 'The request was cancelled.', false);
-    }
-    if (err instanceof DomainError && isStreamCode(err.code)) return fromDomainError(completionId, err);
+  private toStreamError(
+    err: unknown,
+    signal: AbortSignal,
+    completionId: string,
+    log: AppLogger,
+  ): StreamError {
+    if (signal.aborted) return this.abortEvent(completionId, signal).error;
+    if (err instanceof DomainError && isStreamCode(err.code)) return fromDomainError(completionId, err).error;
     log.error({ err, completion_id: completionId }, 'provider failed unexpectedly');
-    return errorEvent(completionId, StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
+    return streamError(StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
   }
+
+  /** Why an aborted completion ended: the abort's DomainError (drain, first-token timeout) or a cancel. */
+  private abortEvent(completionId: string, signal: AbortSignal): ErrorEvent {
+    const reason: unknown = signal.reason;
+    if (reason instanceof DomainError) return fromDomainError(completionId, reason);
+    return errorEvent(completionId, StreamErrorCode.Cancelled, 'The request was cancelled.', false);
+  }
+}
+
+/** The route a completion is being served by; the first planned one until the stream commits. */
+interface ServedRoute {
+  target: RouteTarget;
+}
+
+/** One failed provider attempt (kept for logs and the dead letter). */
+interface AttemptRecord {
+  provider: string;
+  model: string;
+  code: StreamErrorCode;
+  message: string;
+  startedAt: string;
+  endedAt: string;
+}
+
+function firstTokenTimeout(provider: string, ms: number): CompletionError {
+  return new CompletionError(
+    StreamErrorCode.ProviderTimeout,
+    `${provider}: no first token within ${ms} ms.`,
+    { retryable: true },
+  );
+}
+
+function endedEarly(provider: string): string {
+  return `${provider}: the stream ended without completing.`;
+}
+
+function streamError(code: StreamErrorCode, message: string, retryable: boolean): StreamError {
+  return { code, message, retryable };
+}
+
+/** The request continued from a partial answer: the answer so far becomes an assistant prefix to extend. */
+function withAssistantPrefix(request: ChatCompletionRequest, partial: string): ChatCompletionRequest {
+  return { ...request, messages: [...request.messages, { role: 'assistant', content: partial }] };
 }
 
 const STREAM_CODES = new Set<string>(Object.values(StreamErrorCode));

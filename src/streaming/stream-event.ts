@@ -45,11 +45,23 @@ export interface ToolResultEvent {
   content: string;
 }
 
+/** Where a stream continued on another provider after a failure past its first token. */
+export interface Splice {
+  /** Characters of content sent before the failure. */
+  at: number;
+  /** The model whose stream failed. */
+  from: string;
+  reason: StreamErrorCode;
+}
+
 export interface CompletedEvent {
   type: 'completed';
   completionId: string;
   finishReason: FinishReason;
+  /** The last provider's usage (a spliced stream's earlier providers report none). */
   usage: Usage;
+  /** Present when the stream was continued on another provider (`continue_after_failure`). */
+  splices?: Splice[];
 }
 
 export interface StreamError {

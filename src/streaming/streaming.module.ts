@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DeadLetterService } from '../dead-letter/dead-letter.service';
 import { RoutingModule } from '../routing/routing.module';
 import { ActiveStreams } from './active-streams.service';
 import { CompletionService } from './completion.service';
@@ -6,7 +7,7 @@ import { DrainService } from './drain.service';
 
 @Module({
   imports: [RoutingModule],
-  providers: [CompletionService, ActiveStreams, DrainService],
+  providers: [CompletionService, ActiveStreams, DrainService, DeadLetterService],
   exports: [CompletionService, ActiveStreams],
 })
 export class StreamingModule {}

@@ -104,6 +104,9 @@ export function vendorLayer(
 ): ConfigLayer {
   const apiKey = options.apiKey === undefined ? TEST_KEY : options.apiKey;
   return {
+    // These suites check how one vendor's failures are classified, so the router's own recovery (retries,
+    // rate-limit waits) is off; test/failover.e2e-spec.ts covers it.
+    streaming: { error_handling: { max_retries: 0 } },
     providers: {
       [vendor.name]: {
         type: vendor.type,

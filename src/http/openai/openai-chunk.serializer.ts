@@ -54,7 +54,8 @@ export class OpenAiChunkSerializer {
       case 'tool_result':
         return role;
       case 'completed': {
-        let out = `${role}data: ${this.finishHead}${JSON.stringify(event.finishReason)}}]${this.includeUsage ? ',"usage":null' : ''}}\n\n`;
+        const splices = event.splices ? `,"splices":${JSON.stringify(event.splices)}` : '';
+        let out = `${role}data: ${this.finishHead}${JSON.stringify(event.finishReason)}}]${this.includeUsage ? ',"usage":null' : ''}${splices}}\n\n`;
         if (this.includeUsage) out += this.usageFrame(event.usage);
         return out;
       }

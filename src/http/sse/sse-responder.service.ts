@@ -7,7 +7,11 @@ import { AppConfig } from '../../config/app-config';
 import { type CompletionStream, completionErrorOf } from '../../streaming/completion.service';
 import { isTerminal, type StreamEvent } from '../../streaming/stream-event';
 import { REQUEST_ID_HEADER, servedByHeaders } from '../headers';
-import { DONE_FRAME, OpenAiChunkSerializer } from '../openai/openai-chunk.serializer';
+import {
+  type ChunkStreamIdentity,
+  DONE_FRAME,
+  OpenAiChunkSerializer,
+} from '../openai/openai-chunk.serializer';
 
 export interface SseStreamOptions {
   includeUsage: boolean;
@@ -67,7 +71,8 @@ export class SseResponder {
     this.admit();
     this.open++;
     const raw = reply.raw;
-    const serializer = new OpenAiChunkSerializer(stream, options.includeUsage);
+    // Made at the first event: the stream names its provider and model once it has committed to one.
+    let serializer: OpenAiChunkSerializer | undefined;
     const meter = this.metrics.meter('sse');
     const sse = this.config.streaming.protocols.sse;
     let headersSent = false;
@@ -138,6 +143,7 @@ export class SseResponder {
           if (event.type === 'error') throw completionErrorOf(event.error);
           openStream();
         }
+        serializer ??= new OpenAiChunkSerializer(identityOf(stream), options.includeUsage);
         const frames = withId(serializer.frame(event));
         if (isTerminal(event)) {
           write(frames + withId(DONE_FRAME));
@@ -163,6 +169,7 @@ export class SseResponder {
         },
       };
       request.log.error({ err }, 'SSE delivery failed');
+      serializer ??= new OpenAiChunkSerializer(identityOf(stream), options.includeUsage);
       if (!ended) write(withId(serializer.frame(event) + DONE_FRAME));
     } finally {
       clearInterval(keepalive);
@@ -171,6 +178,12 @@ export class SseResponder {
       if (headersSent && !raw.writableEnded) raw.end();
     }
   }
+}
+
+/** A snapshot of the stream's identity (its model and provider are fixed once it has committed). */
+function identityOf(stream: CompletionStream): ChunkStreamIdentity {
+  const { completionId, created, model, provider } = stream;
+  return { completionId, created, model, provider };
 }
 
 /** Chunk counters are updated every so many frames (and at the end of a stream), not on every frame. */

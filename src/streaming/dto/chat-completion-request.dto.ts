@@ -27,6 +27,7 @@ import type {
   ChatRole,
   ChatTool,
   ContentPart,
+  ProviderPreferences,
   ReasoningEffort,
   ReasoningOptions,
   ResponseFormat,
@@ -187,8 +188,27 @@ export class ResponseFormatDto implements ResponseFormat {
   >;
 }
 
+const PROVIDER_ID = /^[a-z0-9][a-z0-9_.-]*$/i;
+
+export class ProviderPreferencesDto implements ProviderPreferences {
+  @IsOptional() @IsArray() @ArrayMaxSize(32) @Matches(PROVIDER_ID, { each: true }) order?: string[];
+  @IsOptional() @IsBoolean() allow_fallbacks?: boolean;
+  @IsOptional() @IsArray() @ArrayMaxSize(32) @Matches(PROVIDER_ID, { each: true }) only?: string[];
+  @IsOptional() @IsArray() @ArrayMaxSize(32) @Matches(PROVIDER_ID, { each: true }) ignore?: string[];
+  @IsOptional() @IsIn(['price', 'latency']) sort?: 'price' | 'latency';
+}
+
 export class ChatCompletionRequestDto implements ChatCompletionRequest {
   @IsString() @IsNotEmpty() @MaxLength(256) model!: string;
+
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(16)
+  @IsString({ each: true })
+  @MaxLength(256, { each: true })
+  models?: string[];
+
+  @IsOptional() @ValidateNested() @Type(() => ProviderPreferencesDto) provider?: ProviderPreferencesDto;
 
   @IsArray()
   @ArrayMinSize(1, { message: 'messages must contain at least one message' })

@@ -1,0 +1,34 @@
+import { Controller, Get, UseGuards } from '@nestjs/common';
+import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { LatencyTracker } from './latency-tracker.service';
+import { type Misconfiguration, ProviderHealth } from './provider-health.service';
+import { RoutingService, type VirtualModelView } from './routing.service';
+
+interface RoutingView {
+  virtualModels: VirtualModelView[];
+  /** This node's time-to-first-token averages, which `lowest_latency` ranks by. */
+  latency: ReturnType<LatencyTracker['snapshot']>;
+  misconfigured: Misconfiguration[];
+}
+
+/** What routing is deciding with, for operators. */
+@Controller('admin/routing')
+@UseGuards(AdminTokenGuard)
+export class RoutingAdminController {
+  constructor(
+    private readonly routing: RoutingService,
+    private readonly latency: LatencyTracker,
+    private readonly health: ProviderHealth,
+  ) {}
+
+  @Get()
+  view(): { data: RoutingView } {
+    return {
+      data: {
+        virtualModels: this.routing.virtualModels(),
+        latency: this.latency.snapshot(),
+        misconfigured: this.health.misconfigured(),
+      },
+    };
+  }
+}
