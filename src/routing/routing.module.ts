@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { ProvidersModule } from '../providers/providers.module';
+import { CircuitBreakerService } from './circuit-breaker.service';
 import { RoutingService } from './routing.service';
 
 @Module({
   imports: [ProvidersModule],
-  providers: [RoutingService],
-  exports: [RoutingService],
+  providers: [RoutingService, CircuitBreakerService],
+  exports: [RoutingService, CircuitBreakerService],
 })
 export class RoutingModule {}
