@@ -132,6 +132,11 @@ describe('CircuitBreakerService with Redis', () => {
       await fail(service, model, 4);
       expect(await client.pttl(`${prefix}circuit:sim:${model}`)).toBeGreaterThan(12_000); // cool-down + that
       expect(await client.sismember(`${prefix}circuits`, `sim:${model}`)).toBe(1);
+      await client.del(`${prefix}circuit:sim:${model}`); // as if it had expired
+      expect(await viewOf(service, model)).toBeUndefined();
+      expect(await client.sismember(`${prefix}circuits`, `sim:${model}`)).toBe(0);
+      await service.refresh();
+      expect(service.isOpen('sim', model)).toBe(false);
     } finally {
       client.disconnect();
     }

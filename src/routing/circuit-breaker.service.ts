@@ -251,10 +251,12 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
       .then(({ known, readAtMs }) => {
         const inRedis = new Set(known.map(idOf));
         for (const circuit of known) this.remember(circuit);
+        // Circuits Redis no longer has (expired, or a missed reset) are closed.
         for (const [id, circuit] of this.known) {
-          if (circuit.state !== 'closed' && circuit.changedAtMs < readAtMs && !inRedis.has(id)) {
-            this.remember({ ...circuit, state: 'closed', retryAtMs: 0, changedAtMs: readAtMs });
-          }
+          if (inRedis.has(id) || circuit.changedAtMs >= readAtMs) continue;
+          if (circuit.state !== 'closed')
+            this.remember({ ...circuit, state: 'closed', changedAtMs: readAtMs });
+          this.known.delete(id);
         }
       })
       .catch(() => undefined)
