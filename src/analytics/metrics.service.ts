@@ -85,6 +85,26 @@ export class MetricsService {
     (name) =>
       new Counter({ name, help: 'Provider generations by outcome', labelNames: ['provider', 'outcome'] }),
   );
+  /** 0 closed, 1 half-open, 2 open, as this node knows it (its own transitions and other nodes'). */
+  readonly circuitState = metric(
+    'cb_circuit_state',
+    (name) =>
+      new Gauge({
+        name,
+        help: 'Circuit state by provider and model: 0 closed, 1 half-open, 2 open',
+        labelNames: ['provider', 'model'],
+      }),
+  );
+  /** Counted on the node whose request caused the transition, so the sum over nodes is the cluster's count. */
+  readonly circuitTransitions = metric(
+    'cb_circuit_transitions_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Circuit state changes caused by this node, by the state entered',
+        labelNames: ['provider', 'model', 'to'],
+      }),
+  );
 
   readonly failovers = metric(
     'cb_failovers_total',
