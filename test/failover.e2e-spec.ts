@@ -5,7 +5,9 @@ import { openAiWire } from './fakes/openai.fake';
 import { lastUserMessageText, VendorFake } from './fakes/vendor-fake';
 import { startApp, type TestApp, withModels } from './support/app';
 import { contentOf, jsonFrames, postJson, readSse } from './support/sse-client';
+import { deleteKeys, testPrefix } from './support/redis-prefix';
 import { TEST_KEY, TEST_TIMEOUTS } from './support/vendors';
+import { waitFor } from './support/wait';
 
 /**
  * Failover through the public API, with the official openai client: a primary on the OpenAI wire and a backup
@@ -17,10 +19,15 @@ const BACKUP = 'backup/test-model';
 const ALONE = 'primary/alone';
 const USER = [{ role: 'user' as const, content: 'Say hello' }];
 
-function layers(primary: VendorFake, backup: VendorFake, errorHandling: Record<string, unknown> = {}) {
+function layers(
+  primary: VendorFake,
+  backup: VendorFake,
+  errorHandling: Record<string, unknown> = {},
+  prefix = `cbtest-fo-${randomUUID().slice(0, 8)}:`,
+) {
   return [
     {
-      redis: { key_prefix: `cbtest-fo-${randomUUID().slice(0, 8)}:` },
+      redis: { key_prefix: prefix },
       streaming: {
         error_handling: {
           retry_delay: '10ms',
@@ -273,3 +280,117 @@ async function waitForAbort(fake: VendorFake): Promise<void> {
   for (let i = 0; i < 100 && fake.stats.clientAborts === 0; i++) await new Promise((r) => setTimeout(r, 20));
   expect(fake.stats.clientAborts).toBeGreaterThan(0);
 }
+
+describe('circuits and key health through the public API', () => {
+  let primary: VendorFake;
+  let backup: VendorFake;
+  const prefix = testPrefix('cbtest-fo');
+
+  beforeAll(async () => {
+    primary = await new VendorFake(openAiWire).start();
+    backup = await new VendorFake(anthropicWire).start();
+  });
+  afterEach(() => {
+    primary.reset();
+    backup.reset();
+  });
+  afterAll(async () => {
+    await primary.close();
+    await backup.close();
+    await deleteKeys(prefix);
+  });
+
+  it('a failing primary opens its circuit at the threshold; a second node skips it too, then half-opens after the cool-down', async () => {
+    const circuit = {
+      circuit_breaker_min_requests: 4,
+      circuit_breaker_threshold: 50,
+      circuit_breaker_window: '30s',
+      circuit_breaker_cool_down: '1500ms',
+      circuit_breaker_half_open_trials: 1,
+      max_retries: 0,
+    };
+    const a = await startApp(...layers(primary, backup, circuit, prefix));
+    const b = await startApp(...layers(primary, backup, circuit, prefix));
+    try {
+      const ask = async (app: TestApp) => {
+        const response = await postJson(`${app.url}/v1/chat/completions`, { model: PRIMARY, messages: USER });
+        expect(response.status).toBe(200);
+        return response.headers.get('x-circuit-breaker-provider');
+      };
+      const state = async (app: TestApp) => {
+        const list = (await (await fetch(`${app.url}/admin/circuits`)).json()) as {
+          data: Array<{ provider: string; state: string; failures: number; requests: number }>;
+        };
+        return list.data.find((c) => c.provider === 'primary');
+      };
+
+      // Below the minimum request count the circuit stays closed whatever the error rate.
+      for (let i = 0; i < 3; i++) {
+        primary.fail('server');
+        expect(await ask(a)).toBe('backup');
+      }
+      expect(await state(a)).toMatchObject({ state: 'closed', failures: 3, requests: 3 });
+      // The fourth failure reaches min_requests at 100% errors: open.
+      primary.fail('server');
+      expect(await ask(a)).toBe('backup');
+      expect(await state(a)).toMatchObject({ state: 'open' });
+
+      // Node B never saw a failure itself, yet skips the primary.
+      await waitFor('node B to learn the circuit is open', async () => (await state(b))?.state === 'open');
+      const before = primary.requests.length;
+      expect(await ask(b)).toBe('backup');
+      expect(primary.requests).toHaveLength(before);
+      const metrics = await (await fetch(`${b.url}/metrics`)).text();
+      expect(metrics).toMatch(/cb_circuit_state\{provider="primary",model="primary\/test-model"\} 2/);
+      const ready = (await (await fetch(`${b.url}/health/ready`)).json()) as {
+        details: { providers: { circuits: Array<{ provider: string; state: string }> } };
+      };
+      expect(ready.details.providers.circuits).toEqual([
+        expect.objectContaining({ provider: 'primary', state: 'open' }),
+      ]);
+
+      // After the cool-down, one trial goes to the primary (it has recovered), and its success closes the circuit.
+      await waitFor('the cool-down', async () => (await state(b))?.state === 'half_open', 5000);
+      expect(await ask(b)).toBe('primary');
+      await waitFor('the circuit to close everywhere', async () => (await state(a))?.state === 'closed');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a refused configured key flags the provider (metrics, readiness) and the backup serves', async () => {
+    const t = await startApp(...layers(primary, backup));
+    try {
+      primary.fail('auth');
+      const response = await postJson(`${t.url}/v1/chat/completions`, { model: PRIMARY, messages: USER });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-circuit-breaker-provider')).toBe('backup');
+      expect(primary.requests).toHaveLength(1);
+      const metrics = await (await fetch(`${t.url}/metrics`)).text();
+      expect(metrics).toMatch(/cb_provider_misconfigured\{provider="primary"\} 1/);
+      const ready = (await (await fetch(`${t.url}/health/ready`)).json()) as {
+        details: { providers: { misconfigured: Array<{ provider: string; reason: string }> } };
+      };
+      expect(ready.details.providers.misconfigured).toEqual([
+        expect.objectContaining({ provider: 'primary' }),
+      ]);
+      expect(JSON.stringify(ready)).not.toContain(TEST_KEY);
+
+      // Routed last now; a success on the key (fixed upstream) clears the flag.
+      const routing = (await (await fetch(`${t.url}/admin/routing`)).json()) as {
+        data: { misconfigured: unknown[] };
+      };
+      expect(routing.data.misconfigured).toHaveLength(1);
+      const direct = await postJson(`${t.url}/v1/chat/completions`, { model: ALONE, messages: USER });
+      expect(direct.status).toBe(200);
+      expect(
+        (await (await fetch(`${t.url}/metrics`)).text()).match(
+          /cb_provider_misconfigured\{provider="primary"\} (\d)/,
+        )?.[1],
+      ).toBe('0');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,9 +1,12 @@
 import { Controller, Get, UseFilters } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { HealthCheckFilter } from './health-check.filter';
-import { NodeHealthIndicator, RedisHealthIndicator } from './health.indicators';
+import { NodeHealthIndicator, ProvidersHealthIndicator, RedisHealthIndicator } from './health.indicators';
 
-/** Kubernetes probes. Liveness is the process only; readiness needs Redis and a node that is not draining. */
+/**
+ * Kubernetes probes. Liveness is the process only; readiness needs Redis and a node that is not draining, and
+ * reports provider health (refused keys, open circuits) as detail without failing on it.
+ */
 @Controller('health')
 @UseFilters(HealthCheckFilter)
 export class HealthController {
@@ -11,6 +14,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly redis: RedisHealthIndicator,
     private readonly node: NodeHealthIndicator,
+    private readonly providers: ProvidersHealthIndicator,
   ) {}
 
   @Get('live')
@@ -22,6 +26,10 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.node.check('node'), () => this.redis.check('redis')]);
+    return this.health.check([
+      () => this.node.check('node'),
+      () => this.redis.check('redis'),
+      () => this.providers.check('providers'),
+    ]);
   }
 }

@@ -3,6 +3,8 @@ import { HealthIndicatorService } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { RedisService } from '../redis/redis.service';
+import { CircuitBreakerService } from '../routing/circuit-breaker.service';
+import { ProviderHealth } from '../routing/provider-health.service';
 
 @Injectable()
 export class RedisHealthIndicator {
@@ -34,5 +36,29 @@ export class NodeHealthIndicator {
     const session = this.indicator.check(key);
     const phase = this.lifecycle.current;
     return this.lifecycle.ready ? session.up({ phase }) : session.down({ phase });
+  }
+}
+
+/**
+ * Provider health as readiness detail: providers whose configured key the vendor refused, and open circuits.
+ * Always up: a node whose providers fail can still route to others, and taking it out of rotation would not
+ * help.
+ */
+@Injectable()
+export class ProvidersHealthIndicator {
+  constructor(
+    private readonly indicator: HealthIndicatorService,
+    private readonly health: ProviderHealth,
+    private readonly circuits: CircuitBreakerService,
+  ) {}
+
+  async check(key: string) {
+    const session = this.indicator.check(key);
+    const misconfigured = this.health.misconfigured();
+    const circuits = await this.circuits.list().catch(() => undefined);
+    const unwell = circuits
+      ?.filter((c) => c.state !== 'closed')
+      .map(({ provider, model, state, retryAt }) => ({ provider, model, state, retryAt }));
+    return session.up({ misconfigured, circuits: unwell ?? 'unknown (Redis unreachable)' });
   }
 }

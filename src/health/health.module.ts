@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller';
-import { NodeHealthIndicator, RedisHealthIndicator } from './health.indicators';
+import { RoutingModule } from '../routing/routing.module';
+import { NodeHealthIndicator, ProvidersHealthIndicator, RedisHealthIndicator } from './health.indicators';
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false })],
+  imports: [TerminusModule.forRoot({ logger: false }), RoutingModule],
   controllers: [HealthController],
-  providers: [RedisHealthIndicator, NodeHealthIndicator],
+  providers: [RedisHealthIndicator, NodeHealthIndicator, ProvidersHealthIndicator],
 })
 export class HealthModule {}
