@@ -4,6 +4,7 @@ import { createApp } from '../../src/app.factory';
 import { createRootLogger } from '../../src/common/logging/logger';
 import type { AppConfig } from '../../src/config/app-config';
 import { type ConfigLayer, loadConfig } from '../../src/config/config.loader';
+import { deleteKeys, testPrefix } from './redis-prefix';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -32,7 +33,13 @@ export interface StartOptions {
 export async function startAppWith(options: StartOptions, ...overrides: ConfigLayer[]): Promise<TestApp> {
   const env = { ...process.env };
   delete env.NODE_ENV; // jest sets NODE_ENV=test; tests state their config explicitly
-  const config = loadConfig({ env, overrides: [TEST_LAYER, ...overrides] });
+  // Each app gets Redis keys of its own (circuits, dead letters) unless the test shares a prefix on purpose;
+  // they are deleted when it closes.
+  const ownPrefix = testPrefix();
+  const config = loadConfig({
+    env,
+    overrides: [TEST_LAYER, { redis: { key_prefix: ownPrefix } }, ...overrides],
+  });
   const logger = options.logSink ? createRootLogger(config, options.logSink) : undefined;
   const app = await createApp(config, logger ? { logger } : undefined);
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -42,7 +49,10 @@ export async function startAppWith(options: StartOptions, ...overrides: ConfigLa
     app,
     config,
     url: `http://127.0.0.1:${address.port}`,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      if (config.redis.key_prefix === ownPrefix) await deleteKeys(ownPrefix).catch(() => undefined);
+    },
   };
 }
 

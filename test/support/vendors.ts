@@ -105,8 +105,8 @@ export function vendorLayer(
   const apiKey = options.apiKey === undefined ? TEST_KEY : options.apiKey;
   return {
     // These suites check how one vendor's failures are classified, so the router's own recovery (retries,
-    // rate-limit waits) is off; test/failover.e2e-spec.ts covers it.
-    streaming: { error_handling: { max_retries: 0 } },
+    // rate-limit waits, circuits) is off; test/failover.e2e-spec.ts and test/circuits.e2e-spec.ts cover it.
+    streaming: { error_handling: { max_retries: 0, circuit_breaker_min_requests: 1_000_000 } },
     providers: {
       [vendor.name]: {
         type: vendor.type,
