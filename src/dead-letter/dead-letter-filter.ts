@@ -30,6 +30,9 @@ export interface DeadLetterPage {
 
 export const DEFAULT_LIST_LIMIT = 50;
 export const MAX_LIST_LIMIT = 500;
+/** Letters one batch replay takes when it names no limit, and at most. */
+export const DEFAULT_BATCH_LIMIT = 100;
+export const MAX_BATCH_LIMIT = 1_000;
 
 /** Whether a letter meets every criterion of the filter. */
 export function matchesFilter(letter: DeadLetter, filter: DeadLetterFilter): boolean {
