@@ -6,6 +6,7 @@ import type { AppLogger } from './common/logging/logger';
 import { LoggingModule } from './common/logging/logging.module';
 import type { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/config.module';
+import { DeadLetterAdminModule } from './dead-letter/dead-letter-admin.module';
 import { HealthModule } from './health/health.module';
 import { HttpModule } from './http/http.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
@@ -24,6 +25,7 @@ export class AppModule {
         AnalyticsModule.forRoot(config),
         HealthModule,
         HttpModule,
+        DeadLetterAdminModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: OpenAiExceptionFilter }],
     };

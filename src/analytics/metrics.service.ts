@@ -143,6 +143,20 @@ export class MetricsService {
       }),
   );
 
+  readonly deadLetters = metric(
+    'cb_dead_letters_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Dead letters recorded, by error kind and where they went (queue, spool, or lost when both failed)',
+        labelNames: ['kind', 'stored'],
+      }),
+  );
+  readonly deadLettersSpooled = metric(
+    'cb_dead_letters_spooled',
+    (name) => new Gauge({ name, help: 'Dead letters in the local spool, waiting for Redis' }),
+  );
+
   private readonly meters = new Map<Protocol, ChunkMeter>();
 
   constructor(config: AppConfig) {

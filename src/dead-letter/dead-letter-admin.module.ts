@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { AdminModule } from '../admin/admin.module';
+import { StreamingModule } from '../streaming/streaming.module';
+import { DeadLetterReplayService } from './dead-letter-replay.service';
+import { DeadLetterModule } from './dead-letter.module';
+import { DeadLettersController } from './dead-letters.controller';
+
+/** `/admin/dead-letters` and the replay worker. Separate from DeadLetterModule, which streaming imports. */
+@Module({
+  imports: [DeadLetterModule, StreamingModule, AdminModule],
+  controllers: [DeadLettersController],
+  providers: [DeadLetterReplayService],
+})
+export class DeadLetterAdminModule {}
