@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { DeadLetterService } from '../dead-letter/dead-letter.service';
 import { RedisService } from '../redis/redis.service';
 import { CircuitBreakerService } from '../routing/circuit-breaker.service';
 import { ProviderHealth } from '../routing/provider-health.service';
@@ -40,7 +41,8 @@ export class NodeHealthIndicator {
 }
 
 /**
- * Provider health as readiness detail: providers whose configured key the vendor refused, and open circuits.
+ * Provider health as readiness detail: providers whose configured key the vendor refused, open circuits, and
+ * dead letters waiting in the local spool for Redis.
  * Always up: a node whose providers fail can still route to others, and taking it out of rotation would not
  * help.
  */
@@ -50,6 +52,7 @@ export class ProvidersHealthIndicator {
     private readonly indicator: HealthIndicatorService,
     private readonly health: ProviderHealth,
     private readonly circuits: CircuitBreakerService,
+    private readonly deadLetters: DeadLetterService,
   ) {}
 
   async check(key: string) {
@@ -59,6 +62,10 @@ export class ProvidersHealthIndicator {
     const unwell = circuits
       ?.filter((c) => c.state !== 'closed')
       .map(({ provider, model, state, retryAt }) => ({ provider, model, state, retryAt }));
-    return session.up({ misconfigured, circuits: unwell ?? 'unknown (Redis unreachable)' });
+    return session.up({
+      misconfigured,
+      circuits: unwell ?? 'unknown (Redis unreachable)',
+      deadLettersSpooled: this.deadLetters.spooled,
+    });
   }
 }
