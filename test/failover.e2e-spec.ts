@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import OpenAI, { APIError, RateLimitError } from 'openai';
 import { anthropicWire } from './fakes/anthropic.fake';
 import { openAiWire } from './fakes/openai.fake';
@@ -23,11 +22,12 @@ function layers(
   primary: VendorFake,
   backup: VendorFake,
   errorHandling: Record<string, unknown> = {},
-  prefix = `cbtest-fo-${randomUUID().slice(0, 8)}:`,
+  /** Nodes that must share circuits share a prefix; otherwise each app has its own (see startApp). */
+  prefix?: string,
 ) {
   return [
     {
-      redis: { key_prefix: prefix },
+      ...(prefix ? { redis: { key_prefix: prefix } } : {}),
       streaming: {
         error_handling: {
           retry_delay: '10ms',

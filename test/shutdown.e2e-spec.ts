@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { startApp, withModels } from './support/app';
 import { jsonFrames, postJson, readSseFromFirstEvent } from './support/sse-client';
 import { waitFor } from './support/wait';
+import { deleteKeys, testPrefix } from './support/redis-prefix';
 
 const slowModel = {
   id: 'test/slow',
@@ -26,7 +27,7 @@ describe('graceful shutdown', () => {
     const { firstEvent, done: reading } = readSseFromFirstEvent(res);
     await firstEvent;
 
-    const closing = t.app.close();
+    const closing = t.close();
     const ready = await fetch(`${t.url}/health/ready`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({
@@ -60,7 +61,7 @@ describe('graceful shutdown', () => {
     const res = await postJson(`${t.url}/v1/chat/completions`, body('test/short'));
     const { firstEvent, done: reading } = readSseFromFirstEvent(res);
     await firstEvent;
-    const closing = t.app.close();
+    const closing = t.close();
     const sse = await reading;
     const frames = jsonFrames(sse) as Array<{ choices: Array<{ finish_reason: string | null }> }>;
     expect(frames[frames.length - 1]?.choices[0]?.finish_reason).toBe('stop');
@@ -70,7 +71,11 @@ describe('graceful shutdown', () => {
 
   describe('the real process on SIGTERM', () => {
     let child: ChildProcess | undefined;
-    afterEach(() => child?.kill('SIGKILL'));
+    const prefix = testPrefix();
+    afterEach(async () => {
+      child?.kill('SIGKILL');
+      await deleteKeys(prefix);
+    });
 
     it('drains, ends the open stream with an error frame and exits', async () => {
       child = spawn(
@@ -86,6 +91,7 @@ describe('graceful shutdown', () => {
             CB__PROVIDERS__SIMULATED__TOKENS_PER_SECOND: '20',
             CB__PROVIDERS__SIMULATED__FIRST_TOKEN_DELAY: '0ms',
             CB__SERVER__SHUTDOWN__DRAIN_TIMEOUT: '500ms',
+            CB__REDIS__KEY_PREFIX: JSON.stringify(prefix), // env values are read as YAML
           },
           stdio: ['ignore', 'pipe', 'inherit'],
         },
