@@ -8,7 +8,8 @@ import type { DeadLetter, ReplayOutcome } from '../src/dead-letter/dead-letter';
 import { DeadLetterService } from '../src/dead-letter/dead-letter.service';
 import { type LetterSpec, newLetter } from '../src/dead-letter/testing/dead-letters';
 import { startApp, type TestApp } from './support/app';
-import { deleteKeys, hasRedisServer, RedisServerProcess, runPrefix, SHARED_REDIS_URL } from './support/redis';
+import { hasRedisServer, RedisServerProcess } from './support/redis';
+import { deleteKeys, REDIS_URL as SHARED_REDIS_URL, testPrefix } from './support/redis-prefix';
 import { simulatedOf } from './support/simulated';
 import { waitFor } from './support/wait';
 
@@ -40,7 +41,7 @@ describe('dead letters: BullMQ storage and the /admin/dead-letters API', () => {
   let t: TestApp | undefined;
 
   beforeEach(() => {
-    prefix = runPrefix('cbtest-dl');
+    prefix = testPrefix('cbtest-dl');
     spoolDir = mkdtempSync(join(tmpdir(), 'cb-dl-'));
   });
 

@@ -61,27 +61,39 @@ function layers(
   ];
 }
 
-describe('failover before the first token', () => {
-  let primary: VendorFake;
-  let backup: VendorFake;
-  let t: TestApp;
-  let client: OpenAI;
-
+/**
+ * The primary (OpenAI wire) and backup (Anthropic wire) fakes of a describe block: started before it, reset
+ * between its tests, closed after it. Both are one object each for the whole block, so they can be
+ * destructured at once.
+ */
+function fakesForSuite(): { primary: VendorFake; backup: VendorFake } {
+  const primary = new VendorFake(openAiWire);
+  const backup = new VendorFake(anthropicWire);
   beforeAll(async () => {
-    primary = await new VendorFake(openAiWire).start();
-    backup = await new VendorFake(anthropicWire).start();
-    t = await startApp(...layers(primary, backup));
-    client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    await primary.start();
+    await backup.start();
   });
   afterEach(() => {
     primary.reset();
     backup.reset();
   });
   afterAll(async () => {
-    await t.close();
     await primary.close();
     await backup.close();
   });
+  return { primary, backup };
+}
+
+describe('failover before the first token', () => {
+  const { primary, backup } = fakesForSuite();
+  let t: TestApp;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    t = await startApp(...layers(primary, backup));
+    client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  afterAll(() => t.close());
 
   async function streamed(model: string, extra: Record<string, unknown> = {}) {
     const stream = await client.chat.completions.create({ model, messages: USER, stream: true, ...extra });
@@ -206,21 +218,7 @@ describe('failover before the first token', () => {
 });
 
 describe('a failure after the first token', () => {
-  let primary: VendorFake;
-  let backup: VendorFake;
-
-  beforeAll(async () => {
-    primary = await new VendorFake(openAiWire).start();
-    backup = await new VendorFake(anthropicWire).start();
-  });
-  afterEach(() => {
-    primary.reset();
-    backup.reset();
-  });
-  afterAll(async () => {
-    await primary.close();
-    await backup.close();
-  });
+  const { primary, backup } = fakesForSuite();
 
   it('ends the stream with an error frame and [DONE], never silently, never switching answers', async () => {
     const t = await startApp(...layers(primary, backup));
@@ -282,23 +280,9 @@ async function waitForAbort(fake: VendorFake): Promise<void> {
 }
 
 describe('circuits and key health through the public API', () => {
-  let primary: VendorFake;
-  let backup: VendorFake;
+  const { primary, backup } = fakesForSuite();
   const prefix = testPrefix('cbtest-fo');
-
-  beforeAll(async () => {
-    primary = await new VendorFake(openAiWire).start();
-    backup = await new VendorFake(anthropicWire).start();
-  });
-  afterEach(() => {
-    primary.reset();
-    backup.reset();
-  });
-  afterAll(async () => {
-    await primary.close();
-    await backup.close();
-    await deleteKeys(prefix);
-  });
+  afterAll(() => deleteKeys(prefix));
 
   it('a failing primary opens its circuit at the threshold; a second node skips it too, then half-opens after the cool-down', async () => {
     const circuit = {

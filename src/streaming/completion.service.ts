@@ -8,6 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import type { ProviderKeys } from '../providers/provider-keys';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { DeadLetterAttempt } from '../dead-letter/dead-letter';
 import { DeadLetterService } from '../dead-letter/dead-letter.service';
 import { CircuitBreakerService } from '../routing/circuit-breaker.service';
 import { LatencyTracker } from '../routing/latency-tracker.service';
@@ -208,7 +209,7 @@ export class CompletionService {
     const spliceOnFailure = holdFirstToken && settings.continue_after_failure;
     const receivedAt = new Date().toISOString();
     const started = performance.now();
-    const attempts: AttemptRecord[] = [];
+    const attempts: DeadLetterAttempt[] = [];
     const splices: Splice[] = [];
     let body = request;
     let committed = false;
@@ -424,7 +425,7 @@ export class CompletionService {
   private deadLetter(
     request: ChatCompletionRequest,
     targets: RouteTarget[],
-    attempts: AttemptRecord[],
+    attempts: DeadLetterAttempt[],
     error: StreamError,
     meta: { completionId: string; ctx: CompletionContext; receivedAt: string },
   ): void {
@@ -472,16 +473,6 @@ export class CompletionService {
 /** The route a completion is being served by; the first planned one until the stream commits. */
 interface ServedRoute {
   target: RouteTarget;
-}
-
-/** One failed provider attempt (kept for logs and the dead letter). */
-interface AttemptRecord {
-  provider: string;
-  model: string;
-  code: StreamErrorCode;
-  message: string;
-  startedAt: string;
-  endedAt: string;
 }
 
 function firstTokenTimeout(provider: string, ms: number): CompletionError {

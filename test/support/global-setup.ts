@@ -1,24 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import Redis from 'ioredis';
+import { redisAnswers as answers } from './redis';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisAnswers(): Promise<boolean> {
-  const client = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+const redisAnswers = () => answers(REDIS_URL);
 
 /** The e2e tests use a real Redis: start a throwaway one when none answers and redis-server is installed. */
 export default async function globalSetup(): Promise<void> {

@@ -9,13 +9,13 @@ export function testPrefix(name = 'cbtest'): string {
 }
 
 /** A plain connection to the test Redis; the caller disconnects it. */
-export function redisClient(): Redis {
-  return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+export function redisClient(url = REDIS_URL): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 1 });
 }
 
 /** Deletes every key under `prefix` (SCAN + DEL); resolves to how many there were. */
-export async function deleteKeys(prefix: string): Promise<number> {
-  const client = redisClient();
+export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<number> {
+  const client = redisClient(url);
   try {
     const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
     let deleted = 0;

@@ -3,37 +3,15 @@ import { createServer } from 'node:net';
 import Redis from 'ioredis';
 import { waitFor } from './wait';
 
-export const SHARED_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** A key prefix of its own for one test run (`<name>-<random>:`). */
-export function runPrefix(name: string): string {
-  return `${name}-${Math.random().toString(36).slice(2, 10)}:`;
-}
-
-/** Deletes every key under `prefix` (SCAN + DEL); resolves to how many were deleted. */
-export async function deleteKeys(prefix: string, url = SHARED_REDIS_URL): Promise<number> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+/** Whether a Redis answers PING at `url` (no retries, no offline queue: a quick yes or no). */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
   try {
     await client.connect();
-    let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) deleted += await client.del(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** Keys under `prefix`. */
-export async function keysUnder(prefix: string, url = SHARED_REDIS_URL): Promise<string[]> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
-  try {
-    await client.connect();
-    return await client.keys(`${prefix}*`);
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
   } finally {
     client.disconnect();
   }
@@ -100,20 +78,7 @@ export class RedisServerProcess {
     this.child = undefined;
   }
 
-  async answers(): Promise<boolean> {
-    const client = new Redis(this.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      client.disconnect();
-    }
+  answers(): Promise<boolean> {
+    return redisAnswers(this.url);
   }
 }
