@@ -121,6 +121,9 @@ export class DeadLetterReplayService
   async replay(id: string): Promise<ReplayResult> {
     const letter = await this.deadLetters.get(id);
     if (!letter) throw notFound(id);
+    // The letter's own record first: idempotent even after the replay job itself was evicted.
+    const succeeded = letter.replays.find((outcome) => outcome.status === 'succeeded');
+    if (succeeded) return { deadLetterId: id, outcome: succeeded, replayed: false };
     const queued = await this.enqueue(letter);
     if (queued.done) return { deadLetterId: id, outcome: queued.done, replayed: false };
     return { deadLetterId: id, outcome: await this.outcomeOf(queued.jobId), replayed: true };
@@ -132,7 +135,12 @@ export class DeadLetterReplayService
     const ids: string[] = [];
     for (let i = 0; i < letters.length; i += ENQUEUE_CHUNK) {
       const chunk = letters.slice(i, i + ENQUEUE_CHUNK);
-      const results = await Promise.all(chunk.map((letter) => this.enqueue(letter)));
+      const results = await Promise.all(
+        chunk.map((letter) => {
+          const succeeded = letter.replays.find((outcome) => outcome.status === 'succeeded');
+          return succeeded ? Promise.resolve({ done: succeeded }) : this.enqueue(letter);
+        }),
+      );
       results.forEach((result, j) => {
         if (!result.done) ids.push(chunk[j]!.id);
       });

@@ -26,6 +26,8 @@ import {
   type DeadLetterFilter,
   type DeadLetterPage,
   type DeadLetterQuery,
+  matchesFilter,
+  newestFirst,
   pageOf,
 } from './dead-letter-filter';
 import { configuredSecrets, type LetterSecrets, scrubLetter } from './dead-letter-scrub';
@@ -147,7 +149,7 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
 
   /** Every letter matching the filter, newest failure first, at most `limit`. */
   async select(filter: DeadLetterFilter, limit: number): Promise<DeadLetter[]> {
-    return pageOf(await this.scan(), { ...filter, limit: Number.MAX_SAFE_INTEGER }).data.slice(0, limit);
+    return newestFirst((await this.scan()).filter((letter) => matchesFilter(letter, filter))).slice(0, limit);
   }
 
   async get(id: string): Promise<DeadLetter | undefined> {
@@ -184,8 +186,10 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
     clearInterval(this.retryTimer);
     // Letters still being stored land in the queue or, past the deadline, in the spool: none is dropped.
     await this.settled();
-    await this.draining;
-    await this.trimming;
+    // A Redis that is connected but stalled must not hold the shutdown: the drain and trim get a deadline.
+    await withDeadline(Promise.all([this.draining, this.trimming]), this.timeoutMs * 5, 'finishing').catch(
+      (err: unknown) => this.log.warn({ err }, 'dead-letter drain or trim cut short by shutdown'),
+    );
     try {
       await withDeadline(this.queue.close(), this.timeoutMs, 'closing the dead-letter queue');
     } catch (err) {

@@ -39,8 +39,11 @@ export class ProviderKeys {
     return new ProviderKeys(value, pairs);
   }
 
-  /** The key for a provider; a bare key belongs to `primaryProviderId` (the requested model's provider). */
-  keyFor(providerId: string, primaryProviderId: string = providerId): string | undefined {
-    return this.byProvider.get(providerId) ?? (providerId === primaryProviderId ? this.bare : undefined);
+  /**
+   * The key for a provider. A bare key belongs to `bareFor` only (the requested model's provider; undefined
+   * for a virtual model, whose members may be any vendor), so it is never sent to another vendor.
+   */
+  keyFor(providerId: string, bareFor: string | undefined): string | undefined {
+    return this.byProvider.get(providerId) ?? (providerId === bareFor ? this.bare : undefined);
   }
 }

@@ -217,6 +217,20 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
     }
   }
 
+  /**
+   * Frees a half-open trial slot whose request ended without an outcome that says anything about the
+   * provider (cancelled, a bad request, a caller's own key). Like `record`, it frees the oldest lease: trials
+   * carry no id. Never throws.
+   */
+  async release(provider: string, model: string): Promise<void> {
+    try {
+      const trials = `${this.key(circuitId(provider, model))}:trials`;
+      await withDeadline(this.redis.client.zpopmin(trials), REQUEST_PATH_DEADLINE_MS);
+    } catch (err) {
+      this.redisTrouble(err, 'circuit trial not released');
+    }
+  }
+
   /** Rejects with a 503-mapped CompletionError when Redis does not answer. */
   async list(): Promise<CircuitView[]> {
     try {

@@ -104,6 +104,23 @@ describe('RoutingService', () => {
     );
   });
 
+  it('a bare caller key is used by no member of a virtual model; a virtual model may be a fallback', () => {
+    const { service, registry } = routing({
+      routing: { virtual_models: [{ id: 'router/any', models: ['anthropic/claude', 'google/gemini'] }] },
+      models: [...MODELS.slice(1), m('openai/gpt', { fallbacks: ['router/any'] })],
+    });
+    const keys = registry.parseKeys('sk-bare');
+    expect(service.plan({ model: 'router/any', messages: [] }, keys).map((t) => t.apiKey)).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(service.plan({ model: 'openai/gpt', messages: [] }).map((t) => t.model.id)).toEqual([
+      'openai/gpt',
+      'anthropic/claude',
+      'google/gemini',
+    ]);
+  });
+
   it('virtual models order their members by their strategy', () => {
     const { chain, latency } = routing({
       routing: {
@@ -151,6 +168,20 @@ describe('RoutingService', () => {
       undefined,
     ]);
     expect(ProviderKeys.parse(undefined, new Set())).toBeUndefined();
+    // Reordering the chain does not move the bare key to whichever vendor comes first.
+    const keyOf = (request: Partial<ChatCompletionRequest>) =>
+      service
+        .plan({ model: 'openai/gpt', messages: [], ...request }, keys)
+        .map((t) => `${t.adapter.id}:${t.apiKey ?? '-'}`);
+    expect(keyOf({ provider: { order: ['anthropic'] } })).toEqual([
+      'anthropic:-',
+      'openai:sk-callers-openai-key',
+      'google:-',
+    ]);
+    expect(keyOf({ provider: { sort: 'price' } })[0]).toBe('google:-');
+    expect(keyOf({ provider: { sort: 'price', allow_fallbacks: false } })).toEqual([
+      'openai:sk-callers-openai-key',
+    ]);
   });
 
   it('open circuits and refused keys go to the end of the chain', () => {

@@ -68,12 +68,17 @@ export class RoutingService {
       }
     }
     for (const name of fallbacks) {
-      const entry = this.tryResolve(name);
-      if (entry) chain.push(entry);
+      if (this.virtuals.has(name)) chain.push(...this.expand(name, 'model', inputs));
+      else {
+        const entry = this.tryResolve(name);
+        if (entry) chain.push(entry);
+      }
     }
 
-    const preferred = applyPreferences(dedupe(chain), request.provider, inputs);
-    const primaryProvider = preferred[0]?.adapter.id;
+    // The requested model's own provider, before any reordering: a bare caller key is for it alone, and
+    // `allow_fallbacks: false` without `order` keeps only it. A virtual model has none.
+    const primaryProvider = this.virtuals.has(request.model) ? undefined : chain[0]?.adapter.id;
+    const preferred = applyPreferences(dedupe(chain), request.provider, inputs, primaryProvider);
     const targets: RouteTarget[] = [];
     let missing: string | undefined;
     for (const entry of preferred) {
@@ -176,6 +181,7 @@ function applyPreferences(
   chain: CatalogueEntry[],
   prefs: ProviderPreferences | undefined,
   inputs: StrategyInputs,
+  primaryProvider: string | undefined,
 ): CatalogueEntry[] {
   if (!prefs) return chain;
   let out = chain;
@@ -190,8 +196,8 @@ function applyPreferences(
   if (prefs.sort)
     out = orderByStrategy(prefs.sort === 'price' ? 'lowest_cost' : 'lowest_latency', out, inputs);
   if (prefs.order === undefined && prefs.allow_fallbacks === false) {
-    // No order given: no fallbacks means the requested model's own provider only.
-    const primary = out[0]?.adapter.id;
+    // No order given: no fallbacks means the requested model's own provider only (a virtual model's first).
+    const primary = primaryProvider ?? out[0]?.adapter.id;
     out = out.filter((entry) => entry.adapter.id === primary);
   }
   if (prefs.order) {

@@ -19,6 +19,7 @@ import { CompletionService, type CompletionContext } from './completion.service'
 import type { StreamEvent } from './stream-event';
 
 const request: ChatCompletionRequest = { model: 'fake/model', messages: [{ role: 'user', content: 'hi' }] };
+const streamRequest: ChatCompletionRequest = { ...request, stream: true };
 const usage = { promptTokens: 1, completionTokens: 2, totalTokens: 3 };
 const done: FakeStep = { type: 'completed', finishReason: 'stop', usage };
 
@@ -31,28 +32,41 @@ interface Harness {
   circuits: FakeCircuits;
   letters: unknown[];
   health: ProviderHealth;
+  latency: LatencyTracker;
 }
 
 /** Circuits as routing sees them: everything allowed unless listed as open; outcomes recorded. */
 class FakeCircuits {
   readonly open = new Set<string>();
   readonly records: Array<{ provider: string; ok: boolean }> = [];
-  admit(
+  readonly releases: string[] = [];
+  admits = 0;
+  /** Admissions are half-open trials. */
+  trials = false;
+  /** Delay of each admit (a Redis round trip). */
+  admitDelayMs = 0;
+  async admit(
     provider: string,
   ): Promise<{ allowed: boolean; trial: boolean; state: string; retryAfterMs?: number }> {
+    this.admits++;
+    if (this.admitDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.admitDelayMs));
     const open = this.open.has(provider);
-    return Promise.resolve({
+    return {
       allowed: !open,
-      trial: false,
+      trial: !open && this.trials,
       state: open ? 'open' : 'closed',
       retryAfterMs: open ? 5000 : undefined,
-    });
+    };
   }
   isOpen(provider: string): boolean {
     return this.open.has(provider);
   }
   record(provider: string, _model: string, ok: boolean): Promise<void> {
     this.records.push({ provider, ok });
+    return Promise.resolve();
+  }
+  release(provider: string): Promise<void> {
+    this.releases.push(provider);
     return Promise.resolve();
   }
 }
@@ -104,6 +118,7 @@ async function chainHarness(
     circuits,
     letters,
     health: moduleRef.get(ProviderHealth),
+    latency: moduleRef.get(LatencyTracker),
   };
 }
 
@@ -148,7 +163,7 @@ describe('CompletionService', () => {
         }),
       },
     ]);
-    const events = await drain(h.service.start(request, ctx()));
+    const events = await drain(h.service.start(streamRequest, ctx()));
     expect(events[1]).toEqual({
       type: 'error',
       completionId: events[0]!.completionId,
@@ -169,7 +184,7 @@ describe('CompletionService', () => {
 
   it('ends a stream the provider stopped without completing with invalid_response', async () => {
     const h = await harness([{ type: 'content_chunk', content: 'a', index: 0 }]);
-    expect(types(await drain(h.service.start(request, ctx())))).toEqual([
+    expect(types(await drain(h.service.start(streamRequest, ctx())))).toEqual([
       'content_chunk',
       'error:invalid_response',
     ]);
@@ -189,7 +204,7 @@ describe('CompletionService', () => {
     ]);
     const client = new AbortController();
     const events: StreamEvent[] = [];
-    for await (const event of h.service.start(request, ctx(client.signal))) {
+    for await (const event of h.service.start(streamRequest, ctx(client.signal))) {
       events.push(event);
       if (event.type === 'content_chunk') client.abort();
     }
@@ -252,7 +267,7 @@ describe('CompletionService', () => {
         },
       ],
     );
-    const events = await drain(h.service.start(request, ctx()));
+    const events = await drain(h.service.start(streamRequest, ctx()));
     expect(events.map((e) => (e.type === 'content_chunk' ? e.content : e.type))).toEqual([
       'He',
       'llo',
@@ -304,7 +319,6 @@ describe('CompletionService', () => {
 });
 
 describe('CompletionService failover', () => {
-  const streamRequest: ChatCompletionRequest = { ...request, stream: true };
   const text = (content: string): FakeStep => ({ type: 'content_chunk', content, index: 0 });
   const fail = (code: StreamErrorCode, details: { retryable?: boolean; retryAfterMs?: number } = {}) => ({
     throws: new ProviderError(code, `${code} upstream`, 'x', { retryable: true, ...details }),
@@ -533,5 +547,87 @@ describe('CompletionService failover', () => {
     client.abort();
     expect(types(await pending)).toEqual(['error:cancelled']);
     expect(h.active.size).toBe(0);
+  });
+
+  it('a non-streaming request holds the whole answer, so a failure after some content still fails over', async () => {
+    const h = await chainHarness(
+      [
+        new FakeAdapter([text('half an '), fail(StreamErrorCode.ConnectionLost)], 'a'),
+        new FakeAdapter([text('whole answer'), done], 'b'),
+      ],
+      [{ streaming: { error_handling: { max_retries: 0 } } }],
+    );
+    const result = await h.service.complete(request, ctx());
+    expect(result).toMatchObject({ content: 'whole answer', provider: 'b', model: 'b/model' });
+  });
+
+  it("failures on a caller's own key do not count against the shared circuit", async () => {
+    const h = await chainHarness(
+      [new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })], 'a')],
+      [],
+      ['sk-caller'],
+    );
+    await drain(h.service.start(streamRequest, ctx()));
+    expect(h.circuits.records).toEqual([]);
+  });
+
+  it('asks the circuit again before every retry, and moves on when it opened meanwhile', async () => {
+    const a = new FakeAdapter([fail(StreamErrorCode.ConnectionLost)], 'a');
+    const h = await chainHarness([a, new FakeAdapter([text('b'), done], 'b')]);
+    const admit = h.circuits.admit.bind(h.circuits);
+    h.circuits.admit = (provider: string) => {
+      if (provider === 'a' && a.seen.length === 1) h.circuits.open.add('a');
+      return admit(provider);
+    };
+    expect(contents(await drain(h.service.start(streamRequest, ctx())))).toBe('b');
+    expect(a.seen).toHaveLength(1);
+    expect(h.circuits.admits).toBe(3);
+  });
+
+  it('releases a half-open trial that ends without a verdict on the provider', async () => {
+    const h = await chainHarness([
+      new FakeAdapter([fail(StreamErrorCode.BadRequest, { retryable: false })], 'a'),
+    ]);
+    h.circuits.trials = true;
+    await drain(h.service.start(streamRequest, ctx()));
+    expect(h.circuits.releases).toEqual(['a']);
+    expect(h.circuits.records).toEqual([]);
+  });
+
+  it('a consumer that stops mid-stream aborts the upstream and releases its trial', async () => {
+    const a = new FakeAdapter([text('one'), { hangUntilAborted: true }], 'a');
+    const h = await chainHarness([a]);
+    h.circuits.trials = true;
+    for await (const event of h.service.start(streamRequest, ctx())) {
+      expect(event.type).toBe('content_chunk');
+      break;
+    }
+    expect(a.closed).toBe(true);
+    expect(h.circuits.releases).toEqual(['a']);
+    expect(h.active.size).toBe(0);
+  });
+
+  it('a client that leaves while the circuit is being asked never reaches the provider', async () => {
+    const a = new FakeAdapter([text('a'), done], 'a');
+    const h = await chainHarness([a]);
+    h.circuits.admitDelayMs = 30;
+    const client = new AbortController();
+    const pending = drain(h.service.start(streamRequest, ctx(client.signal)));
+    setTimeout(() => client.abort(), 5);
+    expect(types(await pending)).toEqual(['error:cancelled']);
+    expect(a.seen).toHaveLength(0);
+  });
+
+  it('time to first token is measured per attempt; a provider failing before it ranks as slow', async () => {
+    const h = await chainHarness(
+      [
+        new FakeAdapter([{ sleepMs: 40 }, fail(StreamErrorCode.ProviderError)], 'a'),
+        new FakeAdapter([text('b'), done], 'b'),
+      ],
+      [{ streaming: { error_handling: { first_token_timeout: '5s' } } }],
+    );
+    await drain(h.service.start(streamRequest, ctx()));
+    expect(h.latency.averageMs('b', 'b/model')).toBeLessThan(40);
+    expect(h.latency.averageMs('a', 'a/model')).toBe(5000);
   });
 });

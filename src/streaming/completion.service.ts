@@ -22,7 +22,6 @@ import {
   type ErrorEvent,
   type FinishReason,
   type Splice,
-  isTerminal,
   type StreamError,
   type StreamEvent,
   type TerminalEvent,
@@ -131,7 +130,19 @@ export class CompletionService {
 
   /** Runs a completion to the end and aggregates it; an `error` event becomes a thrown CompletionError. */
   async complete(request: ChatCompletionRequest, ctx: CompletionContext): Promise<CompletionResult> {
-    const stream = this.start(request, ctx);
+    // Its own abort, so that leaving early stops the provider at once (before the iterator is closed).
+    const local = new AbortController();
+    const onAbort = () => local.abort(ctx.signal?.reason);
+    if (ctx.signal?.aborted) onAbort();
+    else ctx.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.aggregate(this.start(request, { ...ctx, signal: local.signal }), local);
+    } finally {
+      ctx.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async aggregate(stream: CompletionStream, local: AbortController): Promise<CompletionResult> {
     const limit = this.config.streaming.performance.max_memory_per_stream;
     let content = '';
     let reasoning = '';
@@ -175,10 +186,12 @@ export class CompletionService {
           throw completionErrorOf(event.error);
       }
       if (held > limit) {
-        throw new CompletionError(
+        const error = new CompletionError(
           StreamErrorCode.MemoryLimitExceeded,
           `The completion exceeded ${limit} bytes held in memory; use stream: true for long outputs.`,
         );
+        local.abort(error);
+        throw error;
       }
     }
     throw new CompletionError(StreamErrorCode.Internal, 'The completion ended without a result.');
@@ -225,51 +238,69 @@ export class CompletionService {
 
     try {
       let index = 0;
+      let retries = 0;
       chain: while (index < targets.length && !controller.signal.aborted) {
         const target = targets[index]!;
         const { adapter, model, apiKey } = target;
+        // Every attempt, retries included, asks the circuit: it may have opened meanwhile.
         const admission = await this.circuits.admit(adapter.id, model.id);
+        if (controller.signal.aborted) {
+          if (admission.trial) void this.circuits.release(adapter.id, model.id);
+          break;
+        }
         if (!admission.allowed) {
           refusedRetryAfter = Math.min(refusedRetryAfter ?? Infinity, admission.retryAfterMs ?? Infinity);
           index++;
+          retries = 0;
           continue;
         }
-        for (let retries = 0; ; retries++) {
-          const attempt = new AbortController();
-          const onAbort = () => attempt.abort(controller.signal.reason);
-          controller.signal.addEventListener('abort', onAbort, { once: true });
-          const timer = holdFirstToken
-            ? setTimeout(
-                () => attempt.abort(firstTokenTimeout(adapter.id, settings.first_token_timeout)),
-                settings.first_token_timeout,
-              )
-            : undefined;
-          const attemptStarted = new Date().toISOString();
-          let produced = 0;
-          let error: StreamError | undefined;
+        const attempt = new AbortController();
+        const onAbort = () => attempt.abort(controller.signal.reason);
+        controller.signal.addEventListener('abort', onAbort, { once: true });
+        const timer = holdFirstToken
+          ? setTimeout(
+              () => attempt.abort(firstTokenTimeout(adapter.id, settings.first_token_timeout)),
+              settings.first_token_timeout,
+            )
+          : undefined;
+        const attemptStarted = new Date().toISOString();
+        const attemptStartedAt = performance.now();
+        // Non-streaming requests hold the whole answer, so a failure anywhere in it can still fail over.
+        const held: StreamEvent[] | undefined = holdFirstToken ? undefined : [];
+        let produced = 0;
+        let error: StreamError | undefined;
+        let ended = false;
+        try {
           try {
             const upstream = adapter.stream({ completionId, model, body, signal: attempt.signal, apiKey });
             for await (const event of upstream) {
-              if (produced === 0) {
+              if (produced++ === 0) {
                 clearTimeout(timer);
-                // A first frame that is an error (a 200 that fails at once) does not commit.
-                if (!committed && event.type !== 'error') {
-                  committed = true;
-                  route.target = target;
-                  firstTokenMs = performance.now() - started;
-                  this.metrics.timeToFirstToken.labels(adapter.id, model.id).observe(firstTokenMs / 1000);
-                  if (!isTerminal(event)) this.latency.record(adapter.id, model.id, firstTokenMs);
-                }
+                if (event.type !== 'error')
+                  this.latency.record(adapter.id, model.id, performance.now() - attemptStartedAt);
               }
-              produced++;
-              if (isTerminal(event)) {
-                if (event.type === 'error') error = event.error;
-                else terminal = splices.length > 0 ? { ...event, splices } : event;
+              // A first frame that is an error (a 200 that fails at once) does not commit.
+              if (event.type === 'error') {
+                error = event.error;
+                break;
+              }
+              if (!committed && (holdFirstToken || event.type === 'completed')) {
+                committed = true;
+                route.target = target;
+                firstTokenMs = performance.now() - started;
+                this.metrics.timeToFirstToken.labels(adapter.id, model.id).observe(firstTokenMs / 1000);
+              }
+              if (event.type === 'completed') {
+                terminal = splices.length > 0 ? { ...event, splices } : event;
                 break;
               }
               if (spliceable) {
                 if (event.type === 'content_chunk') partial += event.content;
                 else if (event.type === 'tool_call') spliceable = false;
+              }
+              if (held) {
+                held.push(event);
+                continue;
               }
               chunks++;
               yield event;
@@ -278,66 +309,79 @@ export class CompletionService {
               error = streamError(StreamErrorCode.InvalidResponse, endedEarly(adapter.id), true);
           } catch (err) {
             error = this.toStreamError(err, attempt.signal, completionId, log);
-          } finally {
-            clearTimeout(timer);
-            controller.signal.removeEventListener('abort', onAbort);
           }
-
-          if (terminal) {
-            this.settle(target, admission.trial, undefined);
-            break chain;
-          }
-          error ??= streamError(StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
-          attempts.push({
-            provider: adapter.id,
-            model: model.id,
-            code: error.code,
-            message: error.message,
-            startedAt: attemptStarted,
-            endedAt: new Date().toISOString(),
-          });
-          this.settle(target, admission.trial, error);
-          lastError = error;
-          if (controller.signal.aborted) break chain;
-
-          const hasNext = this.hasNext(targets, index);
-          if (committed) {
-            // Past the first token: the client already has part of an answer.
-            if (spliceable && hasNext && partial !== '') {
-              splices.push({ at: partial.length, from: model.id, reason: error.code });
-              this.metrics.splices.labels(adapter.id).inc();
-              log.warn(
-                { completion_id: completionId, provider: adapter.id, code: error.code },
-                'stream continued on the next provider',
-              );
-              body = withAssistantPrefix(request, partial);
-              index++;
-              continue chain;
-            }
-            break chain;
-          }
-          const recovery = recoveryFor(
-            error,
-            { retries, hasNext, callerKey: apiKey !== undefined },
-            settings,
-          );
-          if (recovery.action === 'fail') break chain;
-          if (recovery.action === 'next') {
-            this.metrics.failovers.labels(adapter.id, error.code).inc();
-            log.info(
-              { completion_id: completionId, provider: adapter.id, code: error.code },
-              'failing over to the next provider',
-            );
-            index++;
-            continue chain;
-          }
-          this.metrics.retries.labels(adapter.id, error.code).inc();
-          try {
-            await sleep(recovery.delayMs, undefined, { signal: controller.signal });
-          } catch {
-            break chain;
+          ended = true;
+        } finally {
+          clearTimeout(timer);
+          controller.signal.removeEventListener('abort', onAbort);
+          // The consumer stopped reading mid-attempt: stop the upstream, and free a half-open trial slot.
+          if (!ended) {
+            attempt.abort();
+            if (admission.trial) void this.circuits.release(adapter.id, model.id);
           }
         }
+
+        if (terminal) {
+          this.settle(target, admission.trial, undefined);
+          if (held) {
+            chunks += held.length;
+            yield* held;
+          }
+          break chain;
+        }
+        error ??= streamError(StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
+        attempts.push({
+          provider: adapter.id,
+          model: model.id,
+          code: error.code,
+          message: error.message,
+          startedAt: attemptStarted,
+          endedAt: new Date().toISOString(),
+        });
+        this.settle(target, admission.trial, error);
+        lastError = error;
+        if (controller.signal.aborted) break chain;
+
+        const hasNext = this.hasNext(targets, index);
+        if (committed) {
+          // Past the first token: the client already has part of an answer.
+          if (spliceable && hasNext && partial !== '') {
+            splices.push({ at: partial.length, from: model.id, reason: error.code });
+            this.metrics.splices.labels(adapter.id).inc();
+            log.warn(
+              { completion_id: completionId, provider: adapter.id, code: error.code },
+              'stream continued on the next provider',
+            );
+            body = withAssistantPrefix(request, partial);
+            index++;
+            retries = 0;
+            continue chain;
+          }
+          break chain;
+        }
+        if (produced === 0 && countsAgainstProvider(error.code) && apiKey === undefined) {
+          // A provider that fails before its first token ranks as slow for lowest_latency, not as unmeasured.
+          this.latency.record(adapter.id, model.id, settings.first_token_timeout);
+        }
+        const recovery = recoveryFor(error, { retries, hasNext, callerKey: apiKey !== undefined }, settings);
+        if (recovery.action === 'fail') break chain;
+        if (recovery.action === 'next') {
+          this.metrics.failovers.labels(adapter.id, error.code).inc();
+          log.info(
+            { completion_id: completionId, provider: adapter.id, code: error.code },
+            'failing over to the next provider',
+          );
+          index++;
+          retries = 0;
+          continue chain;
+        }
+        this.metrics.retries.labels(adapter.id, error.code).inc();
+        try {
+          await sleep(recovery.delayMs, undefined, { signal: controller.signal });
+        } catch {
+          break chain;
+        }
+        retries++;
       }
       terminal ??= this.finalError(completionId, controller.signal, lastError, refusedRetryAfter);
       yield terminal;
@@ -386,7 +430,11 @@ export class CompletionService {
     return false;
   }
 
-  /** An attempt's outcome, for its circuit and the provider's key health. */
+  /**
+   * An attempt's outcome, for its circuit and the provider's key health. Failures on a caller's own key say
+   * nothing about the provider for everyone else, so they do not count against the shared circuit; a
+   * half-open trial whose outcome does not count is released.
+   */
   private settle(target: RouteTarget, trial: boolean, error: StreamError | undefined): void {
     const { adapter, model, apiKey } = target;
     if (!error) {
@@ -394,7 +442,9 @@ export class CompletionService {
       if (apiKey === undefined) this.health.clear(adapter.id);
       return;
     }
-    if (countsAgainstProvider(error.code)) void this.circuits.record(adapter.id, model.id, false, trial);
+    if (countsAgainstProvider(error.code) && apiKey === undefined)
+      void this.circuits.record(adapter.id, model.id, false, trial);
+    else if (trial) void this.circuits.release(adapter.id, model.id);
     if (error.code === StreamErrorCode.AuthenticationFailed && apiKey === undefined)
       this.health.flagMisconfigured(adapter.id, error.message);
   }
