@@ -446,8 +446,9 @@ spoolSuite(
         15_000,
       );
       expect([...listed!].sort()).toEqual([...spooled].sort());
+      // The letters are listable as soon as they are added; the drained file goes right after.
+      await waitFor('the drained spool to be removed', () => !existsSync(`${spoolPath}.draining`));
       expect(existsSync(spoolPath)).toBe(false);
-      expect(existsSync(`${spoolPath}.draining`)).toBe(false);
       expect(service.spooled).toBe(0);
     }, 30_000);
 
