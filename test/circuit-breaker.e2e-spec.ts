@@ -159,6 +159,23 @@ describe('CircuitBreakerService with Redis', () => {
     }
   });
 
+  it('a released trial (no verdict on the provider) frees its slot at once, without counting', async () => {
+    const service = await breaker({});
+    const model = nextModel();
+    await fail(service, model, 4);
+    // half_open_trials is 2 here: both slots taken, a third is refused until one is released.
+    expect(await firstAllowed(service, model)).toMatchObject({ trial: true });
+    expect(await service.admit('sim', model)).toMatchObject({ allowed: true, trial: true });
+    expect(await service.admit('sim', model)).toMatchObject({ allowed: false, state: 'half_open' });
+    await service.release('sim', model);
+    expect(await service.admit('sim', model)).toMatchObject({ allowed: true, trial: true });
+    expect(await viewOf(service, model)).toMatchObject({
+      state: 'half_open',
+      trialsInFlight: 2,
+      requests: 0,
+    });
+  });
+
   it('closes after half_open_trials trial successes, with an empty window', async () => {
     const service = await breaker({});
     const seen: CircuitTransition[] = [];
