@@ -172,7 +172,8 @@ describe('CircuitBreakerService with Redis', () => {
     expect(await viewOf(service, model)).toMatchObject({
       state: 'half_open',
       trialsInFlight: 2,
-      requests: 0,
+      requests: 4,
+      failures: 4,
     });
   });
 
