@@ -6,6 +6,8 @@ import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 
+const WARNED = new WeakSet<AppConfig>();
+
 /**
  * Guards the `/admin` API with the bearer token from `admin.token` (CB_ADMIN_TOKEN). Without a configured
  * token the API is open, and a warning says so once at boot. (Issue 8 replaces this with JWT roles.)
@@ -17,8 +19,11 @@ export class AdminTokenGuard implements CanActivate {
   constructor(config: AppConfig, @Inject(ROOT_LOGGER) log: AppLogger) {
     const token = config.admin.token;
     if (token) this.token = Buffer.from(token);
-    else
+    else if (!WARNED.has(config)) {
+      // Each module with admin routes gets its own guard instance; one warning per app is enough.
+      WARNED.add(config);
       log.warn('admin.token is not set (CB_ADMIN_TOKEN): the /admin API is open to anyone who can reach it');
+    }
   }
 
   canActivate(context: ExecutionContext): boolean {
