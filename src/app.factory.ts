@@ -9,6 +9,7 @@ import { PinoNestLogger } from './common/logging/pino-nest-logger';
 import type { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
 import { REQUEST_ID_HEADER } from './http/headers';
+import { StreamWsAdapter } from './ws/stream-ws.adapter';
 
 const VALID_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -52,6 +53,8 @@ export async function createApp(
     metrics.httpDuration.labels(request.method, route).observe(reply.elapsedTime / 1000);
   });
 
+  // Frames up to four request bodies are read (and refused with a message past body_limit); larger ones close.
+  app.useWebSocketAdapter(new StreamWsAdapter(app, config.server.body_limit * 4));
   await app.init();
   return app;
 }

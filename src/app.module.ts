@@ -11,6 +11,7 @@ import { HealthModule } from './health/health.module';
 import { HttpModule } from './http/http.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
 import { RedisModule } from './redis/redis.module';
+import { WsModule } from './ws/ws.module';
 
 @Module({})
 export class AppModule {
@@ -25,6 +26,7 @@ export class AppModule {
         AnalyticsModule.forRoot(config),
         HealthModule,
         HttpModule,
+        ...(config.streaming.protocols.websocket.enabled ? [WsModule] : []),
         DeadLetterAdminModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: OpenAiExceptionFilter }],

@@ -57,6 +57,8 @@ export class WebSocketProtocolConfig {
   /** Per-connection send budget in bytes (socket bufferedAmount) before a slow consumer is paused. */
   @Size() message_buffer_size!: number;
   @Duration() ping_interval!: number;
+  /** Completions one connection may run at once. */
+  @IsInt() @Min(1) max_completions_per_connection!: number;
 }
 
 export class SseProtocolConfig {

@@ -4,10 +4,11 @@ import { RoutingModule } from '../routing/routing.module';
 import { ActiveStreams } from './active-streams.service';
 import { CompletionService } from './completion.service';
 import { DrainService } from './drain.service';
+import { StreamMultiplexer } from './multiplexer/stream-multiplexer.service';
 
 @Module({
   imports: [RoutingModule, DeadLetterModule],
-  providers: [CompletionService, ActiveStreams, DrainService],
-  exports: [CompletionService, ActiveStreams],
+  providers: [CompletionService, ActiveStreams, DrainService, StreamMultiplexer],
+  exports: [CompletionService, ActiveStreams, StreamMultiplexer],
 })
 export class StreamingModule {}

@@ -1,0 +1,59 @@
+import { MuxErrorCode, MuxMessageError, parseClientMessage } from './mux-messages';
+
+const refusal = (text: string) => {
+  try {
+    parseClientMessage(text);
+  } catch (err) {
+    if (err instanceof MuxMessageError) return { code: err.code, param: err.param };
+    throw err;
+  }
+  throw new Error(`accepted: ${text}`);
+};
+
+describe('parseClientMessage', () => {
+  it('reads every client message type', () => {
+    expect(parseClientMessage('{"type":"ping"}')).toEqual({ type: 'ping' });
+    expect(parseClientMessage('{"type":"subscribe","streams":["completion","agent_status"]}')).toEqual({
+      type: 'subscribe',
+      streams: ['completion', 'agent_status'],
+    });
+    expect(parseClientMessage('{"type":"unsubscribe","streams":["workflow"]}')).toEqual({
+      type: 'unsubscribe',
+      streams: ['workflow'],
+    });
+    expect(parseClientMessage('{"type":"cancel","id":"c-1"}')).toEqual({ type: 'cancel', id: 'c-1' });
+    expect(parseClientMessage('{"type":"subscribe_workflow","workflowId":"wf:9"}')).toEqual({
+      type: 'subscribe_workflow',
+      workflowId: 'wf:9',
+    });
+    expect(parseClientMessage('{"type":"unsubscribe_workflow","workflowId":"wf:9"}')).toEqual({
+      type: 'unsubscribe_workflow',
+      workflowId: 'wf:9',
+    });
+  });
+
+  it('takes a completion request as every field but type and id', () => {
+    expect(
+      parseClientMessage('{"type":"completion","id":"a","model":"echo","messages":[],"temperature":1}'),
+    ).toEqual({ type: 'completion', id: 'a', request: { model: 'echo', messages: [], temperature: 1 } });
+  });
+
+  it.each([
+    ['not json', MuxErrorCode.InvalidMessage, undefined],
+    ['[]', MuxErrorCode.InvalidMessage, undefined],
+    ['null', MuxErrorCode.InvalidMessage, undefined],
+    ['{}', MuxErrorCode.UnknownType, 'type'],
+    ['{"type":7}', MuxErrorCode.UnknownType, 'type'],
+    ['{"type":"launch"}', MuxErrorCode.UnknownType, 'type'],
+    ['{"type":"subscribe"}', MuxErrorCode.InvalidMessage, 'streams'],
+    ['{"type":"subscribe","streams":[]}', MuxErrorCode.InvalidMessage, 'streams'],
+    ['{"type":"subscribe","streams":["all"]}', MuxErrorCode.InvalidMessage, 'streams'],
+    ['{"type":"completion","model":"echo"}', MuxErrorCode.InvalidMessage, 'id'],
+    ['{"type":"completion","id":""}', MuxErrorCode.InvalidMessage, 'id'],
+    ['{"type":"completion","id":"has space"}', MuxErrorCode.InvalidMessage, 'id'],
+    [`{"type":"cancel","id":"${'x'.repeat(129)}"}`, MuxErrorCode.InvalidMessage, 'id'],
+    ['{"type":"subscribe_workflow","workflowId":5}', MuxErrorCode.InvalidMessage, 'workflowId'],
+  ])('refuses %s with %s', (text, code, param) => {
+    expect(refusal(text)).toEqual({ code, param });
+  });
+});

@@ -1,0 +1,366 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { MetricsService, type ChunkMeter } from '../../analytics/metrics.service';
+import { DomainError } from '../../common/errors/error-code';
+import type { AppLogger } from '../../common/logging/logger';
+import { ROOT_LOGGER } from '../../common/logging/logging.module';
+import { AppConfig } from '../../config/app-config';
+import { CompletionService, type CompletionStream } from '../completion.service';
+import { validateChatRequest } from '../dto/validate-chat-request';
+import type { StreamEvent } from '../stream-event';
+import {
+  type ClientMessage,
+  type MuxError,
+  MuxErrorCode,
+  MuxMessageError,
+  parseClientMessage,
+  type ServerMessage,
+  type StreamKind,
+} from './mux-messages';
+
+/** What the multiplexer needs of a socket; the WebSocket edge provides it. */
+export interface MuxConnection {
+  /** Queues one text message; never throws. */
+  send(text: string): void;
+  /** Bytes queued for the peer and not yet written to the network. */
+  readonly bufferedAmount: number;
+  close(code: number, reason: string): void;
+}
+
+/** WebSocket close codes used by the protocol. */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+export const CLOSE_SLOW_CONSUMER = 4008;
+
+interface ConnectionState {
+  id: string;
+  connection: MuxConnection;
+  /** Live completions by the client's id. */
+  completions: Map<string, AbortController>;
+  streams: Set<StreamKind>;
+  workflows: Set<string>;
+  closed: boolean;
+}
+
+/** How long a paused completion waits between looks at the send buffer. */
+const DRAIN_POLL_MS = 5;
+/** Past this multiple of the send budget a connection is closed as a slow consumer. */
+const HARD_LIMIT_FACTOR = 4;
+
+/**
+ * Many completions and subscriptions over one connection, each event tagged with its stream (README
+ * "WebSocket"). Owns every registry (connections, completions, stream and workflow subscriptions); the edge
+ * only hands it sockets and frames. Each completion is pumped on its own, so a slow one never holds up
+ * another; a connection whose send buffer passes `message_buffer_size` pauses its completions (their
+ * upstreams are not read) until the peer catches up.
+ */
+@Injectable()
+export class StreamMultiplexer {
+  private readonly connections = new Map<string, ConnectionState>();
+  private readonly workflowSubscribers = new Map<string, Set<ConnectionState>>();
+  private readonly agentSubscribers = new Set<ConnectionState>();
+  private readonly budget: number;
+  private readonly maxConnections: number;
+  private readonly maxCompletions: number;
+  private readonly maxMessageBytes: number;
+  private readonly meter: ChunkMeter;
+  private readonly log: AppLogger;
+  private sequence = 0;
+
+  constructor(
+    config: AppConfig,
+    private readonly completions: CompletionService,
+    metrics: MetricsService,
+    @Inject(ROOT_LOGGER) log: AppLogger,
+  ) {
+    const ws = config.streaming.protocols.websocket;
+    this.budget = ws.message_buffer_size;
+    this.maxConnections = ws.max_connections;
+    this.maxCompletions = ws.max_completions_per_connection;
+    this.maxMessageBytes = config.server.body_limit;
+    this.meter = metrics.meter('ws');
+    this.log = log.child({ context: 'StreamMultiplexer' });
+  }
+
+  /** Registers a connection; over `max_connections` it is told why and closed, and undefined is returned. */
+  open(connection: MuxConnection): string | undefined {
+    if (this.connections.size >= this.maxConnections) {
+      connection.send(
+        serialize({
+          type: 'error',
+          error: { code: MuxErrorCode.TooManyConnections, message: 'Too many connections; retry shortly.' },
+        }),
+      );
+      connection.close(CLOSE_TRY_AGAIN_LATER, 'too many connections');
+      return undefined;
+    }
+    const id = `ws-${++this.sequence}`;
+    this.connections.set(id, {
+      id,
+      connection,
+      completions: new Map(),
+      streams: new Set(),
+      workflows: new Set(),
+      closed: false,
+    });
+    return id;
+  }
+
+  /** One frame from the peer. Bad input gets an `error` message; the connection and its streams carry on. */
+  receive(connectionId: string, data: Buffer | string, binary: boolean): void {
+    const state = this.connections.get(connectionId);
+    if (!state) return;
+    try {
+      if (binary) throw new MuxMessageError(MuxErrorCode.InvalidMessage, 'Send JSON in text frames.');
+      const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      if (size > this.maxMessageBytes) {
+        throw new MuxMessageError(
+          MuxErrorCode.MessageTooLarge,
+          `A message may be at most ${this.maxMessageBytes} bytes.`,
+        );
+      }
+      this.handle(state, parseClientMessage(typeof data === 'string' ? data : data.toString('utf8')));
+    } catch (err) {
+      if (err instanceof MuxMessageError) {
+        this.send(state, {
+          type: 'error',
+          ...(err.completionId === undefined ? {} : { completionId: err.completionId }),
+          error: { code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}) },
+        });
+      } else {
+        this.log.error({ err, connection: connectionId }, 'WebSocket message failed');
+        this.send(state, {
+          type: 'error',
+          error: { code: 'internal_error', message: 'The message failed.' },
+        });
+      }
+    }
+  }
+
+  /** The peer went away: aborts its completions and forgets everything it registered. */
+  close(connectionId: string): void {
+    const state = this.connections.get(connectionId);
+    if (!state) return;
+    state.closed = true;
+    for (const controller of state.completions.values()) controller.abort();
+    state.completions.clear();
+    for (const workflowId of state.workflows) this.unsubscribeWorkflow(state, workflowId);
+    this.agentSubscribers.delete(state);
+    this.connections.delete(connectionId);
+  }
+
+  /** Sends a workflow event to every connection subscribed to that workflow (issue 7 produces them). */
+  publishWorkflow(workflowId: string, message: ServerMessage): void {
+    for (const state of this.workflowSubscribers.get(workflowId) ?? []) this.send(state, message);
+  }
+
+  /** Sends an agent status event to every connection subscribed to `agent_status`. */
+  publishAgentStatus(message: ServerMessage): void {
+    for (const state of this.agentSubscribers) this.send(state, message);
+  }
+
+  /** Sizes of every registry (for tests and diagnostics). */
+  stats(): { connections: number; completions: number; workflows: number; agentSubscribers: number } {
+    let completions = 0;
+    for (const state of this.connections.values()) completions += state.completions.size;
+    return {
+      connections: this.connections.size,
+      completions,
+      workflows: this.workflowSubscribers.size,
+      agentSubscribers: this.agentSubscribers.size,
+    };
+  }
+
+  private handle(state: ConnectionState, message: ClientMessage): void {
+    switch (message.type) {
+      case 'ping':
+        return this.send(state, { type: 'pong' });
+      case 'subscribe':
+        for (const kind of message.streams) state.streams.add(kind);
+        if (state.streams.has('agent_status')) this.agentSubscribers.add(state);
+        return this.acknowledge(state);
+      case 'unsubscribe':
+        for (const kind of message.streams) state.streams.delete(kind);
+        if (!state.streams.has('agent_status')) this.agentSubscribers.delete(state);
+        return this.acknowledge(state);
+      case 'subscribe_workflow': {
+        state.workflows.add(message.workflowId);
+        let subscribers = this.workflowSubscribers.get(message.workflowId);
+        if (!subscribers) this.workflowSubscribers.set(message.workflowId, (subscribers = new Set()));
+        subscribers.add(state);
+        return this.acknowledge(state);
+      }
+      case 'unsubscribe_workflow':
+        this.unsubscribeWorkflow(state, message.workflowId);
+        return this.acknowledge(state);
+      case 'cancel': {
+        const controller = state.completions.get(message.id);
+        if (!controller) {
+          throw new MuxMessageError(
+            MuxErrorCode.UnknownCompletion,
+            `No live completion '${message.id}' on this connection.`,
+            'id',
+            message.id,
+          );
+        }
+        controller.abort();
+        return;
+      }
+      case 'completion':
+        return this.startCompletion(state, message.id, message.request);
+    }
+  }
+
+  private startCompletion(state: ConnectionState, id: string, body: Record<string, unknown>): void {
+    if (state.completions.has(id)) {
+      throw new MuxMessageError(
+        MuxErrorCode.DuplicateId,
+        `A completion '${id}' is already running on this connection.`,
+        'id',
+        id,
+      );
+    }
+    if (state.completions.size >= this.maxCompletions) {
+      throw new MuxMessageError(
+        MuxErrorCode.TooManyCompletions,
+        `At most ${this.maxCompletions} completions may run at once on one connection.`,
+        undefined,
+        id,
+      );
+    }
+    const controller = new AbortController();
+    let stream: CompletionStream;
+    try {
+      // Always a stream here: events go out as they come (and the first-token rules of streams apply).
+      const request = validateChatRequest({ ...body, stream: true });
+      stream = this.completions.start(request, {
+        requestId: `${state.id}:${id}`,
+        protocol: 'ws',
+        signal: controller.signal,
+      });
+    } catch (err) {
+      this.send(state, { type: 'error', completionId: id, error: errorOf(err) });
+      return;
+    }
+    state.completions.set(id, controller);
+    void this.pump(state, id, stream, controller);
+  }
+
+  /** Forwards one completion's events; pauses (does not read on) while the peer's buffer is over budget. */
+  private async pump(
+    state: ConnectionState,
+    id: string,
+    stream: CompletionStream,
+    controller: AbortController,
+  ): Promise<void> {
+    try {
+      for await (const event of stream) {
+        if (state.closed) break;
+        const message = toMessage(id, event, stream);
+        if (message) this.send(state, message);
+        if (state.connection.bufferedAmount > this.budget && !(await this.writable(state))) break;
+      }
+    } catch (err) {
+      this.log.error({ err, connection: state.id, completion: id }, 'WebSocket completion failed');
+      this.send(state, { type: 'error', completionId: id, error: errorOf(err) });
+    } finally {
+      if (state.completions.get(id) === controller) state.completions.delete(id);
+    }
+  }
+
+  /**
+   * Waits until the peer's buffer is back under budget. False when the connection closed meanwhile or was
+   * closed here for passing the hard limit.
+   */
+  private async writable(state: ConnectionState): Promise<boolean> {
+    while (!state.closed && state.connection.bufferedAmount > this.budget) {
+      if (state.connection.bufferedAmount > this.budget * HARD_LIMIT_FACTOR) {
+        this.send(state, {
+          type: 'error',
+          error: {
+            code: MuxErrorCode.SlowConsumer,
+            message: 'The connection fell too far behind; closing it.',
+          },
+        });
+        state.connection.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
+        this.close(state.id);
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    return !state.closed;
+  }
+
+  private acknowledge(state: ConnectionState): void {
+    this.send(state, { type: 'subscribed', streams: [...state.streams], workflows: [...state.workflows] });
+  }
+
+  private unsubscribeWorkflow(state: ConnectionState, workflowId: string): void {
+    state.workflows.delete(workflowId);
+    const subscribers = this.workflowSubscribers.get(workflowId);
+    if (!subscribers) return;
+    subscribers.delete(state);
+    if (subscribers.size === 0) this.workflowSubscribers.delete(workflowId);
+  }
+
+  private send(state: ConnectionState, message: ServerMessage): void {
+    if (state.closed) return;
+    const text = serialize(message);
+    this.meter.chunks.inc();
+    this.meter.bytes.inc(text.length);
+    state.connection.send(text);
+  }
+}
+
+function serialize(message: ServerMessage): string {
+  return JSON.stringify(message);
+}
+
+/** A StreamEvent as the protocol's message; undefined for events it has no form for. */
+function toMessage(
+  completionId: string,
+  event: StreamEvent,
+  stream: CompletionStream,
+): ServerMessage | undefined {
+  switch (event.type) {
+    case 'content_chunk':
+      return { type: 'content_chunk', completionId, content: event.content };
+    case 'thinking':
+      return { type: 'thinking_status', completionId, status: 'thinking', content: event.content };
+    case 'tool_call':
+      return {
+        type: 'tool_call',
+        completionId,
+        tool: event.name,
+        arguments: event.argumentsDelta,
+        toolCallId: event.toolCallId,
+        index: event.index,
+      };
+    case 'tool_result':
+      return undefined;
+    case 'completed':
+      return {
+        type: 'completed',
+        completionId,
+        usage: event.usage,
+        finishReason: event.finishReason,
+        model: stream.model,
+        provider: stream.provider,
+      };
+    case 'error': {
+      const { code, message, param, retryAfterMs } = event.error;
+      const error: MuxError = { code, message };
+      if (param !== undefined) error.param = param;
+      if (retryAfterMs !== undefined) error.retryAfterMs = retryAfterMs;
+      return { type: 'error', completionId, error };
+    }
+  }
+}
+
+function errorOf(err: unknown): MuxError {
+  if (err instanceof DomainError) {
+    const error: MuxError = { code: err.code, message: err.message };
+    if (err.param !== undefined) error.param = err.param;
+    if (err.retryAfterMs !== undefined) error.retryAfterMs = err.retryAfterMs;
+    return error;
+  }
+  return { code: 'internal_error', message: 'The completion failed unexpectedly.' };
+}
