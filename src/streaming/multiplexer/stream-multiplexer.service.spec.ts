@@ -43,22 +43,20 @@ function multiplexer() {
 const chunks = (c: FakeConnection) => c.sent.filter((m) => m.type === 'content_chunk').length;
 const tick = (ms = 30) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A connection with one endless completion running on it. */
+async function oneCompletion() {
+  const mux = multiplexer();
+  const connection = new FakeConnection();
+  const id = mux.open(connection)!;
+  const message = { type: 'completion', id: 'a', model: 'echo', messages: [{ role: 'user', content: 'x' }] };
+  mux.receive(id, JSON.stringify(message), false);
+  await tick();
+  return { mux, connection, id };
+}
+
 describe('StreamMultiplexer backpressure', () => {
   it('pauses a completion while the buffer is over budget, resumes when it drains', async () => {
-    const mux = multiplexer();
-    const connection = new FakeConnection();
-    const id = mux.open(connection)!;
-    mux.receive(
-      id,
-      JSON.stringify({
-        type: 'completion',
-        id: 'a',
-        model: 'echo',
-        messages: [{ role: 'user', content: 'x' }],
-      }),
-      false,
-    );
-    await tick();
+    const { mux, connection, id } = await oneCompletion();
     expect(chunks(connection)).toBeGreaterThan(0);
 
     connection.bufferedAmount = 2048; // over the 1 KB budget, under the hard limit
@@ -75,20 +73,7 @@ describe('StreamMultiplexer backpressure', () => {
   });
 
   it('closes a connection past the hard limit with slow_consumer, aborting its completions', async () => {
-    const mux = multiplexer();
-    const connection = new FakeConnection();
-    const id = mux.open(connection)!;
-    mux.receive(
-      id,
-      JSON.stringify({
-        type: 'completion',
-        id: 'a',
-        model: 'echo',
-        messages: [{ role: 'user', content: 'x' }],
-      }),
-      false,
-    );
-    await tick();
+    const { mux, connection, id } = await oneCompletion();
     connection.bufferedAmount = 5 * 1024;
     await tick();
     expect(connection.closedWith).toBe(CLOSE_SLOW_CONSUMER);
