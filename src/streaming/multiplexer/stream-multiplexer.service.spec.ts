@@ -73,7 +73,7 @@ describe('StreamMultiplexer backpressure', () => {
   });
 
   it('closes a connection past the hard limit with slow_consumer, aborting its completions', async () => {
-    const { mux, connection, id } = await oneCompletion();
+    const { mux, connection } = await oneCompletion();
     connection.bufferedAmount = 5 * 1024;
     await tick();
     expect(connection.closedWith).toBe(CLOSE_SLOW_CONSUMER);
