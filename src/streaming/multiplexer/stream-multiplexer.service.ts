@@ -305,7 +305,7 @@ export class StreamMultiplexer {
     if (state.closed) return;
     const text = serialize(message);
     this.meter.chunks.inc();
-    this.meter.bytes.inc(text.length);
+    this.meter.bytes.inc(Buffer.byteLength(text));
     state.connection.send(text);
   }
 }
