@@ -100,3 +100,73 @@ export async function closedLoop(
     errors,
   };
 }
+
+/**
+ * The router's WebSocket edge: `concurrency` closed loops multiplexed on ONE socket, each sending a
+ * `completion` and waiting for its `completed`. Frames are the messages received.
+ */
+export async function wsClosedLoop(
+  baseUrl: string,
+  request: Record<string, unknown>,
+  concurrency: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const { default: WebSocket } = await import('ws');
+  const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws/stream`);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  interface Pending {
+    started: number;
+    first: number;
+    resolve: (ok: boolean) => void;
+  }
+  const pending = new Map<string, Pending>();
+  const latencies: number[] = [];
+  const firsts: number[] = [];
+  let frames = 0;
+  let errors = 0;
+  socket.on('message', (data: Buffer) => {
+    frames++;
+    const text = data.toString('latin1');
+    const id = /"completionId":"([^"]+)"/.exec(text)?.[1];
+    const entry = id === undefined ? undefined : pending.get(id);
+    if (!entry || id === undefined) return;
+    if (entry.first < 0 && text.startsWith('{"type":"content_chunk"'))
+      entry.first = performance.now() - entry.started;
+    if (text.startsWith('{"type":"completed"') || text.startsWith('{"type":"error"')) {
+      pending.delete(id);
+      entry.resolve(text.startsWith('{"type":"completed"'));
+    }
+  });
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const id = `b${next++}`;
+        const t0 = performance.now();
+        const entry: Pending = { started: t0, first: -1, resolve: () => undefined };
+        const done = new Promise<boolean>((resolve) => (entry.resolve = resolve));
+        pending.set(id, entry);
+        socket.send(JSON.stringify({ type: 'completion', id, ...request }));
+        if (!(await done)) errors++;
+        const total = performance.now() - t0;
+        latencies.push(total);
+        firsts.push(entry.first < 0 ? total : entry.first);
+      }
+    }),
+  );
+  socket.close();
+  const elapsed = (performance.now() - started) / 1000;
+  return {
+    requests: latencies.length,
+    seconds: elapsed,
+    latency: percentiles(latencies),
+    firstChunk: percentiles(firsts),
+    frames,
+    errors,
+  };
+}

@@ -1,7 +1,7 @@
 /**
  * npm run bench, in one run on this machine:
  *   1. the vendor path: a fake OpenAI upstream (test/fakes) called directly, against the same calls through
- *      the router (HTTP in, undici pool out, SSE parsing and re-serialization) — the issue's targets;
+ *      the router (HTTP in, undici pool out, SSE parsing and re-serialization; also over the WebSocket edge);
  *   2. the framework: the router on its in-process simulated provider against a bare node:http server running
  *      the same provider and serializer (direct-server.ts).
  * Load generator, router and upstream share the cores, so read the ratios, not the absolute numbers.
@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
 import { SHORT_WORDS, STREAM_WORDS } from './servers';
-import { closedLoop, type LoadResult } from './load';
+import { closedLoop, type LoadResult, wsClosedLoop } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ONLY = process.env.BENCH_ONLY;
@@ -78,10 +78,26 @@ async function vendorPath(): Promise<Row[]> {
       () => closedLoop(directUrl, body('gpt-bench', n, stream), concurrency, SECONDS),
       () => closedLoop(routerUrl, body('openai/bench', n, stream), concurrency, SECONDS),
     );
+  // The WebSocket edge against the same direct SSE calls: one socket, completions multiplexed on it.
+  const overWs = (name: string, concurrency: number) =>
+    pair(
+      `fake OpenAI upstream: ${name}`,
+      () => closedLoop(directUrl, body('gpt-bench', STREAM_WORDS, true), concurrency, SECONDS),
+      () =>
+        wsClosedLoop(
+          router.url,
+          { model: 'openai/bench', messages: [{ role: 'user', content: words(STREAM_WORDS) }] },
+          concurrency,
+          SECONDS,
+        ),
+    );
   const rows = [
     await run('non-streaming, concurrency 32', SHORT_WORDS, false, 32),
     await run(`streaming ${STREAM_WORDS} chunks, 1 client`, STREAM_WORDS, true, 1),
     await run(`streaming ${STREAM_WORDS} chunks, 100 concurrent`, STREAM_WORDS, true, 100),
+    await overWs(`streaming ${STREAM_WORDS} chunks over WebSocket, 1 at a time`, 1),
+    // 32: the default max_completions_per_connection.
+    await overWs(`streaming ${STREAM_WORDS} chunks over WebSocket, 32 multiplexed on one socket`, 32),
   ];
   router.close();
   upstream.close();

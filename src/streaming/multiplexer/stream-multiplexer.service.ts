@@ -251,11 +251,18 @@ export class StreamMultiplexer {
     stream: CompletionStream,
     controller: AbortController,
   ): Promise<void> {
+    // Content deltas, the hot path, are written from a per-completion template (one JSON.stringify of the
+    // text); the rarer messages go through JSON.stringify whole.
+    const contentHead = `{"type":"content_chunk","completionId":${JSON.stringify(id)},"content":`;
     try {
       for await (const event of stream) {
         if (state.closed) break;
-        const message = toMessage(id, event, stream);
-        if (message) this.send(state, message);
+        if (event.type === 'content_chunk')
+          this.sendText(state, `${contentHead}${JSON.stringify(event.content)}}`);
+        else {
+          const message = toMessage(id, event, stream);
+          if (message) this.send(state, message);
+        }
         if (state.connection.bufferedAmount > this.budget && !(await this.writable(state))) break;
       }
     } catch (err) {
@@ -302,8 +309,11 @@ export class StreamMultiplexer {
   }
 
   private send(state: ConnectionState, message: ServerMessage): void {
+    if (!state.closed) this.sendText(state, serialize(message));
+  }
+
+  private sendText(state: ConnectionState, text: string): void {
     if (state.closed) return;
-    const text = serialize(message);
     this.meter.chunks.inc();
     this.meter.bytes.inc(Buffer.byteLength(text));
     state.connection.send(text);
