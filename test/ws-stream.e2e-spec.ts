@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { StreamMultiplexer } from '../src/streaming/multiplexer/stream-multiplexer.service';
@@ -337,6 +337,19 @@ describe('WebSocket /ws/stream', () => {
     });
     expect(refused).toBe(404);
 
+    // A client that resets right after asking to upgrade an unknown path must not take the process down.
+    for (let i = 0; i < 20; i++) {
+      const { hostname, port } = new URL(t.url);
+      const raw = tcpConnect(Number(port), hostname);
+      raw.on('error', () => undefined);
+      raw.write(
+        'GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      raw.resetAndDestroy();
+    }
+    await sleep(100);
+
     // Another WebSocket server on /graphql, sharing the port (as graphql-ws will): both work at once.
     const other = new WebSocketServer({ noServer: true });
     other.on('connection', (socket: WebSocket) => socket.send('hello from /graphql'));
@@ -363,5 +376,14 @@ describe('WebSocket /ws/stream', () => {
       server.off('upgrade', onUpgrade);
       other.close();
     }
+  });
+
+  it('at shutdown, drains and then closes sockets with 1001 (going away)', async () => {
+    const app = await startApp();
+    const client = await WsTestClient.connect(app.url);
+    client.send({ type: 'ping' });
+    await client.next('pong', (m) => m.type === 'pong');
+    await app.close();
+    expect(await client.closed).toBe(1001);
   });
 });

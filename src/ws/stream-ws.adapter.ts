@@ -4,6 +4,9 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 
+/** How long a client gets to answer the server's close frame at shutdown. */
+const CLOSE_GRACE_MS = 1_000;
+
 interface PathServer {
   path: string;
   server: WebSocketServer;
@@ -53,7 +56,35 @@ export class StreamWsAdapter extends WsAdapter {
     this.owned.push({ path: wsServer.path, server: wsServer as unknown as WebSocketServer });
   }
 
+  /**
+   * Shutdown (after the streams have drained): each client gets a 1001 close frame and a moment to answer,
+   * so the last frames of a drained stream are not cut off; those that do not answer are then terminated.
+   */
+  override async close(server: WebSocketServer): Promise<void> {
+    const clients = [...server.clients];
+    await Promise.all(
+      clients.map(
+        (client) =>
+          new Promise<void>((resolve) => {
+            if (client.readyState === client.CLOSED) return resolve();
+            const timer = setTimeout(() => {
+              client.terminate();
+              resolve();
+            }, CLOSE_GRACE_MS);
+            client.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            client.close(1001, 'server shutting down');
+          }),
+      ),
+    );
+    await super.close(server);
+  }
+
   private upgrade(httpServer: Server, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Past the upgrade the HTTP server no longer watches the socket: a reset must not become an uncaught error.
+    socket.on('error', () => socket.destroy());
     const pathname = (request.url ?? '/').split('?')[0];
     const target = this.owned.find((owned) => owned.path === pathname);
     if (target) {

@@ -1,5 +1,6 @@
-import type { OnModuleDestroy } from '@nestjs/common';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
 import { StreamMultiplexer } from '../streaming/multiplexer/stream-multiplexer.service';
@@ -11,7 +12,7 @@ import { WsHeartbeat } from './ws-heartbeat';
  */
 @WebSocketGateway({ path: '/ws/stream' })
 export class StreamGateway
-  implements OnGatewayInit<WebSocketServer>, OnGatewayConnection<WebSocket>, OnModuleDestroy
+  implements OnGatewayInit<WebSocketServer>, OnGatewayConnection<WebSocket>, OnApplicationShutdown
 {
   private heartbeat?: WsHeartbeat;
 
@@ -31,6 +32,7 @@ export class StreamGateway
         return socket.bufferedAmount;
       },
       close: (code, reason) => socket.close(code, reason),
+      whenWritable: () => whenWritable(socket),
     });
     if (id === undefined) return;
     this.heartbeat?.watch(socket);
@@ -38,9 +40,29 @@ export class StreamGateway
     socket.on('close', () => this.mux.close(id));
   }
 
-  onModuleDestroy(): void {
+  /** After the drain (dead peers are still reaped while streams finish). */
+  onApplicationShutdown(): void {
     this.heartbeat?.stop();
   }
+}
+
+/** How long a paused completion waits before looking at the send buffer again, without a drain event. */
+const DRAIN_RECHECK_MS = 250;
+
+/** Resolves when the socket's write buffer drains (or it closes, or after a while: the caller looks again). */
+function whenWritable(socket: WebSocket): Promise<void> {
+  const raw = (socket as unknown as { _socket?: Duplex })._socket;
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      raw?.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, DRAIN_RECHECK_MS);
+    raw?.once('drain', done);
+    socket.once('close', done);
+  });
 }
 
 function toText(data: RawData): Buffer {

@@ -16,6 +16,7 @@ export enum MuxErrorCode {
   DuplicateId = 'duplicate_id',
   UnknownCompletion = 'unknown_completion',
   TooManyCompletions = 'too_many_completions',
+  TooManySubscriptions = 'too_many_subscriptions',
   TooManyConnections = 'too_many_connections',
   SlowConsumer = 'slow_consumer',
 }

@@ -16,6 +16,9 @@ class FakeConnection implements MuxConnection {
   close(code: number): void {
     this.closedWith = code;
   }
+  whenWritable(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** A completion that yields a chunk whenever it is read, until aborted. */
@@ -73,11 +76,32 @@ describe('StreamMultiplexer backpressure', () => {
   });
 
   it('closes a connection past the hard limit with slow_consumer, aborting its completions', async () => {
-    const { mux, connection } = await oneCompletion();
-    connection.bufferedAmount = 5 * 1024;
+    const { mux, connection, id } = await oneCompletion();
+    connection.bufferedAmount = 2 * 1024; // over the 1 KB budget: the completion pauses...
     await tick();
+    connection.bufferedAmount = 5 * 1024; // ...and stays paused past 4 x the budget, sending nothing
+    await tick();
+    expect(connection.closedWith).toBeUndefined();
+    // ...and the next message of any kind (a pong here) closes the connection instead of growing the buffer.
+    mux.receive(id, '{"type":"ping"}', false);
     expect(connection.closedWith).toBe(CLOSE_SLOW_CONSUMER);
     expect(connection.sent.at(-1)).toMatchObject({ type: 'error', error: { code: 'slow_consumer' } });
+    expect(connection.sent.some((m) => m.type === 'pong')).toBe(false);
     expect(mux.stats()).toEqual({ connections: 0, completions: 0, workflows: 0, agentSubscribers: 0 });
+  });
+
+  it('caps the workflows one connection follows', () => {
+    const mux = multiplexer();
+    const connection = new FakeConnection();
+    const id = mux.open(connection)!;
+    for (let i = 0; i <= 100; i++)
+      mux.receive(id, JSON.stringify({ type: 'subscribe_workflow', workflowId: `w${i}` }), false);
+    expect(connection.sent.at(-1)).toMatchObject({
+      type: 'error',
+      error: { code: 'too_many_subscriptions' },
+    });
+    expect(mux.stats().workflows).toBe(100);
+    mux.close(id);
+    expect(mux.stats().workflows).toBe(0);
   });
 });

@@ -24,6 +24,8 @@ export interface MuxConnection {
   /** Bytes queued for the peer and not yet written to the network. */
   readonly bufferedAmount: number;
   close(code: number, reason: string): void;
+  /** Resolves when the send buffer may have drained (the caller checks `bufferedAmount` again). */
+  whenWritable(): Promise<void>;
 }
 
 /** WebSocket close codes used by the protocol. */
@@ -40,10 +42,10 @@ interface ConnectionState {
   closed: boolean;
 }
 
-/** How long a paused completion waits between looks at the send buffer. */
-const DRAIN_POLL_MS = 5;
 /** Past this multiple of the send budget a connection is closed as a slow consumer. */
 const HARD_LIMIT_FACTOR = 4;
+/** Workflows one connection may follow at once. */
+const MAX_WORKFLOW_SUBSCRIPTIONS = 100;
 
 /**
  * Many completions and subscriptions over one connection, each event tagged with its stream (README
@@ -182,6 +184,13 @@ export class StreamMultiplexer {
         if (!state.streams.has('agent_status')) this.agentSubscribers.delete(state);
         return this.acknowledge(state);
       case 'subscribe_workflow': {
+        if (!state.workflows.has(message.workflowId) && state.workflows.size >= MAX_WORKFLOW_SUBSCRIPTIONS) {
+          throw new MuxMessageError(
+            MuxErrorCode.TooManySubscriptions,
+            `At most ${MAX_WORKFLOW_SUBSCRIPTIONS} workflows may be followed at once on one connection.`,
+            'workflowId',
+          );
+        }
         state.workflows.add(message.workflowId);
         let subscribers = this.workflowSubscribers.get(message.workflowId);
         if (!subscribers) this.workflowSubscribers.set(message.workflowId, (subscribers = new Set()));
@@ -263,6 +272,7 @@ export class StreamMultiplexer {
           const message = toMessage(id, event, stream);
           if (message) this.send(state, message);
         }
+        if (event.type === 'completed' || event.type === 'error') break;
         if (state.connection.bufferedAmount > this.budget && !(await this.writable(state))) break;
       }
     } catch (err) {
@@ -273,25 +283,10 @@ export class StreamMultiplexer {
     }
   }
 
-  /**
-   * Waits until the peer's buffer is back under budget. False when the connection closed meanwhile or was
-   * closed here for passing the hard limit.
-   */
+  /** Waits until the peer's buffer is back under budget (on its drain); false when the connection closed. */
   private async writable(state: ConnectionState): Promise<boolean> {
     while (!state.closed && state.connection.bufferedAmount > this.budget) {
-      if (state.connection.bufferedAmount > this.budget * HARD_LIMIT_FACTOR) {
-        this.send(state, {
-          type: 'error',
-          error: {
-            code: MuxErrorCode.SlowConsumer,
-            message: 'The connection fell too far behind; closing it.',
-          },
-        });
-        state.connection.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
-        this.close(state.id);
-        return false;
-      }
-      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      await state.connection.whenWritable();
     }
     return !state.closed;
   }
@@ -312,8 +307,26 @@ export class StreamMultiplexer {
     if (!state.closed) this.sendText(state, serialize(message));
   }
 
+  /**
+   * Every message, completions' and control replies alike, counts against the hard limit: a peer that
+   * stopped reading is closed as a slow consumer instead of growing the buffer.
+   */
   private sendText(state: ConnectionState, text: string): void {
     if (state.closed) return;
+    if (state.connection.bufferedAmount > this.budget * HARD_LIMIT_FACTOR) {
+      state.connection.send(
+        serialize({
+          type: 'error',
+          error: {
+            code: MuxErrorCode.SlowConsumer,
+            message: 'The connection fell too far behind; closing it.',
+          },
+        }),
+      );
+      state.connection.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
+      this.close(state.id);
+      return;
+    }
     this.meter.chunks.inc();
     this.meter.bytes.inc(Buffer.byteLength(text));
     state.connection.send(text);
