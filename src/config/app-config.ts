@@ -55,8 +55,9 @@ export class WebSocketProtocolConfig {
   @IsBoolean() enabled!: boolean;
   @IsInt() @Min(1) max_connections!: number;
   /** Per-connection send budget in bytes (socket bufferedAmount) before a slow consumer is paused. */
-  @Size() message_buffer_size!: number;
-  @Duration() ping_interval!: number;
+  @Size() @Min(1024, { message: 'must be at least 1KB' }) message_buffer_size!: number;
+  /** At least 10ms (0 would ping, and terminate, every peer at once). */
+  @Duration() @Min(10, { message: 'must be at least 10ms' }) ping_interval!: number;
   /** Completions one connection may run at once. */
   @IsInt() @Min(1) max_completions_per_connection!: number;
 }

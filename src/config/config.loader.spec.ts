@@ -211,4 +211,17 @@ describe('provider keys and base URLs from the environment', () => {
       'providers.openai.idle_timeout: must be a duration like "100ms", "30s" or "5m" (got "soon")',
     ]);
   });
+
+  it('refuses a WebSocket ping interval or send budget of zero', () => {
+    expect(() =>
+      loadConfig({
+        env: {},
+        overrides: [
+          { streaming: { protocols: { websocket: { ping_interval: '0ms', message_buffer_size: 0 } } } },
+        ],
+      }),
+    ).toThrow(
+      /ping_interval: must be at least 10ms[\s\S]*message_buffer_size: must be at least 1KB|message_buffer_size: must be at least 1KB[\s\S]*ping_interval: must be at least 10ms/,
+    );
+  });
 });
