@@ -64,6 +64,24 @@ export interface LoadResult {
   errors: number;
 }
 
+/** A run's samples as its result. */
+function summarize(
+  started: number,
+  latencies: number[],
+  firsts: number[],
+  frames: number,
+  errors: number,
+): LoadResult {
+  return {
+    requests: latencies.length,
+    seconds: (performance.now() - started) / 1000,
+    latency: percentiles(latencies),
+    firstChunk: percentiles(firsts),
+    frames,
+    errors,
+  };
+}
+
 /** `concurrency` closed-loop clients for `seconds`. */
 export async function closedLoop(
   url: string,
@@ -90,15 +108,7 @@ export async function closedLoop(
     }),
   );
   agent.destroy();
-  const elapsed = (performance.now() - started) / 1000;
-  return {
-    requests: latencies.length,
-    seconds: elapsed,
-    latency: percentiles(latencies),
-    firstChunk: percentiles(firsts),
-    frames,
-    errors,
-  };
+  return summarize(started, latencies, firsts, frames, errors);
 }
 
 /**
@@ -160,13 +170,5 @@ export async function wsClosedLoop(
     }),
   );
   socket.close();
-  const elapsed = (performance.now() - started) / 1000;
-  return {
-    requests: latencies.length,
-    seconds: elapsed,
-    latency: percentiles(latencies),
-    firstChunk: percentiles(firsts),
-    frames,
-    errors,
-  };
+  return summarize(started, latencies, firsts, frames, errors);
 }
