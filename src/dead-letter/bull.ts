@@ -3,6 +3,7 @@ import type Redis from 'ioredis';
 import type { AppLogger } from '../common/logging/logger';
 import { CompletionError, DomainError, StreamErrorCode } from '../common/errors/error-code';
 import type { AppConfig } from '../config/app-config';
+import { DeadlineError, withDeadline } from '../common/with-deadline';
 
 /** Where dead letters are kept: jobs that stay in `wait` (no worker ever takes them). */
 export const DEAD_LETTER_QUEUE = 'dead-letters';
@@ -37,23 +38,6 @@ export function redisUnavailable(): CompletionError {
     'Dead letters live in Redis, which is unavailable right now; retry later.',
     { retryable: true, retryAfterMs: 5_000 },
   );
-}
-
-/** `work`, or a rejection after `ms` (the work itself is not cancelled). */
-export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(`${what}: no answer within ${ms}ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export class DeadlineError extends Error {
-  override readonly name = 'DeadlineError';
 }
 
 const CONNECTION_FAILURE =

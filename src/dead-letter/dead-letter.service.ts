@@ -14,7 +14,8 @@ import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
-import { bullPrefix, DEAD_LETTER_QUEUE, RedisGate, withDeadline } from './bull';
+import { withDeadline } from '../common/with-deadline';
+import { bullPrefix, DEAD_LETTER_QUEUE, RedisGate } from './bull';
 import {
   type DeadLetter,
   isDeadLetterId,

@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { AppConfig } from '../config/app-config';
 import { type AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
+import { withDeadline } from '../common/with-deadline';
 
 export interface RedisPing {
   up: boolean;
@@ -42,17 +43,11 @@ export class RedisService implements OnApplicationShutdown {
   /** PING with a deadline; never throws. */
   async ping(timeoutMs: number): Promise<RedisPing> {
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs}ms`)), timeoutMs);
-    });
     try {
-      await Promise.race([this.client.ping(), deadline]);
+      await withDeadline(this.client.ping(), timeoutMs, 'PING');
       return { up: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
     } catch (err) {
       return { up: false, error: err instanceof Error ? err.message : String(err) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -10,6 +10,7 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig, type ErrorHandlingConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
 import { ADMIT, type LuaScript, PRUNE, RECORD, RESET } from './circuit-breaker.scripts';
+import { withDeadline } from '../common/with-deadline';
 
 export const CIRCUIT_STATES = ['closed', 'open', 'half_open'] as const;
 export type CircuitState = (typeof CIRCUIT_STATES)[number];
@@ -225,7 +226,7 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
   async release(provider: string, model: string): Promise<void> {
     try {
       const trials = `${this.key(circuitId(provider, model))}:trials`;
-      await withDeadline(this.redis.client.zpopmin(trials), REQUEST_PATH_DEADLINE_MS);
+      await withDeadline(this.redis.client.zpopmin(trials), REQUEST_PATH_DEADLINE_MS, 'Redis');
     } catch (err) {
       this.redisTrouble(err, 'circuit trial not released');
     }
@@ -281,11 +282,11 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
   private async readAll(): Promise<{ views: CircuitView[]; known: KnownCircuit[]; readAtMs: number }> {
     const deadline = this.config.redis.health_timeout;
     const client = this.redis.client;
-    const ids = await withDeadline(client.smembers(this.index), deadline);
+    const ids = await withDeadline(client.smembers(this.index), deadline, 'Redis');
     const pipeline = client.pipeline().time();
     for (const id of ids)
       pipeline.hgetall(this.key(id)).zrange(`${this.key(id)}:trials`, '0', '-1', 'WITHSCORES');
-    const results = (await withDeadline(pipeline.exec(), deadline)) ?? [];
+    const results = (await withDeadline(pipeline.exec(), deadline, 'Redis')) ?? [];
     const values = results.map(([err, value]) => {
       if (err) throw err;
       return value;
@@ -306,7 +307,11 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
       views.push(this.view(circuit, hash, Array.isArray(trials) ? trials : [], nowMs));
     });
     if (gone.length > 0) {
-      await withDeadline(this.eval(PRUNE, [this.index, ...gone.map((id) => this.key(id))], gone), deadline);
+      await withDeadline(
+        this.eval(PRUNE, [this.index, ...gone.map((id) => this.key(id))], gone),
+        deadline,
+        'Redis',
+      );
     }
     views.sort((a, b) => a.provider.localeCompare(b.provider) || a.model.localeCompare(b.model));
     return { views, known, readAtMs: nowMs };
@@ -447,7 +452,7 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
     const key = this.key(id);
     const keys = [key, `${key}:trials`, this.index];
     const argv = [id, provider, model, this.node, this.channel, ...args];
-    return withDeadline(this.eval(script, keys, argv), deadlineMs).then(parseReply);
+    return withDeadline(this.eval(script, keys, argv), deadlineMs, 'Redis').then(parseReply);
   }
 
   /** EVALSHA, loading the script on NOSCRIPT (a restarted or flushed Redis). */
@@ -555,14 +560,6 @@ function unavailable(err: unknown): CompletionError {
     'Circuit state is unavailable: Redis does not answer.',
     { retryable: true, cause: err },
   );
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms}ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves when `promise` settles or `emitter` emits one of `events`, after `ms` at the latest; never rejects. */
