@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import { StreamMultiplexer } from '../src/streaming/multiplexer/stream-multiplexer.service';
 import { ActiveStreams } from '../src/streaming/active-streams.service';
+import { UpgradeRouter } from '../src/ws/upgrade-router';
 import { startApp, type TestApp, withModels } from './support/app';
 import { rawText, WsTestClient } from './support/ws-client';
 import { sleep, waitFor } from './support/wait';
@@ -328,7 +329,7 @@ describe('WebSocket /ws/stream', () => {
     await waitFor('no stream left', () => t.app.get(ActiveStreams).size === 0);
   }, 60_000);
 
-  it('leaves upgrades for other paths to their own listeners, and refuses them when there is none', async () => {
+  it('routes upgrades for other paths to their own servers, and refuses those nobody owns with 404', async () => {
     const refused = await new Promise<number>((resolve, reject) => {
       const socket = new WebSocket(`${t.url.replace('http', 'ws')}/elsewhere`);
       socket.on('unexpected-response', (_req, res: IncomingMessage) => resolve(res.statusCode ?? 0));
@@ -350,30 +351,28 @@ describe('WebSocket /ws/stream', () => {
     }
     await sleep(100);
 
-    // Another WebSocket server on /graphql, sharing the port (as graphql-ws will): both work at once.
+    // Another WebSocket server routed on the same port (as graphql-ws is on /graphql): both work at once.
     const other = new WebSocketServer({ noServer: true });
-    other.on('connection', (socket: WebSocket) => socket.send('hello from /graphql'));
-    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (request.url?.startsWith('/graphql'))
-        other.handleUpgrade(request, socket, head, (ws: WebSocket) => other.emit('connection', ws, request));
-    };
-    const server = t.app.getHttpServer();
-    server.on('upgrade', onUpgrade);
+    other.on('connection', (socket: WebSocket) => socket.send('hello from /other'));
+    const router = UpgradeRouter.for(t.app.getHttpServer());
+    router.route('/other', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      other.handleUpgrade(request, socket, head, (ws: WebSocket) => other.emit('connection', ws, request)),
+    );
     try {
       const greeting = await new Promise<string>((resolve, reject) => {
-        const socket = new WebSocket(`${t.url.replace('http', 'ws')}/graphql`);
+        const socket = new WebSocket(`${t.url.replace('http', 'ws')}/other?x=1`);
         socket.on('message', (data: WebSocket.RawData) => {
           resolve(rawText(data));
           socket.close();
         });
         socket.on('error', reject);
       });
-      expect(greeting).toBe('hello from /graphql');
+      expect(greeting).toBe('hello from /other');
       const client = await connect();
       client.send({ type: 'ping' });
       await client.next('pong', (m) => m.type === 'pong');
     } finally {
-      server.off('upgrade', onUpgrade);
+      router.unroute('/other');
       other.close();
     }
   });

@@ -1,28 +1,20 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import type { IncomingMessage, Server } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Server } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
-
-/** How long a client gets to answer the server's close frame at shutdown. */
-const CLOSE_GRACE_MS = 1_000;
-
-interface PathServer {
-  path: string;
-  server: WebSocketServer;
-}
+import { UpgradeRouter } from './upgrade-router';
+import { closeGracefully } from './close-gracefully';
 
 /**
  * Nest's WsAdapter, changed in two ways:
- * - Upgrades for paths no gateway owns are left to the server's other `upgrade` listeners (GraphQL's
- *   graphql-ws on `/graphql` shares this port); only when nobody else listens is such an upgrade refused with
- *   404. Nest's own adapter destroys them.
+ * - Upgrades go through the server's UpgradeRouter: each gateway path is one route, so GraphQL's graphql-ws
+ *   on `/graphql` shares this port, and an upgrade for a path nobody owns is refused with 404. Nest's own
+ *   adapter destroys upgrades it does not own, which would kill the other protocol's.
  * - Messages are not dispatched through Nest's `{event, data}` envelope: gateways read raw frames themselves.
  * `maxPayload` caps frames (larger ones close the connection with 1009, by the ws library).
  */
 export class StreamWsAdapter extends WsAdapter {
-  private readonly owned: PathServer[] = [];
-  private listening = false;
+  private readonly routers = new Map<number, UpgradeRouter>();
 
   constructor(
     app: INestApplicationContext,
@@ -38,12 +30,7 @@ export class StreamWsAdapter extends WsAdapter {
   protected override ensureHttpServerExists(port: number, httpServer?: Server): Server | undefined {
     if (this.httpServersRegistry.has(port) || !httpServer) return undefined;
     this.httpServersRegistry.set(port, httpServer);
-    if (!this.listening) {
-      this.listening = true;
-      httpServer.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
-        this.upgrade(httpServer, request, socket, head),
-      );
-    }
+    this.routers.set(port, UpgradeRouter.for(httpServer));
     return httpServer;
   }
 
@@ -53,49 +40,15 @@ export class StreamWsAdapter extends WsAdapter {
     path: string,
   ): void {
     super.addWsServerToRegistry(wsServer, port, path);
-    this.owned.push({ path: wsServer.path, server: wsServer as unknown as WebSocketServer });
-  }
-
-  /**
-   * Shutdown (after the streams have drained): each client gets a 1001 close frame and a moment to answer,
-   * so the last frames of a drained stream are not cut off; those that do not answer are then terminated.
-   */
-  override async close(server: WebSocketServer): Promise<void> {
-    const clients = [...server.clients];
-    await Promise.all(
-      clients.map(
-        (client) =>
-          new Promise<void>((resolve) => {
-            if (client.readyState === client.CLOSED) return resolve();
-            const timer = setTimeout(() => {
-              client.terminate();
-              resolve();
-            }, CLOSE_GRACE_MS);
-            client.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            client.close(1001, 'server shutting down');
-          }),
-      ),
+    const server = wsServer as unknown as WebSocketServer;
+    this.routers.get(port)?.route(wsServer.path, (request, socket, head) =>
+      server.handleUpgrade(request, socket, head, (ws: WebSocket) => server.emit('connection', ws, request)),
     );
-    await super.close(server);
   }
 
-  private upgrade(httpServer: Server, request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // Past the upgrade the HTTP server no longer watches the socket: a reset must not become an uncaught error.
-    socket.on('error', () => socket.destroy());
-    const pathname = (request.url ?? '/').split('?')[0];
-    const target = this.owned.find((owned) => owned.path === pathname);
-    if (target) {
-      target.server.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-        target.server.emit('connection', ws, request);
-      });
-      return;
-    }
-    // Another listener (graphql-ws) may own this path; refuse only when there is none.
-    if (httpServer.listenerCount('upgrade') <= 1) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    }
+  /** Shutdown (after the streams have drained): see closeGracefully. */
+  override async close(server: WebSocketServer): Promise<void> {
+    await closeGracefully(server);
+    await super.close(server);
   }
 }
