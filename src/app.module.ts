@@ -7,6 +7,7 @@ import { LoggingModule } from './common/logging/logging.module';
 import type { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/config.module';
 import { DeadLetterAdminModule } from './dead-letter/dead-letter-admin.module';
+import { GraphqlModule } from './graphql/graphql.module';
 import { HealthModule } from './health/health.module';
 import { HttpModule } from './http/http.module';
 import { LifecycleModule } from './lifecycle/lifecycle.module';
@@ -27,6 +28,7 @@ export class AppModule {
         HealthModule,
         HttpModule,
         ...(config.streaming.protocols.websocket.enabled ? [WsModule] : []),
+        ...(config.streaming.protocols.graphql.enabled ? [GraphqlModule] : []),
         DeadLetterAdminModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: OpenAiExceptionFilter }],

@@ -136,8 +136,17 @@ export class MonitoringConfig {
   @IsNumber() @Min(0) @Max(1) trace_sample_rate!: number;
 }
 
+/** The Redis-backed event bus behind GraphQL subscriptions (and workflow streams). */
+export class EventBusConfig {
+  /** How long a stream's events (and a completion's result) are kept after its last event, for late subscribers. */
+  @Duration() retention!: number;
+  /** Events kept per stream for replay; a late subscriber to a longer stream gets the latest ones. */
+  @IsInt() @Min(1) replay_limit!: number;
+}
+
 export class StreamingConfig {
   @ValidateNested() @Type(() => ProtocolsConfig) protocols!: ProtocolsConfig;
+  @ValidateNested() @Type(() => EventBusConfig) event_bus!: EventBusConfig;
   @ValidateNested() @Type(() => BufferingConfig) buffering!: BufferingConfig;
   @ValidateNested() @Type(() => PerformanceConfig) performance!: PerformanceConfig;
   @ValidateNested() @Type(() => ErrorHandlingConfig) error_handling!: ErrorHandlingConfig;

@@ -65,6 +65,7 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
   private readonly maxLetters: number;
   private readonly timeoutMs: number;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly listeners = new Set<(letter: DeadLetter) => void>();
   private draining?: Promise<void>;
   private drainAgain = false;
   private trimming?: Promise<void>;
@@ -132,10 +133,17 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
         .catch((err: unknown) => this.log.error({ err, dead_letter_id: id }, 'dead letter not stored'))
         .finally(() => this.inFlight.delete(task));
       this.inFlight.add(task);
+      for (const listener of this.listeners) listener(stored);
     } catch (err) {
       this.log.error({ err, dead_letter_id: id }, 'dead letter not recorded');
     }
     return id;
+  }
+
+  /** Hears every letter recorded on this node (already scrubbed of secrets). Returns the unsubscribe. */
+  onRecorded(listener: (letter: DeadLetter) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
   }
 
   /** Resolves once every letter recorded so far is stored (queue or spool). */

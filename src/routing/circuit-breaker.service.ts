@@ -56,6 +56,9 @@ export interface CircuitTransition {
   retryAt?: string;
 }
 
+/** `ours`: this node's own request caused it (every node hears every transition). */
+export type TransitionListener = (t: CircuitTransition, ours: boolean) => void;
+
 /** What the scripts publish on `<prefix>circuit`: a transition plus the node that caused it. */
 interface TransitionMessage {
   provider: string;
@@ -115,7 +118,7 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
   /** Tells this node's own transitions apart when they come back through pub/sub. */
   private readonly node = randomUUID();
   private readonly known = new Map<string, KnownCircuit>();
-  private readonly listeners = new Set<(t: CircuitTransition) => void>();
+  private readonly listeners = new Set<TransitionListener>();
   /** Redis clock minus this node's clock, from the last script reply. */
   private skewMs = 0;
   private subscriber?: Redis;
@@ -255,7 +258,7 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
     return { provider, model, state: 'closed', requests: 0, failures: 0, errorRate: 0, trialsInFlight: 0 };
   }
 
-  onTransition(listener: (t: CircuitTransition) => void): () => void {
+  onTransition(listener: TransitionListener): () => void {
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
   }
@@ -434,7 +437,7 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
     }
     for (const listener of this.listeners) {
       try {
-        listener(t);
+        listener(t, ours);
       } catch (err) {
         this.log.error({ err }, 'circuit transition listener failed');
       }

@@ -17,6 +17,7 @@ export interface Misconfiguration {
 @Injectable()
 export class ProviderHealth {
   private readonly flagged = new Map<string, Misconfiguration>();
+  private readonly listeners = new Set<(provider: string, flag: Misconfiguration | undefined) => void>();
   private readonly log: AppLogger;
 
   constructor(
@@ -34,6 +35,7 @@ export class ProviderHealth {
       { provider, reason },
       'provider flagged as misconfigured: the vendor refused its configured key',
     );
+    this.announce(provider, this.flagged.get(provider));
   }
 
   /** A success on the configured key clears the flag. */
@@ -41,6 +43,23 @@ export class ProviderHealth {
     if (!this.flagged.delete(provider)) return;
     this.metrics.providerMisconfigured.labels(provider).set(0);
     this.log.info({ provider }, 'provider no longer flagged as misconfigured');
+    this.announce(provider, undefined);
+  }
+
+  /** Hears every flag and clear: the flag, or undefined when cleared. Returns the unsubscribe. */
+  onChange(listener: (provider: string, flag: Misconfiguration | undefined) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
+  private announce(provider: string, flag: Misconfiguration | undefined): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(provider, flag);
+      } catch (err) {
+        this.log.error({ err }, 'provider health listener failed');
+      }
+    }
   }
 
   isMisconfigured(provider: string): boolean {

@@ -18,6 +18,7 @@ import { RoutingService, type RouteTarget } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
 import { coalesceEvents } from './event-coalescer';
+import { ResultBuilder } from './result-builder';
 import {
   type ErrorEvent,
   type FinishReason,
@@ -144,48 +145,22 @@ export class CompletionService {
 
   private async aggregate(stream: CompletionStream, local: AbortController): Promise<CompletionResult> {
     const limit = this.config.streaming.performance.max_memory_per_stream;
-    let content = '';
-    let reasoning = '';
-    const calls: ChatToolCall[] = [];
-    let held = 0;
+    const builder = new ResultBuilder();
     for await (const event of stream) {
-      switch (event.type) {
-        case 'content_chunk':
-          content += event.content;
-          held += event.content.length;
-          break;
-        case 'thinking':
-          reasoning += event.content;
-          held += event.content.length;
-          break;
-        case 'tool_call': {
-          const call = (calls[event.index] ??= {
-            id: event.toolCallId,
-            type: 'function',
-            function: { name: event.name, arguments: '' },
-          });
-          call.function.arguments += event.argumentsDelta;
-          held += event.argumentsDelta.length;
-          break;
-        }
-        case 'tool_result':
-          break;
-        case 'completed':
-          return {
-            completionId: stream.completionId,
-            created: stream.created,
-            model: stream.model,
-            provider: stream.provider,
-            content: content === '' && calls.length > 0 ? null : content,
-            reasoning: reasoning === '' ? null : reasoning,
-            toolCalls: calls.filter(Boolean),
-            finishReason: event.finishReason,
-            usage: event.usage,
-          };
-        case 'error':
-          throw completionErrorOf(event.error);
+      if (event.type === 'completed') {
+        return {
+          completionId: stream.completionId,
+          created: stream.created,
+          model: stream.model,
+          provider: stream.provider,
+          ...builder.output(),
+          finishReason: event.finishReason,
+          usage: event.usage,
+        };
       }
-      if (held > limit) {
+      if (event.type === 'error') throw completionErrorOf(event.error);
+      builder.add(event);
+      if (builder.held > limit) {
         const error = new CompletionError(
           StreamErrorCode.MemoryLimitExceeded,
           `The completion exceeded ${limit} bytes held in memory; use stream: true for long outputs.`,

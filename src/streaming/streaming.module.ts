@@ -1,14 +1,16 @@
 import { Module } from '@nestjs/common';
 import { DeadLetterModule } from '../dead-letter/dead-letter.module';
+import { EventsModule } from '../events/events.module';
 import { RoutingModule } from '../routing/routing.module';
 import { ActiveStreams } from './active-streams.service';
 import { CompletionService } from './completion.service';
 import { DrainService } from './drain.service';
 import { StreamMultiplexer } from './multiplexer/stream-multiplexer.service';
+import { PublishedCompletions } from './published-completions.service';
 
 @Module({
-  imports: [RoutingModule, DeadLetterModule],
-  providers: [CompletionService, ActiveStreams, DrainService, StreamMultiplexer],
-  exports: [CompletionService, ActiveStreams, StreamMultiplexer],
+  imports: [RoutingModule, DeadLetterModule, EventsModule],
+  providers: [CompletionService, ActiveStreams, DrainService, StreamMultiplexer, PublishedCompletions],
+  exports: [CompletionService, ActiveStreams, StreamMultiplexer, PublishedCompletions],
 })
 export class StreamingModule {}

@@ -41,9 +41,13 @@ export class StreamWsAdapter extends WsAdapter {
   ): void {
     super.addWsServerToRegistry(wsServer, port, path);
     const server = wsServer as unknown as WebSocketServer;
-    this.routers.get(port)?.route(wsServer.path, (request, socket, head) =>
-      server.handleUpgrade(request, socket, head, (ws: WebSocket) => server.emit('connection', ws, request)),
-    );
+    this.routers
+      .get(port)
+      ?.route(wsServer.path, (request, socket, head) =>
+        server.handleUpgrade(request, socket, head, (ws: WebSocket) =>
+          server.emit('connection', ws, request),
+        ),
+      );
   }
 
   /** Shutdown (after the streams have drained): see closeGracefully. */

@@ -121,6 +121,8 @@ export class OpenAiExceptionFilter implements ExceptionFilter {
   constructor(@Inject(ROOT_LOGGER) private readonly logger: AppLogger) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
+    // GraphQL resolvers: the error goes back to GraphQL, which formats it (GraphqlModule's formatError).
+    if (host.getType<string>() !== 'http') throw exception;
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const request = http.getRequest<FastifyRequest>();

@@ -1,0 +1,316 @@
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
+import type { AppLogger } from '../common/logging/logger';
+import { ROOT_LOGGER } from '../common/logging/logging.module';
+import { AppConfig } from '../config/app-config';
+import { RedisService } from '../redis/redis.service';
+import { type BusEnvelope, BusSubscription } from './bus-subscription';
+
+/**
+ * Appends an event to a topic's kept log (trimmed to the replay limit), refreshes the log's and the summary's
+ * expiry, and publishes it, in one step so that the log order is the publish order.
+ * KEYS: log, summary. ARGV: envelope JSON, retention ms, replay limit, channel.
+ */
+const PUBLISH_SCRIPT = `
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+return 1`;
+
+interface BusRedis extends Redis {
+  cbBusPublish(
+    log: string,
+    summary: string,
+    envelope: string,
+    retentionMs: number,
+    limit: number,
+    channel: string,
+  ): Promise<number>;
+}
+
+interface Channel {
+  subscriptions: Set<BusSubscription<unknown>>;
+  /** Resolves once Redis confirmed the SUBSCRIBE. */
+  ready: Promise<void>;
+}
+
+export interface SubscribeOptions<T> {
+  /** Replay the topic's kept events first (topics opened with `open`). */
+  replay: boolean;
+  accept?: (event: T) => boolean;
+  /** With `replay`: skip the events up to this `seq` (seen before a reconnect). */
+  after?: number;
+  /** The error a subscriber that falls too far behind ends with. */
+  overflow: () => Error;
+}
+
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+/**
+ * The event bus behind subscriptions, on Redis, so a subscriber on one node receives events produced on another.
+ *
+ * A topic is either kept (`open`: a producer numbers its events, which are kept in a capped Redis list for
+ * `event_bus.retention` after the last one, beside a JSON summary such as a completion's result) or live-only
+ * (`publish`: system events). Each node holds one subscriber connection, SUBSCRIBEs to a topic's channel while
+ * it has local subscribers, and fans messages out to them, parsing each message once.
+ */
+@Injectable()
+export class EventBus implements OnModuleInit, OnApplicationShutdown {
+  private readonly prefix: string;
+  private readonly retentionMs: number;
+  private readonly replayLimit: number;
+  private readonly channels = new Map<string, Channel>();
+  private readonly log: AppLogger;
+  private subscriber?: Redis;
+  private connectedOnce = false;
+  private lastErrorLogAt = 0;
+
+  constructor(
+    config: AppConfig,
+    private readonly redis: RedisService,
+    @Inject(ROOT_LOGGER) logger: AppLogger,
+  ) {
+    this.prefix = `${config.redis.key_prefix}bus:`;
+    this.retentionMs = config.streaming.event_bus.retention;
+    this.replayLimit = config.streaming.event_bus.replay_limit;
+    this.log = logger.child({ context: 'EventBus' });
+    this.redis.client.defineCommand('cbBusPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+  }
+
+  onModuleInit(): void {
+    // Its own connection (a subscribed connection runs no other command); it queues commands while
+    // reconnecting, and ioredis subscribes again to every channel once it is back.
+    const subscriber = this.redis.client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    subscriber.on('error', () => undefined); // the shared client already reports Redis trouble
+    subscriber.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    subscriber.on('ready', () => {
+      // Messages published while the connection was down are lost: replaying subscribers read the log again.
+      if (this.connectedOnce) this.recoverAll();
+      this.connectedOnce = true;
+    });
+    this.subscriber = subscriber;
+  }
+
+  onApplicationShutdown(): void {
+    for (const channel of this.channels.values()) {
+      for (const subscription of channel.subscriptions) void subscription.return();
+    }
+    this.channels.clear();
+    this.subscriber?.disconnect();
+  }
+
+  /**
+   * Starts a kept topic with its summary; its producer then numbers and publishes events through the writer.
+   * Throws (service_unavailable) when Redis cannot take it.
+   */
+  async open<T, S>(topic: string, summary: S): Promise<TopicWriter<T, S>> {
+    try {
+      await this.redis.client.set(this.summaryKey(topic), JSON.stringify(summary), 'PX', this.retentionMs);
+    } catch (err) {
+      throw new CompletionError(
+        StreamErrorCode.ServiceUnavailable,
+        'The event store (Redis) is unavailable; retry shortly.',
+        {
+          retryable: true,
+          retryAfterMs: 1_000,
+          cause: err,
+        },
+      );
+    }
+    return new TopicWriter<T, S>(this, topic);
+  }
+
+  /** A kept topic's summary, or undefined when it is unknown or has expired. */
+  async summary<S>(topic: string): Promise<S | undefined> {
+    const raw = await this.redis.client.get(this.summaryKey(topic));
+    return raw === null ? undefined : (JSON.parse(raw) as S);
+  }
+
+  /** Publishes on a live-only topic (no log, no numbering). Never throws; lost while Redis is away. */
+  publish<T>(topic: string, event: T): void {
+    const envelope = serialize(0, event, false);
+    this.redis.client
+      .publish(this.channelOf(topic), envelope)
+      .catch((err: unknown) => this.trouble(err, topic));
+  }
+
+  /**
+   * Subscribes to a topic. With `replay`, the topic's kept events come first, then live ones, each once and in
+   * order. The returned iterator must be read or `return()`ed.
+   */
+  async subscribe<T>(topic: string, options: SubscribeOptions<T>): Promise<BusSubscription<T>> {
+    const channelName = this.channelOf(topic);
+    const subscription: BusSubscription<T> = new BusSubscription<T>({
+      maxQueued: this.replayLimit + 1_000,
+      overflow: options.overflow,
+      ...(options.accept ? { accept: options.accept } : {}),
+      ...(options.after ? { after: options.after } : {}),
+      ...(options.replay ? { history: () => this.history<T>(topic) } : {}),
+      onClose: () => this.detach(channelName, subscription as BusSubscription<unknown>),
+    });
+    const channel = this.attach(channelName, subscription as BusSubscription<unknown>);
+    try {
+      await channel.ready;
+      await subscription.start();
+    } catch (err) {
+      void subscription.return();
+      throw new CompletionError(
+        StreamErrorCode.ServiceUnavailable,
+        'The event bus (Redis) is unavailable; retry shortly.',
+        {
+          retryable: true,
+          retryAfterMs: 1_000,
+          cause: err,
+        },
+      );
+    }
+    return subscription;
+  }
+
+  /** Local subscriptions, over every topic. */
+  get subscriptionCount(): number {
+    let count = 0;
+    for (const channel of this.channels.values()) count += channel.subscriptions.size;
+    return count;
+  }
+
+  /** @internal TopicWriter's publish. */
+  write(topic: string, envelope: string): Promise<unknown> {
+    return (this.redis.client as BusRedis)
+      .cbBusPublish(
+        this.logKey(topic),
+        this.summaryKey(topic),
+        envelope,
+        this.retentionMs,
+        this.replayLimit,
+        this.channelOf(topic),
+      )
+      .catch((err: unknown) => this.trouble(err, topic));
+  }
+
+  /** @internal TopicWriter's summary update. */
+  writeSummary(topic: string, summary: unknown): Promise<unknown> {
+    return this.redis.client
+      .set(this.summaryKey(topic), JSON.stringify(summary), 'PX', this.retentionMs)
+      .catch((err: unknown) => this.trouble(err, topic));
+  }
+
+  private async history<T>(topic: string): Promise<Array<BusEnvelope<T>>> {
+    const raw = await this.redis.client.lrange(this.logKey(topic), 0, -1);
+    const envelopes: Array<BusEnvelope<T>> = [];
+    for (const line of raw) {
+      const envelope = parse<T>(line);
+      if (envelope) envelopes.push(envelope);
+    }
+    return envelopes;
+  }
+
+  private attach(name: string, subscription: BusSubscription<unknown>): Channel {
+    let channel = this.channels.get(name);
+    if (!channel) {
+      const subscriber = this.subscriber;
+      const ready = subscriber
+        ? subscriber.subscribe(name).then(() => undefined)
+        : Promise.reject(new Error('event bus stopped'));
+      ready.catch(() => undefined);
+      channel = { subscriptions: new Set(), ready };
+      this.channels.set(name, channel);
+    }
+    channel.subscriptions.add(subscription);
+    return channel;
+  }
+
+  private detach(name: string, subscription: BusSubscription<unknown>): void {
+    const channel = this.channels.get(name);
+    if (!channel?.subscriptions.delete(subscription) || channel.subscriptions.size > 0) return;
+    this.channels.delete(name);
+    this.subscriber?.unsubscribe(name).catch(() => undefined);
+  }
+
+  private dispatch(name: string, message: string): void {
+    const channel = this.channels.get(name);
+    if (!channel) return;
+    const envelope = parse<unknown>(message);
+    if (!envelope) return;
+    for (const subscription of channel.subscriptions) subscription.push(envelope);
+  }
+
+  private recoverAll(): void {
+    for (const channel of this.channels.values()) {
+      for (const subscription of channel.subscriptions) subscription.recover();
+    }
+  }
+
+  private trouble(err: unknown, topic: string): void {
+    const now = Date.now();
+    if (now - this.lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
+    this.lastErrorLogAt = now;
+    this.log.warn(
+      { err: { message: err instanceof Error ? err.message : String(err) }, topic },
+      'event not published: Redis unavailable',
+    );
+  }
+
+  private channelOf(topic: string): string {
+    return `${this.prefix}${topic}`;
+  }
+
+  private logKey(topic: string): string {
+    return `${this.prefix}${topic}:log`;
+  }
+
+  private summaryKey(topic: string): string {
+    return `${this.prefix}${topic}:summary`;
+  }
+}
+
+/**
+ * A kept topic's producer side. It numbers events from 1; there must be one writer per topic. Writes are
+ * sent in order and not awaited (the stream never waits on Redis); `flushed()` waits for them.
+ */
+export class TopicWriter<T, S> {
+  private seq = 0;
+  private pending: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly bus: EventBus,
+    readonly topic: string,
+  ) {}
+
+  publish(event: T, last = false): void {
+    this.seq += 1;
+    this.pending = this.bus.write(this.topic, serialize(this.seq, event, last));
+  }
+
+  /** Replaces the topic's summary (a completion's result when it ends). */
+  summarize(summary: S): void {
+    this.pending = this.bus.writeSummary(this.topic, summary);
+  }
+
+  /** Resolves once every write so far has been answered by Redis (or failed). */
+  flushed(): Promise<void> {
+    return this.pending.then(() => undefined);
+  }
+
+  get published(): number {
+    return this.seq;
+  }
+}
+
+function serialize(seq: number, event: unknown, last: boolean): string {
+  return `{"seq":${seq},"at":${Date.now()},"event":${JSON.stringify(event)}${last ? ',"last":true}' : '}'}`;
+}
+
+function parse<T>(raw: string): BusEnvelope<T> | undefined {
+  try {
+    const value = JSON.parse(raw) as Partial<BusEnvelope<T>>;
+    if (typeof value.seq !== 'number' || typeof value.at !== 'number' || value.event === undefined)
+      return undefined;
+    return value as BusEnvelope<T>;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,169 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import {
+  type BeforeApplicationShutdown,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { DeadLetterService } from '../dead-letter/dead-letter.service';
+import { CircuitBreakerService, type CircuitTransition } from '../routing/circuit-breaker.service';
+import { ProviderHealth } from '../routing/provider-health.service';
+import type { BusSubscription } from './bus-subscription';
+import { EventBus } from './event-bus.service';
+
+export const SYSTEM_EVENT_TYPES = [
+  'provider_health',
+  'circuit_state_changed',
+  'dead_letter',
+  'node_started',
+  'node_stopping',
+] as const;
+export type SystemEventType = (typeof SYSTEM_EVENT_TYPES)[number];
+
+/** Ordered: a `minSeverity` filter keeps this one and those after it. */
+export const SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface SystemEvent {
+  type: SystemEventType;
+  severity: Severity;
+  message: string;
+  /** The node it happened on. */
+  node: string;
+  provider?: string;
+  model?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface SystemEventFilter {
+  types?: readonly SystemEventType[];
+  severities?: readonly Severity[];
+  minSeverity?: Severity;
+  providers?: readonly string[];
+}
+
+const TOPIC = 'system';
+
+/** This process, as named in system events: the host (the pod in Kubernetes) and a per-boot suffix. */
+export const NODE_ID = `${hostname()}-${randomUUID().slice(0, 8)}`;
+
+/**
+ * Operational events for every node's `systemEvents` subscribers: provider health (a refused configured key,
+ * and its recovery), circuit state changes, dead letters, and nodes starting and stopping. Each is published
+ * once, by the node where it happened.
+ */
+@Injectable()
+export class SystemEvents
+  implements OnModuleInit, OnModuleDestroy, OnApplicationBootstrap, BeforeApplicationShutdown
+{
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly circuits: CircuitBreakerService,
+    private readonly health: ProviderHealth,
+    private readonly deadLetters: DeadLetterService,
+  ) {}
+
+  onModuleInit(): void {
+    this.unsubscribe.push(
+      this.circuits.onTransition((t, ours) => {
+        if (ours) this.emit(circuitEvent(t));
+      }),
+      this.health.onChange((provider, flag) =>
+        this.emit(
+          flag
+            ? {
+                type: 'provider_health',
+                severity: 'error',
+                provider,
+                message: `Provider ${provider} is misconfigured: ${flag.reason}`,
+                data: { healthy: false, reason: flag.reason, since: flag.since },
+              }
+            : {
+                type: 'provider_health',
+                severity: 'info',
+                provider,
+                message: `Provider ${provider} answers on its configured key again.`,
+                data: { healthy: true },
+              },
+        ),
+      ),
+      this.deadLetters.onRecorded((letter) => {
+        const last = letter.attempts.at(-1);
+        this.emit({
+          type: 'dead_letter',
+          severity: 'warning',
+          message: `Completion ${letter.completionId} was dead-lettered: ${letter.errorKind}.`,
+          ...(last ? { provider: last.provider, model: last.model } : {}),
+          data: {
+            deadLetterId: letter.id,
+            completionId: letter.completionId,
+            errorKind: letter.errorKind,
+            chain: letter.chain,
+            protocol: letter.protocol,
+          },
+        });
+      }),
+    );
+  }
+
+  onModuleDestroy(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  onApplicationBootstrap(): void {
+    this.emit({ type: 'node_started', severity: 'info', message: `Node ${NODE_ID} started.` });
+  }
+
+  beforeApplicationShutdown(signal?: string): void {
+    this.emit({
+      type: 'node_stopping',
+      severity: 'warning',
+      message: `Node ${NODE_ID} is shutting down${signal ? ` (${signal})` : ''}; its streams are draining.`,
+      ...(signal ? { data: { signal } } : {}),
+    });
+  }
+
+  emit(event: Omit<SystemEvent, 'node'>): void {
+    this.bus.publish<SystemEvent>(TOPIC, { ...event, node: NODE_ID });
+  }
+
+  subscribe(filter: SystemEventFilter, overflow: () => Error): Promise<BusSubscription<SystemEvent>> {
+    return this.bus.subscribe<SystemEvent>(TOPIC, { replay: false, accept: matcher(filter), overflow });
+  }
+}
+
+/** The filter as a predicate; absent or empty fields match everything. */
+export function matcher(filter: SystemEventFilter): (event: SystemEvent) => boolean {
+  const types = filter.types?.length ? new Set(filter.types) : undefined;
+  const severities = filter.severities?.length ? new Set(filter.severities) : undefined;
+  const providers = filter.providers?.length ? new Set(filter.providers) : undefined;
+  const min = filter.minSeverity ? SEVERITIES.indexOf(filter.minSeverity) : 0;
+  return (event) =>
+    (!types || types.has(event.type)) &&
+    (!severities || severities.has(event.severity)) &&
+    SEVERITIES.indexOf(event.severity) >= min &&
+    (!providers || (event.provider !== undefined && providers.has(event.provider)));
+}
+
+function circuitEvent(t: CircuitTransition): Omit<SystemEvent, 'node'> {
+  const severity: Severity = t.to === 'open' ? 'error' : t.to === 'half_open' ? 'warning' : 'info';
+  const words = t.to === 'open' ? 'opened' : t.to === 'half_open' ? 'is half-open' : 'closed';
+  return {
+    type: 'circuit_state_changed',
+    severity,
+    provider: t.provider,
+    model: t.model,
+    message: `Circuit of ${t.model} on ${t.provider} ${words}.`,
+    data: {
+      from: t.from,
+      to: t.to,
+      at: t.at,
+      ...(t.errorRate === undefined ? {} : { errorRate: t.errorRate }),
+      ...(t.retryAt === undefined ? {} : { retryAt: t.retryAt }),
+    },
+  };
+}

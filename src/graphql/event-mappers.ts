@@ -1,0 +1,133 @@
+import type { BusEnvelope } from '../events/bus-subscription';
+import type { SystemEvent as BusSystemEvent } from '../events/system-events.service';
+import type { AgentBusEvent, WorkflowBusEvent } from '../events/topics';
+import type { PublishedEvent } from '../streaming/published-completions.service';
+import type { Usage as UsageValue } from '../streaming/stream-event';
+import { CompletionEventType, type CompletionStreamEvent } from './types/completion.types';
+import type { Severity, SystemEvent, SystemEventType } from './types/system.types';
+import type { Usage } from './types/usage.type';
+import {
+  type AgentEventType,
+  type AgentStreamEvent,
+  type WorkflowEventType,
+  type WorkflowStreamEvent,
+} from './types/workflow.types';
+
+/** Bus events -> GraphQL objects. Called per event: plain objects, no validation. */
+
+export function toCompletionEvent({ seq, at, event }: BusEnvelope<PublishedEvent>): CompletionStreamEvent {
+  const base = { completionId: event.completionId, sequence: seq, timestamp: new Date(at), usage: null };
+  switch (event.type) {
+    case 'content_chunk':
+      return {
+        ...base,
+        eventType: CompletionEventType.CONTENT_CHUNK,
+        content: event.content,
+        metadata: null,
+      };
+    case 'thinking':
+      return { ...base, eventType: CompletionEventType.THINKING, content: event.content, metadata: null };
+    case 'tool_call':
+      return {
+        ...base,
+        eventType: CompletionEventType.TOOL_CALL,
+        content: null,
+        metadata: {
+          index: event.index,
+          toolCallId: event.toolCallId,
+          name: event.name,
+          argumentsDelta: event.argumentsDelta,
+        },
+      };
+    case 'tool_result':
+      return {
+        ...base,
+        eventType: CompletionEventType.TOOL_RESULT,
+        content: event.content,
+        metadata: { toolCallId: event.toolCallId },
+      };
+    case 'completed':
+      return {
+        ...base,
+        eventType: CompletionEventType.COMPLETED,
+        content: null,
+        usage: usageOf(event.usage),
+        metadata: {
+          finishReason: event.finishReason,
+          ...served(event),
+          ...(event.splices ? { splices: event.splices } : {}),
+        },
+      };
+    case 'error':
+      return {
+        ...base,
+        eventType: CompletionEventType.ERROR,
+        content: null,
+        metadata: {
+          error: {
+            code: event.error.code,
+            message: event.error.message,
+            retryable: event.error.retryable,
+            ...(event.error.retryAfterMs === undefined ? {} : { retryAfterMs: event.error.retryAfterMs }),
+          },
+          ...served(event),
+        },
+      };
+  }
+}
+
+export function toWorkflowEvent({ seq, at, event }: BusEnvelope<WorkflowBusEvent>): WorkflowStreamEvent {
+  return {
+    eventType: event.type.toUpperCase() as WorkflowEventType,
+    workflowId: event.workflowId,
+    runId: event.runId ?? null,
+    sequence: seq,
+    tokenId: event.tokenId ?? null,
+    place: event.place ?? null,
+    agentId: event.agentId ?? null,
+    data: event.data ?? null,
+    timestamp: new Date(at),
+  };
+}
+
+export function toAgentEvent({ seq, at, event }: BusEnvelope<AgentBusEvent>): AgentStreamEvent {
+  return {
+    eventType: event.type.toUpperCase() as AgentEventType,
+    executionId: event.executionId,
+    agentId: event.agentId,
+    workflowId: event.workflowId ?? null,
+    runId: event.runId ?? null,
+    sequence: seq,
+    content: event.content ?? null,
+    progress: event.progress ?? null,
+    usage: event.usage ? usageOf(event.usage) : null,
+    data: event.data ?? null,
+    timestamp: new Date(at),
+  };
+}
+
+export function toSystemEvent({ at, event }: BusEnvelope<BusSystemEvent>): SystemEvent {
+  return {
+    eventType: event.type.toUpperCase() as SystemEventType,
+    severity: event.severity.toUpperCase() as Severity,
+    message: event.message,
+    nodeId: event.node,
+    provider: event.provider ?? null,
+    model: event.model ?? null,
+    data: event.data ?? null,
+    timestamp: new Date(at),
+  };
+}
+
+export function usageOf(usage: UsageValue): Usage {
+  return {
+    promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens,
+    totalTokens: usage.totalTokens,
+    reasoningTokens: usage.reasoningTokens ?? null,
+  };
+}
+
+function served(event: PublishedEvent): Record<string, string> {
+  return 'model' in event ? { model: event.model, provider: event.provider } : {};
+}

@@ -1,0 +1,25 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** What resolvers get as context: the HTTP request, or the WebSocket upgrade request and connection params. */
+export interface GraphqlContext {
+  req?: { id?: string; headers: IncomingHttpHeaders };
+  /** graphql-ws `connection_init` payload. */
+  connectionParams?: Readonly<Record<string, unknown>>;
+}
+
+/** A header from the HTTP request, else the same name in graphql-ws connection params (any case). */
+export function headerOf(ctx: GraphqlContext, name: string): string | undefined {
+  const header = ctx.req?.headers[name];
+  if (typeof header === 'string') return header;
+  const params = ctx.connectionParams;
+  if (!params) return undefined;
+  for (const [key, value] of Object.entries(params)) {
+    if (key.toLowerCase() === name && typeof value === 'string') return value;
+  }
+  return undefined;
+}
+
+export function requestIdOf(ctx: GraphqlContext): string {
+  return typeof ctx.req?.id === 'string' ? ctx.req.id : randomUUID();
+}

@@ -1,0 +1,92 @@
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { DomainError, RequestErrorCode } from '../common/errors/error-code';
+
+/** GraphQL `extensions.code` values of our own (beside Apollo's GRAPHQL_PARSE_FAILED, BAD_USER_INPUT...). */
+export enum GraphqlErrorCode {
+  ParseFailed = 'GRAPHQL_PARSE_FAILED',
+  ValidationFailed = 'GRAPHQL_VALIDATION_FAILED',
+  BadUserInput = 'BAD_USER_INPUT',
+  TooManySubscriptions = 'TOO_MANY_SUBSCRIPTIONS',
+  SubscriptionTimeout = 'SUBSCRIPTION_TIMEOUT',
+  SlowConsumer = 'SLOW_CONSUMER',
+  Internal = 'INTERNAL_SERVER_ERROR',
+}
+
+export function graphqlError(
+  code: string,
+  message: string,
+  extensions: Record<string, unknown> = {},
+): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+/** A domain error's code as a GraphQL code: request validation is BAD_USER_INPUT, the rest upper-cased. */
+export function codeOf(error: DomainError): string {
+  if (error.code === RequestErrorCode.InvalidRequest || error.code === RequestErrorCode.UnsupportedValue) {
+    return GraphqlErrorCode.BadUserInput;
+  }
+  return error.code.toUpperCase();
+}
+
+/** A domain error as a GraphQL error: code, the field at fault, and whether a retry may work. */
+export function fromDomainError(error: DomainError): GraphQLError {
+  return graphqlError(codeOf(error), error.message, {
+    ...(error.param ? { param: camelPath(error.param) } : {}),
+    retryable: error.retryable,
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+  });
+}
+
+/**
+ * The shape every GraphQL error leaves in, over HTTP and graphql-ws alike: a readable message and
+ * `extensions.code`, never a stack trace or an internal message.
+ */
+export function formatGraphqlError(error: GraphQLError): GraphQLFormattedError {
+  const original = error.originalError;
+  if (original instanceof DomainError) return withLocation(fromDomainError(original), error);
+  if (original instanceof GraphQLError && original !== error) return formatGraphqlError(original);
+  const code = error.extensions?.code;
+  if (typeof code === 'string') {
+    if (original && !(original instanceof GraphQLError) && code === String(GraphqlErrorCode.Internal)) {
+      return { message: 'Internal server error.', extensions: { code }, ...located(error) };
+    }
+    const { stacktrace: _stack, exception: _exception, ...extensions } = error.extensions;
+    return { message: error.message, extensions, ...located(error) };
+  }
+  if (original)
+    return {
+      message: 'Internal server error.',
+      extensions: { code: GraphqlErrorCode.Internal },
+      ...located(error),
+    };
+  // graphql-js's own errors (no original error): syntax, validation, variable coercion.
+  const kind = error.message.startsWith('Syntax Error')
+    ? GraphqlErrorCode.ParseFailed
+    : error.message.startsWith('Variable "$')
+      ? GraphqlErrorCode.BadUserInput
+      : GraphqlErrorCode.ValidationFailed;
+  return { message: error.message, extensions: { code: kind }, ...located(error) };
+}
+
+/** Whether an error is one we could not foresee (logged as such). */
+export function isUnexpected(error: GraphQLError): boolean {
+  const original = error.originalError;
+  return original !== undefined && !(original instanceof DomainError) && !(original instanceof GraphQLError);
+}
+
+function withLocation(formatted: GraphQLError, source: GraphQLError): GraphQLFormattedError {
+  const json = formatted.toJSON();
+  return { ...json, ...located(source) };
+}
+
+function located(error: GraphQLError): Pick<GraphQLFormattedError, 'locations' | 'path'> {
+  return {
+    ...(error.locations ? { locations: error.locations } : {}),
+    ...(error.path ? { path: error.path } : {}),
+  };
+}
+
+/** `messages[0].tool_call_id` -> `messages[0].toolCallId`, as the GraphQL input names it. */
+export function camelPath(param: string): string {
+  return param.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}

@@ -1,0 +1,165 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { GraphQLSchemaHost } from '@nestjs/graphql';
+import { type DocumentNode, GraphQLError, parse, validate } from 'graphql';
+import { CloseCode, type Context, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
+import type { IncomingMessage, Server } from 'node:http';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { AppLogger } from '../common/logging/logger';
+import { ROOT_LOGGER } from '../common/logging/logging.module';
+import { AppConfig } from '../config/app-config';
+import { closeGracefully } from '../ws/close-gracefully';
+import { UpgradeRouter } from '../ws/upgrade-router';
+import { WsHeartbeat } from '../ws/ws-heartbeat';
+import type { GraphqlContext } from './graphql-context';
+import { formatGraphqlError, GraphqlErrorCode, isUnexpected } from './graphql-errors';
+
+export const GRAPHQL_PATH = '/graphql';
+
+interface Extra {
+  request: IncomingMessage;
+}
+
+/**
+ * GraphQL subscriptions (and queries, mutations) over WebSocket with the `graphql-transport-ws` protocol
+ * (graphql-ws), on `/graphql` of the HTTP port, beside `/ws/stream` through the shared UpgradeRouter.
+ *
+ * It parses and validates each operation itself so that a bad query gets an `error` message with
+ * `extensions.code` (graphql-ws would close the whole connection with 4500 on a syntax error), and formats
+ * every error as the HTTP endpoint does. Connections count against `websocket.max_connections` of their own.
+ */
+@Injectable()
+export class GraphqlWsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private wss?: WebSocketServer;
+  private heartbeat?: WsHeartbeat;
+  private router?: UpgradeRouter;
+  private readonly log: AppLogger;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly schemaHost: GraphQLSchemaHost,
+    private readonly httpHost: HttpAdapterHost,
+    @Inject(ROOT_LOGGER) logger: AppLogger,
+  ) {
+    this.log = logger.child({ context: 'GraphqlWs' });
+  }
+
+  onApplicationBootstrap(): void {
+    const schema = this.schemaHost.schema;
+    const maxConnections = this.config.streaming.protocols.websocket.max_connections;
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.config.server.body_limit * 4,
+      handleProtocols: (protocols) => handleProtocols(protocols),
+    });
+    const server = makeServer<Record<string, unknown>, Extra>({
+      schema,
+      onSubscribe: (ctx: Context<Record<string, unknown>, Extra>, _id: string, payload: SubscribePayload) => {
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (err) {
+          const message = err instanceof GraphQLError ? err.message : 'The query could not be parsed.';
+          return [new GraphQLError(message, { extensions: { code: GraphqlErrorCode.ParseFailed } })];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) {
+          return errors.map(
+            (e) =>
+              new GraphQLError(e.message, {
+                nodes: e.nodes,
+                extensions: { code: GraphqlErrorCode.ValidationFailed },
+              }),
+          );
+        }
+        return {
+          schema,
+          document,
+          ...(payload.operationName ? { operationName: payload.operationName } : {}),
+          ...(payload.variables ? { variableValues: payload.variables } : {}),
+          contextValue: {
+            req: { headers: ctx.extra.request.headers },
+            connectionParams: ctx.connectionParams ?? {},
+          } satisfies GraphqlContext,
+        };
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors) return undefined;
+        return { ...result, errors: result.errors.map((e) => this.format(e)) };
+      },
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => this.format(e)),
+    });
+    const heartbeat = new WsHeartbeat(wss, this.config.streaming.protocols.websocket.ping_interval);
+    wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+      heartbeat.watch(socket);
+      socket.once('error', (err) => {
+        this.log.warn({ err: { message: err.message } }, 'graphql-ws socket error');
+        socket.terminate();
+      });
+      const closed = server.opened(
+        {
+          protocol: socket.protocol,
+          send: (data) =>
+            new Promise<void>((resolve, reject) => {
+              if (socket.readyState !== socket.OPEN) return resolve();
+              socket.send(data, (err) => (err ? reject(err) : resolve()));
+            }),
+          close: (code, reason) => socket.close(code, reason),
+          onMessage: (handle) =>
+            socket.on('message', (data: Buffer, isBinary: boolean) => {
+              if (isBinary) {
+                socket.close(CloseCode.BadRequest, 'Binary frames are not graphql-transport-ws messages');
+                return;
+              }
+              handle(data.toString()).catch((err: unknown) => {
+                this.log.error({ err }, 'graphql-ws message handling failed');
+                socket.close(CloseCode.InternalServerError, 'Internal server error');
+              });
+            }),
+        },
+        { request },
+      );
+      socket.once('close', (code: number, reason: Buffer) => {
+        closed(code, reason.toString()).catch((err: unknown) =>
+          this.log.error({ err }, 'graphql-ws cleanup failed'),
+        );
+      });
+    });
+    this.heartbeat = heartbeat;
+    this.wss = wss;
+    const http = this.httpHost.httpAdapter.getHttpServer() as Server;
+    this.router = UpgradeRouter.for(http);
+    this.router.route(GRAPHQL_PATH, (request, socket, head) =>
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        if (wss.clients.size > maxConnections) {
+          ws.close(1013, 'too many connections');
+          return;
+        }
+        wss.emit('connection', ws, request);
+      }),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.router?.unroute(GRAPHQL_PATH);
+    if (!this.wss) return;
+    this.heartbeat?.stop();
+    await closeGracefully(this.wss);
+    await new Promise<void>((resolve) => this.wss!.close(() => resolve()));
+  }
+
+  /** Live graphql-ws connections on this node. */
+  get connections(): number {
+    return this.wss?.clients.size ?? 0;
+  }
+
+  private format(error: GraphQLError): GraphQLError {
+    if (isUnexpected(error)) this.log.error({ err: error.originalError }, 'GraphQL operation failed');
+    const formatted = formatGraphqlError(error);
+    return new GraphQLError(formatted.message, {
+      extensions: formatted.extensions ?? {},
+      ...(error.nodes ? { nodes: error.nodes } : {}),
+      ...(error.path ? { path: error.path } : {}),
+    });
+  }
+}

@@ -1,0 +1,57 @@
+import type { ApolloDriverConfig } from '@nestjs/apollo';
+import { Module } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { AppLogger } from '../common/logging/logger';
+import { ROOT_LOGGER } from '../common/logging/logging.module';
+import { EventsModule } from '../events/events.module';
+import { ProvidersModule } from '../providers/providers.module';
+import { RoutingModule } from '../routing/routing.module';
+import { StreamingModule } from '../streaming/streaming.module';
+import { FastifyApolloDriver } from './fastify-apollo.driver';
+import { formatGraphqlError, isUnexpected } from './graphql-errors';
+import { GRAPHQL_PATH, GraphqlWsServer } from './graphql-ws.server';
+import { CatalogueResolver } from './resolvers/catalogue.resolver';
+import { CompletionsResolver } from './resolvers/completions.resolver';
+import { EventsResolver } from './resolvers/events.resolver';
+import { SubscriptionGate } from './subscription-gate';
+
+/**
+ * The GraphQL edge: Apollo (code-first) at POST/GET /graphql on Fastify, and graphql-ws on the same path.
+ * Resolvers are thin: completions, catalogue and events come from the streaming, routing and events modules.
+ */
+@Module({
+  imports: [
+    StreamingModule,
+    EventsModule,
+    RoutingModule,
+    ProvidersModule,
+    GraphQLModule.forRootAsync<ApolloDriverConfig>({
+      driver: FastifyApolloDriver,
+      inject: [ROOT_LOGGER],
+      useFactory: (logger: AppLogger): ApolloDriverConfig => ({
+        path: GRAPHQL_PATH,
+        autoSchemaFile: true,
+        sortSchema: true,
+        playground: false,
+        introspection: true,
+        includeStacktraceInErrorResponses: false,
+        formatError: (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+          const original = unwrapResolverError(error);
+          if (!(error instanceof GraphQLError)) return formatted;
+          if (isUnexpected(error)) logger.error({ err: original }, 'GraphQL operation failed');
+          const result = formatGraphqlError(error);
+          // Apollo's own codes (parse, validation, variable coercion) are kept as it set them.
+          const apolloCode = formatted.extensions?.code;
+          if (error.originalError === undefined && typeof apolloCode === 'string') {
+            return { ...result, extensions: { ...result.extensions, code: apolloCode } };
+          }
+          return result;
+        },
+      }),
+    }),
+  ],
+  providers: [CompletionsResolver, CatalogueResolver, EventsResolver, SubscriptionGate, GraphqlWsServer],
+})
+export class GraphqlModule {}

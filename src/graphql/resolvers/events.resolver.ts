@@ -1,0 +1,103 @@
+import { Args, ID, Int, Resolver, Subscription } from '@nestjs/graphql';
+import { RequestErrorCode, DomainError } from '../../common/errors/error-code';
+import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
+import { EventBus } from '../../events/event-bus.service';
+import {
+  type Severity as BusSeverity,
+  type SystemEvent as BusSystemEvent,
+  type SystemEventType as BusSystemEventType,
+  SystemEvents,
+} from '../../events/system-events.service';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../../events/topics';
+import { toAgentEvent, toSystemEvent, toWorkflowEvent } from '../event-mappers';
+import { SubscriptionGate } from '../subscription-gate';
+import { EventFilter, SystemEvent } from '../types/system.types';
+import { AgentStreamEvent, WorkflowStreamEvent } from '../types/workflow.types';
+
+/** Workflow, agent and system event subscriptions, all on the Redis-backed bus. */
+@Resolver()
+export class EventsResolver {
+  constructor(
+    private readonly bus: EventBus,
+    private readonly system: SystemEvents,
+    private readonly gate: SubscriptionGate,
+  ) {}
+
+  @Subscription(() => WorkflowStreamEvent, {
+    description:
+      "A workflow run's events (by run id), or every run's (by definition id), history first, to " +
+      'WORKFLOW_COMPLETED or ERROR.',
+    resolve: (envelope: BusEnvelope<WorkflowBusEvent>) => toWorkflowEvent(envelope),
+  })
+  workflowStream(
+    @Args('workflowId', { type: () => ID }) workflowId: string,
+    @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
+  ): Promise<BusSubscription<WorkflowBusEvent>> {
+    return this.kept<WorkflowBusEvent>(
+      workflowTopic(workflowId),
+      'workflowId',
+      `workflow ${workflowId}`,
+      afterSequence,
+    );
+  }
+
+  @Subscription(() => AgentStreamEvent, {
+    description: "An agent execution's events, history first, to COMPLETED or ERROR.",
+    resolve: (envelope: BusEnvelope<AgentBusEvent>) => toAgentEvent(envelope),
+  })
+  agentExecutionStream(
+    @Args('executionId', { type: () => ID }) executionId: string,
+    @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
+  ): Promise<BusSubscription<AgentBusEvent>> {
+    return this.kept<AgentBusEvent>(
+      agentTopic(executionId),
+      'executionId',
+      `agent execution ${executionId}`,
+      afterSequence,
+    );
+  }
+
+  @Subscription(() => SystemEvent, {
+    description: 'Operational events from every node, as they happen (no history), filtered.',
+    resolve: (envelope: BusEnvelope<BusSystemEvent>) => toSystemEvent(envelope),
+  })
+  systemEvents(
+    @Args('filter', { type: () => EventFilter, nullable: true }) filter?: EventFilter,
+  ): Promise<BusSubscription<BusSystemEvent>> {
+    return this.gate.open((overflow) =>
+      this.system.subscribe(
+        {
+          ...(filter?.eventTypes
+            ? { types: filter.eventTypes.map((t) => t.toLowerCase() as BusSystemEventType) }
+            : {}),
+          ...(filter?.severities
+            ? { severities: filter.severities.map((s) => s.toLowerCase() as BusSeverity) }
+            : {}),
+          ...(filter?.minSeverity ? { minSeverity: filter.minSeverity.toLowerCase() as BusSeverity } : {}),
+          ...(filter?.providers ? { providers: filter.providers } : {}),
+        },
+        overflow,
+      ),
+    );
+  }
+
+  private kept<T>(
+    topic: string,
+    param: string,
+    what: string,
+    after: number | undefined,
+  ): Promise<BusSubscription<T>> {
+    return this.gate.open(async (overflow) => {
+      if ((await this.bus.summary(topic)) === undefined) {
+        throw new DomainError(
+          RequestErrorCode.NotFound,
+          `No ${what}: it never existed here or its retention ended.`,
+          {
+            param,
+          },
+        );
+      }
+      return this.bus.subscribe<T>(topic, { replay: true, overflow, ...(after ? { after } : {}) });
+    });
+  }
+}

@@ -1,0 +1,70 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import type { BusSubscription } from '../events/bus-subscription';
+import { GraphqlErrorCode, graphqlError } from './graphql-errors';
+
+/**
+ * Every GraphQL subscription passes here: at most `protocols.graphql.max_subscriptions` live at once on this
+ * node (TOO_MANY_SUBSCRIPTIONS past it), each ended with SUBSCRIPTION_TIMEOUT after `subscription_timeout`,
+ * and a subscriber too slow to read its events ends with SLOW_CONSUMER. A slot is freed however the
+ * subscription ends (its last event, the client's complete, a disconnect, an error).
+ */
+@Injectable()
+export class SubscriptionGate {
+  private active = 0;
+  private readonly max: number;
+  private readonly timeoutMs: number;
+
+  constructor(config: AppConfig) {
+    this.max = config.streaming.protocols.graphql.max_subscriptions;
+    this.timeoutMs = config.streaming.protocols.graphql.subscription_timeout;
+  }
+
+  async open<T>(create: (overflow: () => Error) => Promise<BusSubscription<T>>): Promise<BusSubscription<T>> {
+    if (this.active >= this.max) {
+      throw graphqlError(
+        GraphqlErrorCode.TooManySubscriptions,
+        `This node serves at most ${this.max} subscriptions at once; retry later.`,
+        { retryable: true },
+      );
+    }
+    this.active += 1;
+    let subscription: BusSubscription<T>;
+    try {
+      subscription = await create(slowConsumer);
+    } catch (err) {
+      this.active -= 1;
+      throw err;
+    }
+    const timer = setTimeout(
+      () =>
+        subscription.fail(
+          graphqlError(
+            GraphqlErrorCode.SubscriptionTimeout,
+            `The subscription reached its time limit (${this.timeoutMs} ms); subscribe again to go on.`,
+            { retryable: true },
+          ),
+        ),
+      this.timeoutMs,
+    );
+    timer.unref();
+    subscription.whenClosed(() => {
+      clearTimeout(timer);
+      this.active -= 1;
+    });
+    return subscription;
+  }
+
+  /** Live subscriptions on this node. */
+  get size(): number {
+    return this.active;
+  }
+}
+
+function slowConsumer(): Error {
+  return graphqlError(
+    GraphqlErrorCode.SlowConsumer,
+    'The subscriber fell too far behind its events and was ended; subscribe again with afterSequence.',
+    { retryable: true },
+  );
+}
