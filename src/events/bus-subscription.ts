@@ -42,9 +42,12 @@ export class BusSubscription<T> implements AsyncIterableIterator<BusEnvelope<T>>
   private failure: Error | undefined;
   private closed = false;
   private readonly closeListeners: Array<() => void> = [];
+  private syncing: Promise<void> | undefined;
 
   constructor(private readonly options: BusSubscriptionOptions<T>) {
     this.lastSeq = options.after ?? 0;
+    // A replaying subscription holds live events until start() has read the history.
+    if (options.history) this.held = [];
   }
 
   /** Runs `listener` when the subscription ends (at once if it has). */
@@ -143,8 +146,13 @@ export class BusSubscription<T> implements AsyncIterableIterator<BusEnvelope<T>>
     }
   }
 
-  /** Emits the history and the held live events in order, each once. */
-  private async resync(): Promise<void> {
+  /** Emits the history and the held live events in order, each once; one read at a time. */
+  private resync(): Promise<void> {
+    this.syncing ??= this.readHistory().finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  private async readHistory(): Promise<void> {
     this.held ??= [];
     const history = await this.options.history!();
     const held = this.held;
@@ -158,9 +166,11 @@ export class BusSubscription<T> implements AsyncIterableIterator<BusEnvelope<T>>
 
   private deliver(envelope: BusEnvelope<T>): void {
     if (envelope.seq !== 0) this.lastSeq = envelope.seq;
-    if (envelope.last) this.ended = true;
     if (this.options.accept && !this.options.accept(envelope.event)) {
-      if (envelope.last) this.wake();
+      if (envelope.last) {
+        this.ended = true;
+        this.wake();
+      }
       return;
     }
     if (this.waiting) {
@@ -175,6 +185,7 @@ export class BusSubscription<T> implements AsyncIterableIterator<BusEnvelope<T>>
       return;
     }
     this.queue.push(envelope);
+    if (envelope.last) this.ended = true;
   }
 
   /** The last event was handed out: nothing more will come. */

@@ -39,12 +39,16 @@ export function fromDomainError(error: DomainError): GraphQLError {
 
 /**
  * The shape every GraphQL error leaves in, over HTTP and graphql-ws alike: a readable message and
- * `extensions.code`, never a stack trace or an internal message.
+ * `extensions.code`, never a stack trace or an internal message. `requestError`: it was raised before
+ * execution began (variable values), which makes an uncoded graphql-js error BAD_USER_INPUT.
  */
-export function formatGraphqlError(error: GraphQLError): GraphQLFormattedError {
+export function formatGraphqlError(error: GraphQLError, requestError = false): GraphQLFormattedError {
   const original = error.originalError;
   if (original instanceof DomainError) return withLocation(fromDomainError(original), error);
-  if (original instanceof GraphQLError && original !== error) return formatGraphqlError(original);
+  if (original instanceof GraphQLError && original !== error) {
+    // The outer message is the more telling one (graphql-js names the refused variable there).
+    return { ...formatGraphqlError(original, requestError), message: error.message, ...located(error) };
+  }
   const code = error.extensions?.code;
   if (typeof code === 'string') {
     if (original && !(original instanceof GraphQLError) && code === String(GraphqlErrorCode.Internal)) {
@@ -59,10 +63,11 @@ export function formatGraphqlError(error: GraphQLError): GraphQLFormattedError {
       extensions: { code: GraphqlErrorCode.Internal },
       ...located(error),
     };
-  // graphql-js's own errors (no original error): syntax, validation, variable coercion.
+  // graphql-js's own errors (no original error): syntax, validation, and variable values refused before
+  // execution (`requestError`: the result has no `data`).
   const kind = error.message.startsWith('Syntax Error')
     ? GraphqlErrorCode.ParseFailed
-    : error.message.startsWith('Variable "$')
+    : requestError
       ? GraphqlErrorCode.BadUserInput
       : GraphqlErrorCode.ValidationFailed;
   return { message: error.message, extensions: { code: kind }, ...located(error) };

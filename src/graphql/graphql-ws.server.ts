@@ -85,7 +85,9 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnApplicationShu
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors) return undefined;
-        return { ...result, errors: result.errors.map((e) => this.format(e)) };
+        // Errors raised before execution (variable values) come in a result without `data`.
+        const beforeExecution = !('data' in result);
+        return { ...result, errors: result.errors.map((e) => this.format(e, beforeExecution)) };
       },
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => this.format(e)),
     });
@@ -153,9 +155,9 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnApplicationShu
     return this.wss?.clients.size ?? 0;
   }
 
-  private format(error: GraphQLError): GraphQLError {
+  private format(error: GraphQLError, beforeExecution = false): GraphQLError {
     if (isUnexpected(error)) this.log.error({ err: error.originalError }, 'GraphQL operation failed');
-    const formatted = formatGraphqlError(error);
+    const formatted = formatGraphqlError(error, beforeExecution);
     return new GraphQLError(formatted.message, {
       extensions: formatted.extensions ?? {},
       ...(error.nodes ? { nodes: error.nodes } : {}),

@@ -41,13 +41,13 @@ import { SubscriptionGate } from './subscription-gate';
           const original = unwrapResolverError(error);
           if (!(error instanceof GraphQLError)) return formatted;
           if (isUnexpected(error)) logger.error({ err: original }, 'GraphQL operation failed');
-          const result = formatGraphqlError(error);
-          // Apollo's own codes (parse, validation, variable coercion) are kept as it set them.
+          // Outside resolvers (no path), Apollo's codes stand: parse, validation, variable values.
           const apolloCode = formatted.extensions?.code;
-          if (error.originalError === undefined && typeof apolloCode === 'string') {
-            return { ...result, extensions: { ...result.extensions, code: apolloCode } };
+          if (error.path === undefined && typeof apolloCode === 'string' && !isUnexpected(error)) {
+            const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
+            return { ...formatted, extensions };
           }
-          return result;
+          return formatGraphqlError(error);
         },
       }),
     }),

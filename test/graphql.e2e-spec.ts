@@ -1,0 +1,401 @@
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { ApolloClient, ApolloLink, gql, HttpLink, InMemoryCache } from '@apollo/client';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { getMainDefinition } from '@apollo/client/utilities';
+import { Kind, OperationTypeNode } from 'graphql';
+import { createClient } from 'graphql-ws';
+import { EventBus } from '../src/events/event-bus.service';
+import { SubscriptionGate } from '../src/graphql/subscription-gate';
+import { PublishedCompletions } from '../src/streaming/published-completions.service';
+import { CircuitBreakerService } from '../src/routing/circuit-breaker.service';
+import { startApp, type TestApp } from './support/app';
+import {
+  COMPLETION_STREAM,
+  CREATE_COMPLETION,
+  echoInput,
+  graphqlHttp,
+  GraphqlWsTestClient,
+  type StreamEventResult,
+} from './support/graphql-client';
+import { waitFor } from './support/wait';
+import { WsTestClient } from './support/ws-client';
+
+interface Created {
+  createCompletion: {
+    completionId: string;
+    model: string;
+    provider: string;
+    status: string;
+    createdAt: string;
+  };
+}
+interface Streamed {
+  completionStream: StreamEventResult;
+}
+
+const LONG_TEXT = Array.from({ length: 30 }, (_, i) => `word${i}`).join(' ');
+
+describe('GraphQL /graphql', () => {
+  let t: TestApp;
+  let gql1: GraphqlWsTestClient;
+
+  beforeAll(async () => {
+    t = await startApp({
+      streaming: { error_handling: { circuit_breaker_min_requests: 2, circuit_breaker_cool_down: '1m' } },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+  beforeEach(() => {
+    gql1 = GraphqlWsTestClient.connect(t.url);
+  });
+  afterEach(async () => {
+    await gql1.dispose();
+  });
+
+  async function create(input: Record<string, unknown>): Promise<string> {
+    const [result] = await gql1.collect<Created>(CREATE_COMPLETION, { input });
+    expect(result?.errors).toBeUndefined();
+    return result!.data!.createCompletion.completionId;
+  }
+
+  it('graphql-ws: createCompletion, then completionStream gives CONTENT_CHUNKs and COMPLETED with usage', async () => {
+    const id = await create(echoInput('hello from graphql'));
+    const results = await gql1.collect<Streamed>(COMPLETION_STREAM, { id });
+    const events = results.map((r) => r.data!.completionStream);
+    const chunks = events.filter((e) => e.eventType === 'CONTENT_CHUNK');
+    expect(chunks.map((e) => e.content).join('')).toBe('hello from graphql');
+    const last = events.at(-1)!;
+    expect(last.eventType).toBe('COMPLETED');
+    expect(last.usage).toEqual({
+      promptTokens: expect.any(Number),
+      completionTokens: 3,
+      totalTokens: expect.any(Number),
+    });
+    expect(last.metadata).toMatchObject({
+      finishReason: 'stop',
+      model: 'simulated/echo',
+      provider: 'simulated',
+    });
+    expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => i + 1));
+    expect(events.every((e) => e.completionId === id && !Number.isNaN(Date.parse(e.timestamp)))).toBe(true);
+  });
+
+  it('a subscriber arriving mid-stream or after the end misses nothing, and afterSequence resumes', async () => {
+    const slow = await startApp({ providers: { simulated: { tokens_per_second: 60 } } });
+    const client = GraphqlWsTestClient.connect(slow.url);
+    try {
+      const [created] = await client.collect<Created>(CREATE_COMPLETION, { input: echoInput(LONG_TEXT) });
+      const id = created!.data!.createCompletion.completionId;
+      await new Promise((resolve) => setTimeout(resolve, 150)); // some events are out already
+      const early = client.run<Streamed>(COMPLETION_STREAM, { id });
+      await early.ended;
+      const late = await client.collect<Streamed>(COMPLETION_STREAM, { id });
+      const resumed = await client.collect<Streamed>(COMPLETION_STREAM, { id, after: 10 });
+      const text = (rs: Array<{ data?: Streamed | null }>) =>
+        rs
+          .map((r) => r.data!.completionStream)
+          .filter((e) => e.eventType === 'CONTENT_CHUNK')
+          .map((e) => e.content)
+          .join('');
+      expect(text(early.results)).toBe(LONG_TEXT);
+      expect(text(late)).toBe(LONG_TEXT);
+      const sequences = early.results.map((r) => r.data!.completionStream.sequence);
+      expect(sequences).toEqual(sequences.map((_, i) => i + 1));
+      expect(resumed.map((r) => r.data!.completionStream.sequence)).toEqual(sequences.slice(10));
+      const result = await graphqlHttp<{
+        completion: { status: string; content: string; finishedAt: string };
+      }>(slow.url, `query($id: ID!) { completion(completionId: $id) { status content finishedAt } }`, { id });
+      expect(result.body.data?.completion).toMatchObject({ status: 'COMPLETED', content: LONG_TEXT });
+    } finally {
+      await client.dispose();
+      await slow.close();
+    }
+  });
+
+  it('@apollo/client with GraphQLWsLink: mutation, subscription to COMPLETED with usage, result query', async () => {
+    const wsClient = createClient({
+      url: `${t.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+    const link = ApolloLink.split(
+      ({ query }) => {
+        const definition = getMainDefinition(query);
+        return (
+          definition.kind === Kind.OPERATION_DEFINITION &&
+          definition.operation === OperationTypeNode.SUBSCRIPTION
+        );
+      },
+      new GraphQLWsLink(wsClient),
+      new HttpLink({ uri: `${t.url}/graphql`, fetch }),
+    );
+    const apollo = new ApolloClient({ link, cache: new InMemoryCache() });
+    try {
+      const created = await apollo.mutate<Created>({
+        mutation: gql(CREATE_COMPLETION),
+        variables: { input: echoInput('apollo says hi') },
+      });
+      const id = created.data!.createCompletion.completionId;
+      const events = await new Promise<StreamEventResult[]>((resolve, reject) => {
+        const seen: StreamEventResult[] = [];
+        apollo.subscribe<Streamed>({ query: gql(COMPLETION_STREAM), variables: { id } }).subscribe({
+          next: (result) => {
+            if (result.error) reject(new Error(result.error.message));
+            else if (result.data) seen.push(result.data.completionStream);
+          },
+          error: reject,
+          complete: () => resolve(seen),
+        });
+      });
+      expect(
+        events
+          .filter((e) => e.eventType === 'CONTENT_CHUNK')
+          .map((e) => e.content)
+          .join(''),
+      ).toBe('apollo says hi');
+      expect(events.at(-1)).toMatchObject({ eventType: 'COMPLETED', usage: { completionTokens: 3 } });
+      const result = await apollo.query<{
+        completion: { status: string; content: string; usage: { totalTokens: number } };
+      }>({
+        query: gql`
+          query ($id: ID!) {
+            completion(completionId: $id) {
+              status
+              content
+              usage {
+                totalTokens
+              }
+            }
+          }
+        `,
+        variables: { id },
+        fetchPolicy: 'no-cache',
+      });
+      expect(result.data?.completion).toMatchObject({ status: 'COMPLETED', content: 'apollo says hi' });
+      const models = await apollo.query<{ models: Array<{ id: string; virtual: boolean }> }>({
+        query: gql`
+          {
+            models {
+              id
+              virtual
+            }
+          }
+        `,
+      });
+      expect(models.data?.models).toEqual(
+        expect.arrayContaining([
+          { __typename: 'Model', id: 'router/auto', virtual: true },
+          expect.objectContaining({ id: 'simulated/echo' }),
+        ]),
+      );
+    } finally {
+      apollo.stop();
+      await wsClient.dispose();
+    }
+  });
+
+  it('models and providers (health and circuit state) queries', async () => {
+    const breaker = t.app.get(CircuitBreakerService);
+    for (let i = 0; i < 2; i++) await breaker.record('simulated', 'simulated/lorem', false, false);
+    const reply = await graphqlHttp<{
+      providers: Array<{
+        id: string;
+        type: string;
+        configured: boolean;
+        healthy: boolean;
+        circuits: Array<{ model: string; state: string; failures: number; errorRate: number }>;
+      }>;
+    }>(
+      t.url,
+      '{ providers { id type configured healthy circuits { model state failures errorRate retryAt } } }',
+    );
+    expect(reply.status).toBe(200);
+    const simulated = reply.body.data!.providers.find((p) => p.id === 'simulated')!;
+    expect(simulated).toMatchObject({ type: 'simulated', configured: true, healthy: false });
+    expect(simulated.circuits.find((c) => c.model === 'simulated/lorem')).toMatchObject({
+      state: 'OPEN',
+      failures: 2,
+      errorRate: 100,
+      retryAt: expect.any(String),
+    });
+    const openai = reply.body.data!.providers.find((p) => p.id === 'openai')!;
+    expect(openai).toMatchObject({ configured: false, healthy: false });
+    await breaker.reset('simulated', 'simulated/lorem');
+  });
+
+  it('cancelCompletion ends a running stream with ERROR (cancelled) and the result says CANCELLED', async () => {
+    const slow = await startApp({ providers: { simulated: { tokens_per_second: 20 } } });
+    const client = GraphqlWsTestClient.connect(slow.url);
+    try {
+      const [created] = await client.collect<Created>(CREATE_COMPLETION, { input: echoInput(LONG_TEXT) });
+      const id = created!.data!.createCompletion.completionId;
+      const stream = client.run<Streamed>(COMPLETION_STREAM, { id });
+      await waitFor('a first chunk', () => stream.results.length > 0);
+      const [cancelled] = await client.collect<{ cancelCompletion: boolean }>(
+        `mutation($id: ID!) { cancelCompletion(completionId: $id) }`,
+        { id },
+      );
+      expect(cancelled!.data!.cancelCompletion).toBe(true);
+      expect(await stream.ended).toBeUndefined();
+      const last = stream.results.at(-1)!.data!.completionStream;
+      expect(last).toMatchObject({ eventType: 'ERROR', metadata: { error: { code: 'cancelled' } } });
+      const [again] = await client.collect<{ cancelCompletion: boolean }>(
+        `mutation($id: ID!) { cancelCompletion(completionId: $id) }`,
+        { id },
+      );
+      expect(again!.data!.cancelCompletion).toBe(false);
+      const result = await graphqlHttp<{ completion: { status: string; error: { code: string } } }>(
+        slow.url,
+        `query($id: ID!) { completion(completionId: $id) { status error { code } } }`,
+        { id },
+      );
+      expect(result.body.data!.completion).toEqual({ status: 'CANCELLED', error: { code: 'cancelled' } });
+    } finally {
+      await client.dispose();
+      await slow.close();
+    }
+  });
+
+  describe('bad input gets GraphQL errors with extensions.code, and the connection carries on', () => {
+    it('over HTTP', async () => {
+      const syntax = await graphqlHttp(t.url, '{ models { id ');
+      expect(syntax.status).toBe(400);
+      expect(syntax.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+      const unknownField = await graphqlHttp(t.url, '{ models { nope } }');
+      expect(unknownField.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      const wrongVariable = await graphqlHttp(t.url, CREATE_COMPLETION, { input: { model: 3 } });
+      expect(wrongVariable.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      const unknownId = await graphqlHttp(t.url, '{ completion(completionId: "nope") { status } }');
+      expect(unknownId.body.errors?.[0]).toMatchObject({
+        path: ['completion'],
+        extensions: { code: 'NOT_FOUND', param: 'completionId' },
+      });
+      const badTemperature = await graphqlHttp(t.url, CREATE_COMPLETION, {
+        input: { ...echoInput('x'), temperature: 5 },
+      });
+      expect(badTemperature.body.errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        param: 'temperature',
+      });
+      const badRole = await graphqlHttp(t.url, CREATE_COMPLETION, {
+        input: { model: 'simulated/echo', messages: [{ role: 'robot', content: 'x' }] },
+      });
+      expect(badRole.body.errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        param: 'messages[0].role',
+      });
+      const unknownModel = await graphqlHttp(t.url, CREATE_COMPLETION, {
+        input: echoInput('x', 'acme/nothing'),
+      });
+      expect(unknownModel.body.errors?.[0]?.extensions?.code).toBe('MODEL_NOT_FOUND');
+      const cancelUnknown = await graphqlHttp(t.url, 'mutation { cancelCompletion(completionId: "nope") }');
+      expect(cancelUnknown.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      expect(JSON.stringify([syntax, unknownField, wrongVariable, unknownId])).not.toMatch(
+        /stacktrace|at \w+ \(/,
+      );
+    });
+
+    it('over graphql-ws', async () => {
+      const codesOf = (error: unknown) =>
+        (error as Array<{ extensions?: { code?: string } }>).map((e) => e.extensions?.code);
+      const syntax = gql1.run('subscription { completionStream(completionId: "x") { eventType ');
+      expect(codesOf(await syntax.ended)).toEqual(['GRAPHQL_PARSE_FAILED']);
+      const unknownField = gql1.run('subscription { completionStream(completionId: "x") { nope } }');
+      expect(codesOf(await unknownField.ended)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+      const wrongVariable = gql1.run(COMPLETION_STREAM, { id: 'x', after: 'ten' });
+      expect(await wrongVariable.ended).toBeUndefined();
+      expect(wrongVariable.results[0]?.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      for (const query of [
+        'subscription { completionStream(completionId: "nope") { eventType } }',
+        'subscription { workflowStream(workflowId: "nope") { eventType } }',
+        'subscription { agentExecutionStream(executionId: "nope") { eventType } }',
+      ]) {
+        const op = gql1.run(query);
+        expect(await op.ended).toBeUndefined();
+        expect(op.results[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      }
+      // The same connection still works.
+      const id = await create(echoInput('still here'));
+      const events = await gql1.collect<Streamed>(COMPLETION_STREAM, { id });
+      expect(events.at(-1)!.data!.completionStream.eventType).toBe('COMPLETED');
+      expect(gql1.closes).toEqual([]);
+      expect(t.app.get(SubscriptionGate).size).toBe(0);
+    });
+
+    it('a WebSocket without the graphql-transport-ws subprotocol is closed with 4406', async () => {
+      const code = await new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(`${t.url.replace('http', 'ws')}/graphql`);
+        socket.on('close', (c: number) => resolve(c));
+        socket.on('error', reject);
+      });
+      expect(code).toBe(4406);
+    });
+  });
+
+  it('enforces max_subscriptions and subscription_timeout, and frees slots on complete and disconnect', async () => {
+    const limited = await startApp({
+      streaming: { protocols: { graphql: { max_subscriptions: 2, subscription_timeout: '600ms' } } },
+      providers: { simulated: { tokens_per_second: 2 } },
+    });
+    const a = GraphqlWsTestClient.connect(limited.url);
+    const b = GraphqlWsTestClient.connect(limited.url);
+    const gate = limited.app.get(SubscriptionGate);
+    const bus = limited.app.get(EventBus);
+    try {
+      const [created] = await a.collect<Created>(CREATE_COMPLETION, { input: echoInput(LONG_TEXT) });
+      const id = created!.data!.createCompletion.completionId;
+      const first = a.run<Streamed>(COMPLETION_STREAM, { id });
+      const second = b.run(`subscription { systemEvents { eventType } }`);
+      await waitFor('two live subscriptions', () => gate.size === 2);
+      const third = a.run<Streamed>(COMPLETION_STREAM, { id });
+      expect(await third.ended).toBeUndefined();
+      expect(third.results[0]?.errors?.[0]?.extensions?.code).toBe('TOO_MANY_SUBSCRIPTIONS');
+
+      first.cancel(); // client complete frees its slot
+      await waitFor('a freed slot', () => gate.size === 1);
+      const fourth = a.run<Streamed>(COMPLETION_STREAM, { id });
+      const timedOut = (await fourth.ended) as Array<{ extensions?: { code?: string } }>;
+      expect(timedOut[0]?.extensions?.code).toBe('SUBSCRIPTION_TIMEOUT');
+      expect(fourth.results.length).toBeGreaterThan(0); // it streamed until the limit
+      await b.dispose(); // disconnect frees the other (the systemEvents one may have timed out already)
+      void second.ended;
+      // Only this node's own listener for cancels is left on the bus.
+      await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 1);
+      await limited.app.get(PublishedCompletions).cancel(id);
+    } finally {
+      await a.dispose();
+      await limited.close();
+    }
+  });
+
+  it('/ws/stream and /graphql subscriptions stream at once on one server; unknown paths get 404', async () => {
+    const ws = await WsTestClient.connect(t.url);
+    const id = await create(echoInput('graphql side'));
+    const gqlEvents = gql1.collect<Streamed>(COMPLETION_STREAM, { id });
+    ws.send({
+      type: 'completion',
+      id: 'mux-1',
+      model: 'simulated/echo',
+      messages: [{ role: 'user', content: 'mux side' }],
+    });
+    const [events, end] = await Promise.all([gqlEvents, ws.end('mux-1')]);
+    expect(end.type).toBe('completed');
+    expect(ws.contentOf('mux-1')).toBe('mux side');
+    expect(
+      events
+        .filter((r) => r.data!.completionStream.eventType === 'CONTENT_CHUNK')
+        .map((r) => r.data!.completionStream.content)
+        .join(''),
+    ).toBe('graphql side');
+    ws.socket.close();
+    const refused = await new Promise<number>((resolve) => {
+      const socket = new WebSocket(`${t.url.replace('http', 'ws')}/nowhere`);
+      socket.on('unexpected-response', (_req, res: IncomingMessage) => resolve(res.statusCode ?? 0));
+      socket.on('error', () => undefined);
+    });
+    expect(refused).toBe(404);
+  });
+});
