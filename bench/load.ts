@@ -172,3 +172,75 @@ export async function wsClosedLoop(
   socket.close();
   return summarize(started, latencies, firsts, frames, errors);
 }
+
+/**
+ * The GraphQL edge: `concurrency` closed loops on ONE graphql-ws connection, each running `createCompletion`
+ * and then `completionStream` to its COMPLETED. Latency and first chunk count from the mutation; frames are
+ * the subscription's events. Every event goes through Redis (the event bus) on its way.
+ */
+export async function graphqlClosedLoop(
+  baseUrl: string,
+  input: Record<string, unknown>,
+  concurrency: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const { default: WebSocket } = await import('ws');
+  const { createClient } = await import('graphql-ws');
+  const client = createClient({
+    url: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: false,
+  });
+  const run = (
+    query: string,
+    variables: Record<string, unknown>,
+    onNext: (data: Record<string, unknown>) => void,
+  ) =>
+    new Promise<boolean>((resolve) => {
+      client.subscribe<Record<string, unknown>>(
+        { query, variables },
+        {
+          next: (result) => (result.data ? onNext(result.data) : resolve(false)),
+          error: () => resolve(false),
+          complete: () => resolve(true),
+        },
+      );
+    });
+  const create = 'mutation($input: CompletionInput!) { createCompletion(input: $input) { completionId } }';
+  const stream = 'subscription($id: ID!) { completionStream(completionId: $id) { eventType content } }';
+  const latencies: number[] = [];
+  const firsts: number[] = [];
+  let frames = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        let id: string | undefined;
+        let first = -1;
+        let completed = false;
+        const made = await run(create, { input }, (data) => {
+          id = (data.createCompletion as { completionId: string }).completionId;
+        });
+        const ok =
+          made &&
+          id !== undefined &&
+          (await run(stream, { id }, (data) => {
+            frames++;
+            const event = data.completionStream as { eventType: string };
+            if (first < 0 && event.eventType === 'CONTENT_CHUNK') first = performance.now() - t0;
+            if (event.eventType === 'COMPLETED') completed = true;
+          }));
+        if (!ok || !completed) errors++;
+        const total = performance.now() - t0;
+        latencies.push(total);
+        firsts.push(first < 0 ? total : first);
+      }
+    }),
+  );
+  await client.dispose();
+  return summarize(started, latencies, firsts, frames, errors);
+}

@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
 import { SHORT_WORDS, STREAM_WORDS } from './servers';
-import { closedLoop, type LoadResult, wsClosedLoop } from './load';
+import { closedLoop, graphqlClosedLoop, type LoadResult, wsClosedLoop } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ONLY = process.env.BENCH_ONLY;
@@ -91,6 +91,19 @@ async function vendorPath(): Promise<Row[]> {
           SECONDS,
         ),
     );
+  // The GraphQL edge: createCompletion then completionStream, every event through the Redis event bus.
+  const overGraphql = (name: string, concurrency: number) =>
+    pair(
+      `fake OpenAI upstream: ${name}`,
+      () => closedLoop(directUrl, body('gpt-bench', STREAM_WORDS, true), concurrency, SECONDS),
+      () =>
+        graphqlClosedLoop(
+          router.url,
+          { model: 'openai/bench', messages: [{ role: 'user', content: words(STREAM_WORDS) }] },
+          concurrency,
+          SECONDS,
+        ),
+    );
   const rows = [
     await run('non-streaming, concurrency 32', SHORT_WORDS, false, 32),
     await run(`streaming ${STREAM_WORDS} chunks, 1 client`, STREAM_WORDS, true, 1),
@@ -98,6 +111,11 @@ async function vendorPath(): Promise<Row[]> {
     await overWs(`streaming ${STREAM_WORDS} chunks over WebSocket, 1 at a time`, 1),
     // 32: the default max_completions_per_connection.
     await overWs(`streaming ${STREAM_WORDS} chunks over WebSocket, 32 multiplexed on one socket`, 32),
+    await overGraphql(
+      `streaming ${STREAM_WORDS} chunks over GraphQL (mutation + subscription), 1 at a time`,
+      1,
+    ),
+    await overGraphql(`streaming ${STREAM_WORDS} chunks over GraphQL, 32 on one graphql-ws connection`, 32),
   ];
   router.close();
   upstream.close();

@@ -364,6 +364,10 @@ describe('GraphQL /graphql', () => {
       void second.ended;
       // Only this node's own listener for cancels is left on the bus.
       await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 1);
+      const metrics = await (await fetch(`${limited.url}/metrics`)).text();
+      expect(metrics).toContain('cb_graphql_subscriptions 0');
+      expect(metrics).toContain('cb_graphql_subscriptions_refused_total{reason="too_many"} 1');
+      expect(metrics).toMatch(/cb_graphql_subscriptions_refused_total\{reason="timeout"\} [12]/);
       await limited.app.get(PublishedCompletions).cancel(id);
     } finally {
       await a.dispose();

@@ -156,6 +156,19 @@ export class MetricsService {
     'cb_dead_letters_spooled',
     (name) => new Gauge({ name, help: 'Dead letters in the local spool, waiting for Redis' }),
   );
+  readonly graphqlSubscriptions = metric(
+    'cb_graphql_subscriptions',
+    (name) => new Gauge({ name, help: 'Live GraphQL subscriptions on this node' }),
+  );
+  readonly graphqlSubscriptionsRefused = metric(
+    'cb_graphql_subscriptions_refused_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'GraphQL subscriptions refused or ended by a limit (too_many, timeout, slow_consumer)',
+        labelNames: ['reason'],
+      }),
+  );
 
   private readonly meters = new Map<Protocol, ChunkMeter>();
 

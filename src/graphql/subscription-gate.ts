@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { MetricsService } from '../analytics/metrics.service';
 import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
 import { GraphqlErrorCode, graphqlError } from './graphql-errors';
@@ -15,13 +16,17 @@ export class SubscriptionGate {
   private readonly max: number;
   private readonly timeoutMs: number;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {
     this.max = config.streaming.protocols.graphql.max_subscriptions;
     this.timeoutMs = config.streaming.protocols.graphql.subscription_timeout;
   }
 
   async open<T>(create: (overflow: () => Error) => Promise<BusSubscription<T>>): Promise<BusSubscription<T>> {
     if (this.active >= this.max) {
+      this.metrics.graphqlSubscriptionsRefused.labels('too_many').inc();
       throw graphqlError(
         GraphqlErrorCode.TooManySubscriptions,
         `This node serves at most ${this.max} subscriptions at once; retry later.`,
@@ -29,28 +34,33 @@ export class SubscriptionGate {
       );
     }
     this.active += 1;
+    this.metrics.graphqlSubscriptions.inc();
     let subscription: BusSubscription<T>;
     try {
-      subscription = await create(slowConsumer);
+      subscription = await create(() => {
+        this.metrics.graphqlSubscriptionsRefused.labels('slow_consumer').inc();
+        return slowConsumer();
+      });
     } catch (err) {
       this.active -= 1;
+      this.metrics.graphqlSubscriptions.dec();
       throw err;
     }
-    const timer = setTimeout(
-      () =>
-        subscription.fail(
-          graphqlError(
-            GraphqlErrorCode.SubscriptionTimeout,
-            `The subscription reached its time limit (${this.timeoutMs} ms); subscribe again to go on.`,
-            { retryable: true },
-          ),
+    const timer = setTimeout(() => {
+      this.metrics.graphqlSubscriptionsRefused.labels('timeout').inc();
+      subscription.fail(
+        graphqlError(
+          GraphqlErrorCode.SubscriptionTimeout,
+          `The subscription reached its time limit (${this.timeoutMs} ms); subscribe again to go on.`,
+          { retryable: true },
         ),
-      this.timeoutMs,
-    );
+      );
+    }, this.timeoutMs);
     timer.unref();
     subscription.whenClosed(() => {
       clearTimeout(timer);
       this.active -= 1;
+      this.metrics.graphqlSubscriptions.dec();
     });
     return subscription;
   }
