@@ -64,14 +64,34 @@ export interface LoadResult {
   errors: number;
 }
 
-/** A run's samples as its result. */
-function summarize(
-  started: number,
-  latencies: number[],
-  firsts: number[],
-  frames: number,
-  errors: number,
-): LoadResult {
+/** One request of a closed loop, measured. */
+interface Sample {
+  ok: boolean;
+  totalMs: number;
+  /** Time to the first content chunk (the total when there was none). */
+  firstMs: number;
+  frames: number;
+}
+
+/** `concurrency` closed loops running `once` back to back for `seconds`, summarized. */
+async function loops(concurrency: number, seconds: number, once: () => Promise<Sample>): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const firsts: number[] = [];
+  let frames = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const sample = await once();
+        if (!sample.ok) errors++;
+        latencies.push(sample.totalMs);
+        firsts.push(sample.firstMs);
+        frames += sample.frames;
+      }
+    }),
+  );
   return {
     requests: latencies.length,
     seconds: (performance.now() - started) / 1000,
@@ -90,30 +110,22 @@ export async function closedLoop(
   seconds: number,
 ): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies: number[] = [];
-  const firsts: number[] = [];
-  let frames = 0;
-  let errors = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const res = await post(agent, url, body);
-        if (res.status !== 200) errors++;
-        latencies.push(res.totalMs);
-        firsts.push(res.firstChunkMs);
-        frames += res.dataFrames;
-      }
-    }),
-  );
+  const result = await loops(concurrency, seconds, async () => {
+    const res = await post(agent, url, body);
+    return {
+      ok: res.status === 200,
+      totalMs: res.totalMs,
+      firstMs: res.firstChunkMs,
+      frames: res.dataFrames,
+    };
+  });
   agent.destroy();
-  return summarize(started, latencies, firsts, frames, errors);
+  return result;
 }
 
 /**
  * The router's WebSocket edge: `concurrency` closed loops multiplexed on ONE socket, each sending a
- * `completion` and waiting for its `completed`. Frames are the messages received.
+ * `completion` and waiting for its `completed`. Frames are the messages received about it.
  */
 export async function wsClosedLoop(
   baseUrl: string,
@@ -130,19 +142,16 @@ export async function wsClosedLoop(
   interface Pending {
     started: number;
     first: number;
+    frames: number;
     resolve: (ok: boolean) => void;
   }
   const pending = new Map<string, Pending>();
-  const latencies: number[] = [];
-  const firsts: number[] = [];
-  let frames = 0;
-  let errors = 0;
   socket.on('message', (data: Buffer) => {
-    frames++;
     const text = data.toString('latin1');
     const id = /"completionId":"([^"]+)"/.exec(text)?.[1];
     const entry = id === undefined ? undefined : pending.get(id);
     if (!entry || id === undefined) return;
+    entry.frames++;
     if (entry.first < 0 && text.startsWith('{"type":"content_chunk"'))
       entry.first = performance.now() - entry.started;
     if (text.startsWith('{"type":"completed"') || text.startsWith('{"type":"error"')) {
@@ -150,27 +159,19 @@ export async function wsClosedLoop(
       entry.resolve(text.startsWith('{"type":"completed"'));
     }
   });
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
   let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const id = `b${next++}`;
-        const t0 = performance.now();
-        const entry: Pending = { started: t0, first: -1, resolve: () => undefined };
-        const done = new Promise<boolean>((resolve) => (entry.resolve = resolve));
-        pending.set(id, entry);
-        socket.send(JSON.stringify({ type: 'completion', id, ...request }));
-        if (!(await done)) errors++;
-        const total = performance.now() - t0;
-        latencies.push(total);
-        firsts.push(entry.first < 0 ? total : entry.first);
-      }
-    }),
-  );
+  const result = await loops(concurrency, seconds, async () => {
+    const id = `b${next++}`;
+    const entry: Pending = { started: performance.now(), first: -1, frames: 0, resolve: () => undefined };
+    const done = new Promise<boolean>((resolve) => (entry.resolve = resolve));
+    pending.set(id, entry);
+    socket.send(JSON.stringify({ type: 'completion', id, ...request }));
+    const ok = await done;
+    const totalMs = performance.now() - entry.started;
+    return { ok, totalMs, firstMs: entry.first < 0 ? totalMs : entry.first, frames: entry.frames };
+  });
   socket.close();
-  return summarize(started, latencies, firsts, frames, errors);
+  return result;
 }
 
 /**
@@ -209,38 +210,27 @@ export async function graphqlClosedLoop(
     });
   const create = 'mutation($input: CompletionInput!) { createCompletion(input: $input) { completionId } }';
   const stream = 'subscription($id: ID!) { completionStream(completionId: $id) { eventType content } }';
-  const latencies: number[] = [];
-  const firsts: number[] = [];
-  let frames = 0;
-  let errors = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        let id: string | undefined;
-        let first = -1;
-        let completed = false;
-        const made = await run(create, { input }, (data) => {
-          id = (data.createCompletion as { completionId: string }).completionId;
-        });
-        const ok =
-          made &&
-          id !== undefined &&
-          (await run(stream, { id }, (data) => {
-            frames++;
-            const event = data.completionStream as { eventType: string };
-            if (first < 0 && event.eventType === 'CONTENT_CHUNK') first = performance.now() - t0;
-            if (event.eventType === 'COMPLETED') completed = true;
-          }));
-        if (!ok || !completed) errors++;
-        const total = performance.now() - t0;
-        latencies.push(total);
-        firsts.push(first < 0 ? total : first);
-      }
-    }),
-  );
+  const result = await loops(concurrency, seconds, async () => {
+    const t0 = performance.now();
+    let id: string | undefined;
+    let first = -1;
+    let frames = 0;
+    let completed = false;
+    const made = await run(create, { input }, (data) => {
+      id = (data.createCompletion as { completionId: string }).completionId;
+    });
+    const streamed =
+      made &&
+      id !== undefined &&
+      (await run(stream, { id }, (data) => {
+        frames++;
+        const event = data.completionStream as { eventType: string };
+        if (first < 0 && event.eventType === 'CONTENT_CHUNK') first = performance.now() - t0;
+        if (event.eventType === 'COMPLETED') completed = true;
+      }));
+    const totalMs = performance.now() - t0;
+    return { ok: streamed && completed, totalMs, firstMs: first < 0 ? totalMs : first, frames };
+  });
   await client.dispose();
-  return summarize(started, latencies, firsts, frames, errors);
+  return result;
 }

@@ -1,7 +1,7 @@
 import { DeadLetterService } from '../src/dead-letter/dead-letter.service';
 import { StreamErrorCode } from '../src/common/errors/error-code';
 import { EventBus } from '../src/events/event-bus.service';
-import { NODE_ID } from '../src/events/system-events.service';
+import { SystemEvents } from '../src/events/system-events.service';
 import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../src/events/topics';
 import { CircuitBreakerService } from '../src/routing/circuit-breaker.service';
 import { startApp, type TestApp } from './support/app';
@@ -160,9 +160,10 @@ describe('GraphQL across two instances sharing Redis', () => {
       severity: 'ERROR',
       provider: 'simulated',
       model: 'simulated/lorem',
-      nodeId: NODE_ID,
+      nodeId: a.app.get(SystemEvents).node,
       data: { from: 'closed', to: 'open', errorRate: 100 },
     });
+    expect(a.app.get(SystemEvents).node).not.toBe(b.app.get(SystemEvents).node);
     expect(everything.results[1]!.data!.systemEvents).toMatchObject({
       severity: 'WARNING',
       data: { completionId: 'chatcmpl-cluster', errorKind: 'invalid_response' },

@@ -18,6 +18,7 @@ import {
   GraphqlWsTestClient,
   type StreamEventResult,
 } from './support/graphql-client';
+import { freePort } from './support/redis';
 import { waitFor } from './support/wait';
 import { WsTestClient } from './support/ws-client';
 
@@ -372,6 +373,66 @@ describe('GraphQL /graphql', () => {
     } finally {
       await a.dispose();
       await limited.close();
+    }
+  });
+
+  it('afterSequence at or past the end completes at once; a negative one is BAD_USER_INPUT', async () => {
+    const id = await create(echoInput('short one'));
+    const all = await gql1.collect<Streamed>(COMPLETION_STREAM, { id });
+    const last = all.at(-1)!.data!.completionStream.sequence;
+    expect(await gql1.collect<Streamed>(COMPLETION_STREAM, { id, after: last })).toEqual([]);
+    expect(await gql1.collect<Streamed>(COMPLETION_STREAM, { id, after: last + 10 })).toEqual([]);
+    const negative = await gql1.collect<Streamed>(COMPLETION_STREAM, { id, after: -1 });
+    expect(negative[0]?.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      param: 'afterSequence',
+    });
+    expect(t.app.get(SubscriptionGate).size).toBe(0);
+  });
+
+  it('a subscription sent over HTTP gets 400 BAD_REQUEST pointing to graphql-ws', async () => {
+    const reply = await graphqlHttp(t.url, 'subscription { systemEvents { eventType } }');
+    expect(reply.status).toBe(400);
+    expect(reply.body.errors?.[0]).toMatchObject({
+      message: expect.stringContaining('graphql-transport-ws'),
+      extensions: { code: 'BAD_REQUEST' },
+    });
+  });
+
+  it('at shutdown, live subscriptions end with a retryable SERVICE_UNAVAILABLE and sockets close with 1001', async () => {
+    const app = await startApp({ providers: { simulated: { tokens_per_second: 20 } } });
+    const client = GraphqlWsTestClient.connect(app.url);
+    const [created] = await client.collect<Created>(CREATE_COMPLETION, { input: echoInput('a b c d') });
+    const id = created!.data!.createCompletion.completionId;
+    const system = client.run('subscription { systemEvents { eventType } }');
+    await waitFor('a live subscription', () => app.app.get(SubscriptionGate).size === 1);
+    const started = Date.now();
+    await app.close(); // the running completion drains (about 200 ms), then the sockets close
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const ended = (await system.ended) as Array<{ extensions?: { code?: string; retryable?: boolean } }>;
+    expect(ended[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true });
+    await waitFor('the close', () => client.closes.length > 0);
+    expect(client.closes).toEqual([1001]);
+    expect(id).toMatch(/^chatcmpl-/);
+    await client.dispose();
+  });
+
+  it('with Redis away, subscriptions and createCompletion answer SERVICE_UNAVAILABLE, and no slot is held', async () => {
+    const port = await freePort();
+    const app = await startApp({ redis: { url: `redis://127.0.0.1:${port}`, connect_timeout: '300ms' } });
+    const client = GraphqlWsTestClient.connect(app.url);
+    try {
+      const system = client.run('subscription { systemEvents { eventType } }');
+      expect(await system.ended).toBeUndefined();
+      expect(system.results[0]?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      const [created] = await client.collect(CREATE_COMPLETION, { input: echoInput('x') });
+      expect(created?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      const result = await graphqlHttp(app.url, '{ completion(completionId: "x") { status } }');
+      expect(result.body.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      expect(app.app.get(SubscriptionGate).size).toBe(0);
+    } finally {
+      await client.dispose();
+      await app.close();
     }
   });
 

@@ -344,4 +344,16 @@ describe('BusSubscription', () => {
     for await (const envelope of sub) seen.push(envelope.seq);
     expect(seen).toEqual([1, 2]);
   });
+
+  it('ends at once when the topic ended at or before `after` (a resume after the last event)', async () => {
+    for (const after of [3, 7]) {
+      const { sub, onClose } = make({
+        after,
+        history: () => Promise.resolve([env(1), env(2), env(3, 'end', true)]),
+      });
+      await sub.start();
+      expect(await sub.next()).toEqual({ value: undefined, done: true });
+      expect(onClose).toHaveBeenCalledTimes(1);
+    }
+  });
 });

@@ -161,6 +161,12 @@ export class BusSubscription<T> implements AsyncIterableIterator<BusEnvelope<T>>
     for (const envelope of merged) {
       if (this.ended) return;
       if (envelope.seq > this.lastSeq) this.deliver(envelope);
+      else if (envelope.last) {
+        // The topic ended at or before `after`: nothing more will come.
+        this.ended = true;
+        this.wake();
+        return;
+      }
     }
   }
 

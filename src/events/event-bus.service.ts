@@ -5,26 +5,32 @@ import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
+import { withDeadline } from '../common/with-deadline';
 import { type BusEnvelope, BusSubscription } from './bus-subscription';
 
 /**
- * Appends an event to a topic's kept log (trimmed to the replay limit), refreshes the log's and the summary's
- * expiry, and publishes it, in one step so that the log order is the publish order.
- * KEYS: log, summary. ARGV: envelope JSON, retention ms, replay limit, channel.
+ * Numbers an event (the topic's counter, so any number of producers may write one topic), appends it to the
+ * topic's kept log (trimmed to the replay limit), refreshes the expiry of the log, the counter and the summary,
+ * and publishes it: one step, so the log order is the publish order and the numbering has no gaps.
+ * KEYS: log, summary, counter. ARGV: the envelope after its `seq` field, retention ms, replay limit, channel.
  */
 const PUBLISH_SCRIPT = `
-redis.call('RPUSH', KEYS[1], ARGV[1])
+local seq = redis.call('INCR', KEYS[3])
+local envelope = '{"seq":' .. seq .. ',' .. ARGV[1]
+redis.call('RPUSH', KEYS[1], envelope)
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[4], ARGV[1])
-return 1`;
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('PUBLISH', ARGV[4], envelope)
+return seq`;
 
 interface BusRedis extends Redis {
   cbBusPublish(
     log: string,
     summary: string,
-    envelope: string,
+    counter: string,
+    rest: string,
     retentionMs: number,
     limit: number,
     channel: string,
@@ -62,6 +68,8 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
   private readonly prefix: string;
   private readonly retentionMs: number;
   private readonly replayLimit: number;
+  /** Longest wait on Redis when subscribing. */
+  private readonly timeoutMs: number;
   private readonly channels = new Map<string, Channel>();
   private readonly log: AppLogger;
   private subscriber?: Redis;
@@ -76,8 +84,9 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     this.prefix = `${config.redis.key_prefix}bus:`;
     this.retentionMs = config.streaming.event_bus.retention;
     this.replayLimit = config.streaming.event_bus.replay_limit;
+    this.timeoutMs = Math.max(config.redis.connect_timeout, 1_000);
     this.log = logger.child({ context: 'EventBus' });
-    this.redis.client.defineCommand('cbBusPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    this.redis.client.defineCommand('cbBusPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
   }
 
   onModuleInit(): void {
@@ -110,28 +119,25 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.redis.client.set(this.summaryKey(topic), JSON.stringify(summary), 'PX', this.retentionMs);
     } catch (err) {
-      throw new CompletionError(
-        StreamErrorCode.ServiceUnavailable,
-        'The event store (Redis) is unavailable; retry shortly.',
-        {
-          retryable: true,
-          retryAfterMs: 1_000,
-          cause: err,
-        },
-      );
+      throw unavailable(err);
     }
     return new TopicWriter<T, S>(this, topic);
   }
 
   /** A kept topic's summary, or undefined when it is unknown or has expired. */
   async summary<S>(topic: string): Promise<S | undefined> {
-    const raw = await this.redis.client.get(this.summaryKey(topic));
+    let raw: string | null;
+    try {
+      raw = await this.redis.client.get(this.summaryKey(topic));
+    } catch (err) {
+      throw unavailable(err);
+    }
     return raw === null ? undefined : (JSON.parse(raw) as S);
   }
 
   /** Publishes on a live-only topic (no log, no numbering). Never throws; lost while Redis is away. */
   publish<T>(topic: string, event: T): void {
-    const envelope = serialize(0, event, false);
+    const envelope = `{"seq":0,${afterSeq(event, false)}`;
     this.redis.client
       .publish(this.channelOf(topic), envelope)
       .catch((err: unknown) => this.trouble(err, topic));
@@ -153,19 +159,11 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     });
     const channel = this.attach(channelName, subscription as BusSubscription<unknown>);
     try {
-      await channel.ready;
-      await subscription.start();
+      await withDeadline(channel.ready, this.timeoutMs, 'SUBSCRIBE');
+      await withDeadline(subscription.start(), this.timeoutMs, 'history read');
     } catch (err) {
       void subscription.return();
-      throw new CompletionError(
-        StreamErrorCode.ServiceUnavailable,
-        'The event bus (Redis) is unavailable; retry shortly.',
-        {
-          retryable: true,
-          retryAfterMs: 1_000,
-          cause: err,
-        },
-      );
+      throw unavailable(err);
     }
     return subscription;
   }
@@ -178,12 +176,13 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** @internal TopicWriter's publish. */
-  write(topic: string, envelope: string): Promise<unknown> {
+  write(topic: string, rest: string): Promise<unknown> {
     return (this.redis.client as BusRedis)
       .cbBusPublish(
         this.logKey(topic),
         this.summaryKey(topic),
-        envelope,
+        `${this.prefix}${topic}:seq`,
+        rest,
         this.retentionMs,
         this.replayLimit,
         this.channelOf(topic),
@@ -268,11 +267,11 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
 }
 
 /**
- * A kept topic's producer side. It numbers events from 1; there must be one writer per topic. Writes are
+ * A kept topic's producer side (Redis numbers the events, so several writers may share a topic). Writes are
  * sent in order and not awaited (the stream never waits on Redis); `flushed()` waits for them.
  */
 export class TopicWriter<T, S> {
-  private seq = 0;
+  private count = 0;
   private pending: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -281,8 +280,8 @@ export class TopicWriter<T, S> {
   ) {}
 
   publish(event: T, last = false): void {
-    this.seq += 1;
-    this.pending = this.bus.write(this.topic, serialize(this.seq, event, last));
+    this.count += 1;
+    this.pending = this.bus.write(this.topic, afterSeq(event, last));
   }
 
   /** Replaces the topic's summary (a completion's result when it ends). */
@@ -295,13 +294,27 @@ export class TopicWriter<T, S> {
     return this.pending.then(() => undefined);
   }
 
+  /** Events this writer published. */
   get published(): number {
-    return this.seq;
+    return this.count;
   }
 }
 
-function serialize(seq: number, event: unknown, last: boolean): string {
-  return `{"seq":${seq},"at":${Date.now()},"event":${JSON.stringify(event)}${last ? ',"last":true}' : '}'}`;
+function unavailable(cause: unknown): CompletionError {
+  return new CompletionError(
+    StreamErrorCode.ServiceUnavailable,
+    'The event bus (Redis) is unavailable; retry shortly.',
+    {
+      retryable: true,
+      retryAfterMs: 1_000,
+      cause,
+    },
+  );
+}
+
+/** An envelope's JSON after its `seq` field (which Redis numbers). */
+function afterSeq(event: unknown, last: boolean): string {
+  return `"at":${Date.now()},"event":${JSON.stringify(event)}${last ? ',"last":true}' : '}'}`;
 }
 
 function parse<T>(raw: string): BusEnvelope<T> | undefined {

@@ -46,9 +46,6 @@ export interface SystemEventFilter {
 
 const TOPIC = 'system';
 
-/** This process, as named in system events: the host (the pod in Kubernetes) and a per-boot suffix. */
-export const NODE_ID = `${hostname()}-${randomUUID().slice(0, 8)}`;
-
 /**
  * Operational events for every node's `systemEvents` subscribers: provider health (a refused configured key,
  * and its recovery), circuit state changes, dead letters, and nodes starting and stopping. Each is published
@@ -59,6 +56,8 @@ export class SystemEvents
   implements OnModuleInit, OnModuleDestroy, OnApplicationBootstrap, BeforeApplicationShutdown
 {
   private readonly unsubscribe: Array<() => void> = [];
+  /** This node, as named in system events: the host (the pod in Kubernetes) and a per-boot suffix. */
+  readonly node = `${hostname()}-${randomUUID().slice(0, 8)}`;
 
   constructor(
     private readonly bus: EventBus,
@@ -115,20 +114,20 @@ export class SystemEvents
   }
 
   onApplicationBootstrap(): void {
-    this.emit({ type: 'node_started', severity: 'info', message: `Node ${NODE_ID} started.` });
+    this.emit({ type: 'node_started', severity: 'info', message: `Node ${this.node} started.` });
   }
 
   beforeApplicationShutdown(signal?: string): void {
     this.emit({
       type: 'node_stopping',
       severity: 'warning',
-      message: `Node ${NODE_ID} is shutting down${signal ? ` (${signal})` : ''}; its streams are draining.`,
+      message: `Node ${this.node} is shutting down${signal ? ` (${signal})` : ''}; its streams are draining.`,
       ...(signal ? { data: { signal } } : {}),
     });
   }
 
   emit(event: Omit<SystemEvent, 'node'>): void {
-    this.bus.publish<SystemEvent>(TOPIC, { ...event, node: NODE_ID });
+    this.bus.publish<SystemEvent>(TOPIC, { ...event, node: this.node });
   }
 
   subscribe(filter: SystemEventFilter, overflow: () => Error): Promise<BusSubscription<SystemEvent>> {

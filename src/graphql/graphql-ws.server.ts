@@ -1,9 +1,17 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import type { FastifyInstance } from 'fastify';
 import { HttpAdapterHost } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { type DocumentNode, GraphQLError, parse, validate } from 'graphql';
 import { CloseCode, type Context, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage, Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
@@ -13,8 +21,12 @@ import { UpgradeRouter } from '../ws/upgrade-router';
 import { WsHeartbeat } from '../ws/ws-heartbeat';
 import type { GraphqlContext } from './graphql-context';
 import { formatGraphqlError, GraphqlErrorCode, isUnexpected } from './graphql-errors';
+import { SubscriptionGate } from './subscription-gate';
 
 export const GRAPHQL_PATH = '/graphql';
+
+/** At shutdown, how long ended subscriptions get to send their error before the sockets close. */
+const END_GRACE_MS = 1_000;
 
 interface Extra {
   request: IncomingMessage;
@@ -29,8 +41,9 @@ interface Extra {
  * every error as the HTTP endpoint does. Connections count against `websocket.max_connections` of their own.
  */
 @Injectable()
-export class GraphqlWsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private wss?: WebSocketServer;
+  private closing?: Promise<void>;
   private heartbeat?: WsHeartbeat;
   private router?: UpgradeRouter;
   private readonly log: AppLogger;
@@ -39,9 +52,18 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnApplicationShu
     private readonly config: AppConfig,
     private readonly schemaHost: GraphQLSchemaHost,
     private readonly httpHost: HttpAdapterHost,
+    private readonly gate: SubscriptionGate,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'GraphqlWs' });
+  }
+
+  /**
+   * The sockets must close before the HTTP server does (it waits for every connection, upgraded ones too), and
+   * after the drain (beforeApplicationShutdown): Fastify's preClose is that moment.
+   */
+  onModuleInit(): void {
+    this.httpHost.httpAdapter.getInstance<FastifyInstance>().addHook('preClose', () => this.shutdown());
   }
 
   onApplicationBootstrap(): void {
@@ -142,12 +164,26 @@ export class GraphqlWsServer implements OnApplicationBootstrap, OnApplicationShu
     );
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    this.router?.unroute(GRAPHQL_PATH);
-    if (!this.wss) return;
-    this.heartbeat?.stop();
-    await closeGracefully(this.wss);
-    await new Promise<void>((resolve) => this.wss!.close(() => resolve()));
+  onApplicationShutdown(): Promise<void> {
+    return this.shutdown();
+  }
+
+  /** Live subscriptions end with a retryable error, then every socket gets a 1001 close. */
+  private shutdown(): Promise<void> {
+    this.closing ??= (async () => {
+      this.router?.unroute(GRAPHQL_PATH);
+      const wss = this.wss;
+      if (!wss) return;
+      this.heartbeat?.stop();
+      this.gate.endAll();
+      // Let graphql-ws send those errors before the close frames.
+      const deadline = Date.now() + END_GRACE_MS;
+      while (this.gate.size > 0 && Date.now() < deadline) await sleep(10);
+      await sleep(10);
+      await closeGracefully(wss);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    })();
+    return this.closing;
   }
 
   /** Live graphql-ws connections on this node. */

@@ -2,7 +2,8 @@ import type { ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, type GraphQLFormattedError, OperationTypeNode } from 'graphql';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { EventsModule } from '../events/events.module';
@@ -16,6 +17,20 @@ import { CatalogueResolver } from './resolvers/catalogue.resolver';
 import { CompletionsResolver } from './resolvers/completions.resolver';
 import { EventsResolver } from './resolvers/events.resolver';
 import { SubscriptionGate } from './subscription-gate';
+
+/** Subscriptions sent over HTTP get a clear 400 instead of an execution with nothing to stream. */
+const subscriptionsOverWebSocketOnly: ApolloServerPlugin = {
+  requestDidStart: () =>
+    Promise.resolve({
+      didResolveOperation: ({ operation }) => {
+        if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return Promise.resolve();
+        throw new GraphQLError(
+          `Subscriptions are served over WebSocket (graphql-transport-ws) at ${GRAPHQL_PATH}, not over HTTP.`,
+          { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } },
+        );
+      },
+    }),
+};
 
 /**
  * The GraphQL edge: Apollo (code-first) at POST/GET /graphql on Fastify, and graphql-ws on the same path.
@@ -37,6 +52,7 @@ import { SubscriptionGate } from './subscription-gate';
         playground: false,
         introspection: true,
         includeStacktraceInErrorResponses: false,
+        plugins: [subscriptionsOverWebSocketOnly],
         formatError: (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
           const original = unwrapResolverError(error);
           if (!(error instanceof GraphQLError)) return formatted;

@@ -13,6 +13,7 @@ import { GraphqlErrorCode, graphqlError } from './graphql-errors';
 @Injectable()
 export class SubscriptionGate {
   private active = 0;
+  private readonly live = new Set<BusSubscription<unknown>>();
   private readonly max: number;
   private readonly timeoutMs: number;
 
@@ -57,7 +58,9 @@ export class SubscriptionGate {
       );
     }, this.timeoutMs);
     timer.unref();
+    this.live.add(subscription as BusSubscription<unknown>);
     subscription.whenClosed(() => {
+      this.live.delete(subscription as BusSubscription<unknown>);
       clearTimeout(timer);
       this.active -= 1;
       this.metrics.graphqlSubscriptions.dec();
@@ -65,10 +68,31 @@ export class SubscriptionGate {
     return subscription;
   }
 
+  /** Shutdown: every live subscription ends with a retryable error (resume elsewhere with afterSequence). */
+  endAll(): void {
+    const error = graphqlError(
+      'SERVICE_UNAVAILABLE',
+      'This node is shutting down; subscribe again (on another node) with afterSequence to go on.',
+      { retryable: true },
+    );
+    for (const subscription of [...this.live]) subscription.fail(error);
+  }
+
   /** Live subscriptions on this node. */
   get size(): number {
     return this.active;
   }
+}
+
+/** `afterSequence` as the bus takes it: absent or 0 replays everything; a negative one is refused. */
+export function afterOf(afterSequence: number | null | undefined): { after?: number } {
+  if (afterSequence === undefined || afterSequence === null || afterSequence === 0) return {};
+  if (afterSequence < 0) {
+    throw graphqlError(GraphqlErrorCode.BadUserInput, 'afterSequence must be 0 or more.', {
+      param: 'afterSequence',
+    });
+  }
+  return { after: afterSequence };
 }
 
 function slowConsumer(): Error {

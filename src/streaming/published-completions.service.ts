@@ -61,6 +61,7 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
   private readonly running = new Map<string, AbortController>();
   private readonly log: AppLogger;
   private control?: BusSubscription<CancelMessage>;
+  private stopped = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -76,6 +77,7 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
   }
 
   onApplicationShutdown(): void {
+    this.stopped = true;
     void this.control?.return();
   }
 
@@ -182,7 +184,10 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
         if (typeof event.completionId === 'string') this.abort(event.completionId);
       }
     } catch (err) {
-      this.log.warn({ err }, 'cancels from other nodes are not heard');
+      if (this.stopped) return;
+      // Redis away at boot: try again, so that cancels asked on other nodes are heard once it is back.
+      this.log.warn({ err }, 'cancels from other nodes are not heard yet; retrying in 5s');
+      setTimeout(() => void this.listenForCancels(), 5_000).unref();
     }
   }
 }

@@ -13,7 +13,7 @@ import {
 import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
 import { toCompletionEvent, usageOf } from '../event-mappers';
 import { type GraphqlContext, headerOf, requestIdOf } from '../graphql-context';
-import { SubscriptionGate } from '../subscription-gate';
+import { afterOf, SubscriptionGate } from '../subscription-gate';
 import {
   CompletionHandle,
   CompletionInput,
@@ -83,7 +83,7 @@ export class CompletionsResolver {
       return this.bus.subscribe<PublishedEvent>(completionTopic(completionId), {
         replay: true,
         overflow,
-        ...(afterSequence ? { after: afterSequence } : {}),
+        ...afterOf(afterSequence),
       });
     });
   }

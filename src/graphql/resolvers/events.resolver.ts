@@ -10,7 +10,7 @@ import {
 } from '../../events/system-events.service';
 import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../../events/topics';
 import { toAgentEvent, toSystemEvent, toWorkflowEvent } from '../event-mappers';
-import { SubscriptionGate } from '../subscription-gate';
+import { afterOf, SubscriptionGate } from '../subscription-gate';
 import { EventFilter, SystemEvent } from '../types/system.types';
 import { AgentStreamEvent, WorkflowStreamEvent } from '../types/workflow.types';
 
@@ -97,7 +97,7 @@ export class EventsResolver {
           },
         );
       }
-      return this.bus.subscribe<T>(topic, { replay: true, overflow, ...(after ? { after } : {}) });
+      return this.bus.subscribe<T>(topic, { replay: true, overflow, ...afterOf(after) });
     });
   }
 }
