@@ -168,6 +168,18 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     return subscription;
   }
 
+  /**
+   * Follows a kept topic: its kept events (after `after`), then live ones, to its last. Undefined when the
+   * topic is unknown or has expired.
+   */
+  async follow<T>(
+    topic: string,
+    options: { after?: number; overflow: () => Error },
+  ): Promise<BusSubscription<T> | undefined> {
+    if ((await this.summary(topic)) === undefined) return undefined;
+    return this.subscribe<T>(topic, { replay: true, ...options });
+  }
+
   /** Local subscriptions, over every topic. */
   get subscriptionCount(): number {
     let count = 0;
@@ -271,7 +283,6 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
  * sent in order and not awaited (the stream never waits on Redis); `flushed()` waits for them.
  */
 export class TopicWriter<T, S> {
-  private count = 0;
   private pending: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -280,7 +291,6 @@ export class TopicWriter<T, S> {
   ) {}
 
   publish(event: T, last = false): void {
-    this.count += 1;
     this.pending = this.bus.write(this.topic, afterSeq(event, last));
   }
 
@@ -292,11 +302,6 @@ export class TopicWriter<T, S> {
   /** Resolves once every write so far has been answered by Redis (or failed). */
   flushed(): Promise<void> {
     return this.pending.then(() => undefined);
-  }
-
-  /** Events this writer published. */
-  get published(): number {
-    return this.count;
   }
 }
 

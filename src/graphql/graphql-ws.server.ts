@@ -175,20 +175,13 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
       const wss = this.wss;
       if (!wss) return;
       this.heartbeat?.stop();
-      this.gate.endAll();
       // Let graphql-ws send those errors before the close frames.
-      const deadline = Date.now() + END_GRACE_MS;
-      while (this.gate.size > 0 && Date.now() < deadline) await sleep(10);
+      await Promise.race([this.gate.endAll(), sleep(END_GRACE_MS, undefined, { ref: false })]);
       await sleep(10);
       await closeGracefully(wss);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     })();
     return this.closing;
-  }
-
-  /** Live graphql-ws connections on this node. */
-  get connections(): number {
-    return this.wss?.clients.size ?? 0;
   }
 
   private format(error: GraphQLError, beforeExecution = false): GraphQLError {

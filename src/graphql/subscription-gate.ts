@@ -68,14 +68,22 @@ export class SubscriptionGate {
     return subscription;
   }
 
-  /** Shutdown: every live subscription ends with a retryable error (resume elsewhere with afterSequence). */
-  endAll(): void {
+  /**
+   * Shutdown: every live subscription ends with a retryable error (resume elsewhere with afterSequence).
+   * Resolves once each has been read to its end (its error handed to the transport).
+   */
+  endAll(): Promise<void> {
     const error = graphqlError(
       'SERVICE_UNAVAILABLE',
       'This node is shutting down; subscribe again (on another node) with afterSequence to go on.',
       { retryable: true },
     );
-    for (const subscription of [...this.live]) subscription.fail(error);
+    const ended = [...this.live].map((subscription) => {
+      const closed = new Promise<void>((resolve) => subscription.whenClosed(resolve));
+      subscription.fail(error);
+      return closed;
+    });
+    return Promise.all(ended).then(() => undefined);
   }
 
   /** Live subscriptions on this node. */

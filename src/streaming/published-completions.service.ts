@@ -124,9 +124,17 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
     return true;
   }
 
-  /** Completions running on this node. */
-  get size(): number {
-    return this.running.size;
+  /**
+   * Follows a completion's events from any node: those kept first (after `after`), then live ones, to its
+   * terminal event. Throws not_found for an unknown or expired completion.
+   */
+  async follow(
+    completionId: string,
+    options: { after?: number; overflow: () => Error },
+  ): Promise<BusSubscription<PublishedEvent>> {
+    const subscription = await this.bus.follow<PublishedEvent>(completionTopic(completionId), options);
+    if (!subscription) throw notFound(completionId);
+    return subscription;
   }
 
   private async pump(

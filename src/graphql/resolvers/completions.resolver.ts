@@ -1,6 +1,4 @@
 import { Args, Context, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
-import { EventBus } from '../../events/event-bus.service';
-import { completionTopic } from '../../events/topics';
 import { PROVIDER_KEY_HEADER } from '../../providers/provider-keys';
 import { ProviderRegistry } from '../../providers/provider-registry.service';
 import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
@@ -27,7 +25,6 @@ import {
 export class CompletionsResolver {
   constructor(
     private readonly published: PublishedCompletions,
-    private readonly bus: EventBus,
     private readonly gate: SubscriptionGate,
     private readonly providers: ProviderRegistry,
   ) {}
@@ -78,14 +75,8 @@ export class CompletionsResolver {
     @Args('completionId', { type: () => ID }) completionId: string,
     @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
   ): Promise<BusSubscription<PublishedEvent>> {
-    return this.gate.open(async (overflow) => {
-      if (!(await this.published.summary(completionId))) throw notFound(completionId);
-      return this.bus.subscribe<PublishedEvent>(completionTopic(completionId), {
-        replay: true,
-        overflow,
-        ...afterOf(afterSequence),
-      });
-    });
+    const after = afterOf(afterSequence);
+    return this.gate.open((overflow) => this.published.follow(completionId, { overflow, ...after }));
   }
 }
 

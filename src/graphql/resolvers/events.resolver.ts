@@ -85,19 +85,19 @@ export class EventsResolver {
     topic: string,
     param: string,
     what: string,
-    after: number | undefined,
+    afterSequence: number | undefined,
   ): Promise<BusSubscription<T>> {
+    const after = afterOf(afterSequence);
     return this.gate.open(async (overflow) => {
-      if ((await this.bus.summary(topic)) === undefined) {
-        throw new DomainError(
-          RequestErrorCode.NotFound,
-          `No ${what}: it never existed here or its retention ended.`,
-          {
-            param,
-          },
-        );
-      }
-      return this.bus.subscribe<T>(topic, { replay: true, overflow, ...afterOf(after) });
+      const subscription = await this.bus.follow<T>(topic, { overflow, ...after });
+      if (subscription) return subscription;
+      throw new DomainError(
+        RequestErrorCode.NotFound,
+        `No ${what}: it never existed here or its retention ended.`,
+        {
+          param,
+        },
+      );
     });
   }
 }
