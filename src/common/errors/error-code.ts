@@ -31,6 +31,10 @@ export enum RequestErrorCode {
   ProviderKeyMissing = 'provider_key_missing',
   /** The caller did not authenticate (missing or wrong credentials for this API). */
   Unauthorized = 'unauthorized',
+  /** A workflow definition failed validation (the message lists every problem). */
+  InvalidWorkflow = 'invalid_workflow',
+  /** The resource exists already (a workflow id taken). */
+  Conflict = 'conflict',
 }
 
 export type ErrorCode = StreamErrorCode | RequestErrorCode;

@@ -19,6 +19,8 @@ const MAPPING: Record<ErrorCode, HttpMapping> = {
   [RequestErrorCode.UnsupportedMediaType]: { status: 415, type: 'invalid_request_error' },
   [RequestErrorCode.ProviderKeyMissing]: { status: 401, type: 'authentication_error' },
   [RequestErrorCode.Unauthorized]: { status: 401, type: 'authentication_error' },
+  [RequestErrorCode.InvalidWorkflow]: { status: 400, type: 'invalid_request_error' },
+  [RequestErrorCode.Conflict]: { status: 409, type: 'invalid_request_error' },
   [StreamErrorCode.BadRequest]: { status: 400, type: 'invalid_request_error' },
   [StreamErrorCode.AuthenticationFailed]: { status: 401, type: 'authentication_error' },
   [StreamErrorCode.Forbidden]: { status: 403, type: 'permission_error' },
