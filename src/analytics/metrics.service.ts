@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Metric, register } from 'prom-client';
 import { AppConfig } from '../config/app-config';
 
-export type Protocol = 'http' | 'sse' | 'ws' | 'graphql';
+export type Protocol = 'http' | 'sse' | 'ws' | 'graphql' | 'workflow';
 export type StreamOutcome = 'completed' | 'error' | 'cancelled';
 
 /** Counters bound to one protocol's labels once, so the per-chunk path does no label lookups. */

@@ -272,6 +272,30 @@ export class AdminConfig {
   token_env?: string;
 }
 
+/** Petri-net workflows (README "Workflows"). */
+export class WorkflowsConfig {
+  /** Definitions loaded at boot (`*.yml`, `*.yaml`, `*.json`), relative to the working directory; '' = none. */
+  @IsString() directory!: string;
+  /** How long a run's state and event history are kept after its last event. */
+  @Duration() run_retention!: number;
+  /** Events kept per run (and per definition's stream) for late subscribers. */
+  @IsInt() @Min(100) history_limit!: number;
+  /** The longest a run may take unless its definition sets `timeout`. */
+  @Duration() run_timeout!: number;
+  /** Transition firings per run unless its definition sets `max_steps` (stops endless cycles). */
+  @IsInt() @Min(1) max_steps!: number;
+  /** Transitions of one run executing at once. */
+  @IsInt() @Min(1) max_parallel!: number;
+  /** Runs executing at once on this node; more are refused with service_unavailable. */
+  @IsInt() @Min(1) max_running!: number;
+  /** AGENT_PROGRESS events of one agent are published at most this often (content in between is batched). */
+  @Duration() progress_interval!: number;
+  /** Webhook actions' timeout unless their definition sets one. */
+  @Duration() webhook_timeout!: number;
+  /** The largest token data (serialized) a run may carry; past it the run fails. */
+  @Size() max_token_data!: number;
+}
+
 export class AppConfig {
   @ValidateNested() @Type(() => ServerConfig) server!: ServerConfig;
   @ValidateNested() @Type(() => RedisConfig) redis!: RedisConfig;
@@ -281,4 +305,5 @@ export class AppConfig {
   @IsArray() @ValidateNested({ each: true }) @Type(() => ModelConfig) models!: ModelConfig[];
   @ValidateNested() @Type(() => RoutingConfig) routing!: RoutingConfig;
   @ValidateNested() @Type(() => AdminConfig) admin!: AdminConfig;
+  @ValidateNested() @Type(() => WorkflowsConfig) workflows!: WorkflowsConfig;
 }

@@ -14,8 +14,8 @@ export interface BusSubscriptionOptions<T> {
   /** Envelopes queued for a reader that does not keep up; past it the subscription fails with `overflow()`. */
   maxQueued: number;
   overflow: () => Error;
-  /** Reads the topic's kept history (replaying subscriptions only). */
-  history?: () => Promise<Array<BusEnvelope<T>>>;
+  /** Reads the topic's kept history after a `seq` (replaying subscriptions only; it may return more). */
+  history?: (after: number) => Promise<Array<BusEnvelope<T>>>;
   /** Resume after this `seq`: the events up to it were seen already (a reconnecting subscriber). */
   after?: number;
   /** Called once when the subscription ends, whatever the way. */
@@ -154,7 +154,7 @@ export class BusSubscription<T> implements AsyncIterableIterator<BusEnvelope<T>>
 
   private async readHistory(): Promise<void> {
     this.held ??= [];
-    const history = await this.options.history!();
+    const history = await this.options.history!(this.lastSeq);
     const held = this.held;
     this.held = undefined;
     const merged = history.concat(held).sort((a, b) => a.seq - b.seq);

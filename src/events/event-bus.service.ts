@@ -25,6 +25,16 @@ redis.call('PEXPIRE', KEYS[3], ARGV[2])
 redis.call('PUBLISH', ARGV[4], envelope)
 return seq`;
 
+/**
+ * The kept events after a `seq`: the log's tail from there (events are numbered without gaps, so that is the
+ * last `counter - after` entries), and always at least the newest one, so a subscriber resuming past a topic's
+ * end still sees that it ended. KEYS: log, counter. ARGV: after.
+ */
+const TAIL_SCRIPT = `
+local count = tonumber(redis.call('GET', KEYS[2]) or '0') - tonumber(ARGV[1])
+if count < 1 then count = 1 end
+return redis.call('LRANGE', KEYS[1], -count, -1)`;
+
 interface BusRedis extends Redis {
   cbBusPublish(
     log: string,
@@ -35,6 +45,7 @@ interface BusRedis extends Redis {
     limit: number,
     channel: string,
   ): Promise<number>;
+  cbBusTail(log: string, counter: string, after: number): Promise<string[]>;
 }
 
 interface Channel {
@@ -51,9 +62,19 @@ export interface SubscribeOptions<T> {
   after?: number;
   /** The error a subscriber that falls too far behind ends with. */
   overflow: () => Error;
+  /** Events queued for a slow reader before `overflow` (default: the replay limit and some). */
+  maxQueued?: number;
+}
+
+/** A kept topic's own limits (defaults: `streaming.event_bus`). */
+export interface TopicOptions {
+  retentionMs?: number;
+  /** Events kept for replay. */
+  limit?: number;
 }
 
 const ERROR_LOG_INTERVAL_MS = 30_000;
+const LISTEN_RETRY_MS = 5_000;
 
 /**
  * The event bus behind subscriptions, on Redis, so a subscriber on one node receives events produced on another.
@@ -87,6 +108,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     this.timeoutMs = Math.max(config.redis.connect_timeout, 1_000);
     this.log = logger.child({ context: 'EventBus' });
     this.redis.client.defineCommand('cbBusPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+    this.redis.client.defineCommand('cbBusTail', { numberOfKeys: 2, lua: TAIL_SCRIPT });
   }
 
   onModuleInit(): void {
@@ -115,13 +137,23 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
    * Starts a kept topic with its summary; its producer then numbers and publishes events through the writer.
    * Throws (service_unavailable) when Redis cannot take it.
    */
-  async open<T, S>(topic: string, summary: S): Promise<TopicWriter<T, S>> {
+  async open<T, S>(topic: string, summary: S, options: TopicOptions = {}): Promise<TopicWriter<T, S>> {
+    const retentionMs = options.retentionMs ?? this.retentionMs;
     try {
-      await this.redis.client.set(this.summaryKey(topic), JSON.stringify(summary), 'PX', this.retentionMs);
+      await this.redis.client.set(this.summaryKey(topic), JSON.stringify(summary), 'PX', retentionMs);
     } catch (err) {
       throw unavailable(err);
     }
-    return new TopicWriter<T, S>(this, topic);
+    return new TopicWriter<T, S>(this, topic, retentionMs, options.limit ?? this.replayLimit);
+  }
+
+  /** The `seq` of a kept topic's newest event (0 when it has none). */
+  async head(topic: string): Promise<number> {
+    try {
+      return Number((await this.redis.client.get(`${this.prefix}${topic}:seq`)) ?? 0);
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   /** A kept topic's summary, or undefined when it is unknown or has expired. */
@@ -150,11 +182,11 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
   async subscribe<T>(topic: string, options: SubscribeOptions<T>): Promise<BusSubscription<T>> {
     const channelName = this.channelOf(topic);
     const subscription: BusSubscription<T> = new BusSubscription<T>({
-      maxQueued: this.replayLimit + 1_000,
+      maxQueued: options.maxQueued ?? this.replayLimit + 1_000,
       overflow: options.overflow,
       ...(options.accept ? { accept: options.accept } : {}),
       ...(options.after ? { after: options.after } : {}),
-      ...(options.replay ? { history: () => this.history<T>(topic) } : {}),
+      ...(options.replay ? { history: (after: number) => this.history<T>(topic, after) } : {}),
       onClose: () => this.detach(channelName, subscription as BusSubscription<unknown>),
     });
     const channel = this.attach(channelName, subscription as BusSubscription<unknown>);
@@ -174,10 +206,45 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
    */
   async follow<T>(
     topic: string,
-    options: { after?: number; overflow: () => Error },
+    options: { after?: number; overflow: () => Error; maxQueued?: number },
   ): Promise<BusSubscription<T> | undefined> {
     if ((await this.summary(topic)) === undefined) return undefined;
     return this.subscribe<T>(topic, { replay: true, ...options });
+  }
+
+  /**
+   * Hands each event of a live-only topic (control messages between nodes) to `handler` until the returned
+   * function is called. While Redis is away it tries again every few seconds, so messages are heard once it
+   * is back.
+   */
+  listen<T>(topic: string, handler: (event: T) => void): () => void {
+    let stopped = false;
+    let subscription: BusSubscription<T> | undefined;
+    const run = async (): Promise<void> => {
+      try {
+        subscription = await this.subscribe<T>(topic, {
+          replay: false,
+          overflow: () => new Error(`${topic}: backlog`),
+        });
+        if (stopped) return void subscription.return();
+        for await (const { event } of subscription) {
+          try {
+            handler(event);
+          } catch (err) {
+            this.log.error({ err, topic }, 'control message failed');
+          }
+        }
+      } catch (err) {
+        if (stopped) return;
+        this.log.warn({ err, topic }, 'not hearing other nodes yet; retrying in 5s');
+        setTimeout(() => void run(), LISTEN_RETRY_MS).unref();
+      }
+    };
+    void run();
+    return () => {
+      stopped = true;
+      void subscription?.return();
+    };
   }
 
   /** Local subscriptions, over every topic. */
@@ -188,29 +255,36 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** @internal TopicWriter's publish. */
-  write(topic: string, rest: string): Promise<unknown> {
+  write(topic: string, rest: string, retentionMs: number, limit: number): Promise<unknown> {
     return (this.redis.client as BusRedis)
       .cbBusPublish(
         this.logKey(topic),
         this.summaryKey(topic),
         `${this.prefix}${topic}:seq`,
         rest,
-        this.retentionMs,
-        this.replayLimit,
+        retentionMs,
+        limit,
         this.channelOf(topic),
       )
       .catch((err: unknown) => this.trouble(err, topic));
   }
 
   /** @internal TopicWriter's summary update. */
-  writeSummary(topic: string, summary: unknown): Promise<unknown> {
+  writeSummary(topic: string, summary: unknown, retentionMs: number): Promise<unknown> {
     return this.redis.client
-      .set(this.summaryKey(topic), JSON.stringify(summary), 'PX', this.retentionMs)
+      .set(this.summaryKey(topic), JSON.stringify(summary), 'PX', retentionMs)
       .catch((err: unknown) => this.trouble(err, topic));
   }
 
-  private async history<T>(topic: string): Promise<Array<BusEnvelope<T>>> {
-    const raw = await this.redis.client.lrange(this.logKey(topic), 0, -1);
+  private async history<T>(topic: string, after: number): Promise<Array<BusEnvelope<T>>> {
+    const raw =
+      after > 0
+        ? await (this.redis.client as BusRedis).cbBusTail(
+            this.logKey(topic),
+            `${this.prefix}${topic}:seq`,
+            after,
+          )
+        : await this.redis.client.lrange(this.logKey(topic), 0, -1);
     const envelopes: Array<BusEnvelope<T>> = [];
     for (const line of raw) {
       const envelope = parse<T>(line);
@@ -288,15 +362,17 @@ export class TopicWriter<T, S> {
   constructor(
     private readonly bus: EventBus,
     readonly topic: string,
+    private readonly retentionMs: number,
+    private readonly limit: number,
   ) {}
 
   publish(event: T, last = false): void {
-    this.pending = this.bus.write(this.topic, afterSeq(event, last));
+    this.pending = this.bus.write(this.topic, afterSeq(event, last), this.retentionMs, this.limit);
   }
 
   /** Replaces the topic's summary (a completion's result when it ends). */
   summarize(summary: S): void {
-    this.pending = this.bus.writeSummary(this.topic, summary);
+    this.pending = this.bus.writeSummary(this.topic, summary, this.retentionMs);
   }
 
   /** Resolves once every write so far has been answered by Redis (or failed). */

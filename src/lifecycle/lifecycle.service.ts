@@ -9,6 +9,12 @@ type Phase = 'serving' | 'draining' | 'refusing';
 @Injectable()
 export class LifecycleService {
   private phase: Phase = 'serving';
+  private drainStarted = 0;
+
+  /** Epoch ms when the drain began (0 while serving). */
+  get drainStartedAt(): number {
+    return this.drainStarted;
+  }
 
   get ready(): boolean {
     return this.phase === 'serving';
@@ -23,7 +29,9 @@ export class LifecycleService {
   }
 
   beginDrain(): void {
-    if (this.phase === 'serving') this.phase = 'draining';
+    if (this.phase !== 'serving') return;
+    this.phase = 'draining';
+    this.drainStarted = Date.now();
   }
 
   refuseNewWork(): void {

@@ -46,7 +46,7 @@ export class RoutingService {
     const unknown = [
       ...config.routing.virtual_models.flatMap((v) => v.models.map((m) => `${v.id} -> ${m}`)),
       ...config.models.flatMap((m) => (m.fallbacks ?? []).map((f) => `${m.id} -> ${f}`)),
-    ].filter((pair) => !this.resolvable(pair.slice(pair.indexOf(' -> ') + 4)));
+    ].filter((pair) => !this.knowsModel(pair.slice(pair.indexOf(' -> ') + 4)));
     if (unknown.length > 0)
       log.warn(
         { routes: unknown },
@@ -142,7 +142,8 @@ export class RoutingService {
     }
   }
 
-  private resolvable(name: string): boolean {
+  /** Whether a model id, alias or virtual model can be routed (its provider may still lack a key). */
+  knowsModel(name: string): boolean {
     return this.virtuals.has(name) || this.tryResolve(name) !== undefined;
   }
 

@@ -60,8 +60,7 @@ const CONTROL_TOPIC = 'completion-control';
 export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown {
   private readonly running = new Map<string, AbortController>();
   private readonly log: AppLogger;
-  private control?: BusSubscription<CancelMessage>;
-  private stopped = false;
+  private stopListening?: () => void;
 
   constructor(
     private readonly config: AppConfig,
@@ -73,12 +72,14 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
   }
 
   onModuleInit(): void {
-    void this.listenForCancels();
+    // Cancels asked on other nodes.
+    this.stopListening = this.bus.listen<CancelMessage>(CONTROL_TOPIC, (event) => {
+      if (typeof event.completionId === 'string') this.abort(event.completionId);
+    });
   }
 
   onApplicationShutdown(): void {
-    this.stopped = true;
-    void this.control?.return();
+    this.stopListening?.();
   }
 
   /**
@@ -180,23 +181,6 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
     if (!controller) return false;
     controller.abort(new CompletionError(StreamErrorCode.Cancelled, 'The completion was cancelled.'));
     return true;
-  }
-
-  private async listenForCancels(): Promise<void> {
-    try {
-      this.control = await this.bus.subscribe<CancelMessage>(CONTROL_TOPIC, {
-        replay: false,
-        overflow: () => new Error('cancel backlog'),
-      });
-      for await (const { event } of this.control) {
-        if (typeof event.completionId === 'string') this.abort(event.completionId);
-      }
-    } catch (err) {
-      if (this.stopped) return;
-      // Redis away at boot: try again, so that cancels asked on other nodes are heard once it is back.
-      this.log.warn({ err }, 'cancels from other nodes are not heard yet; retrying in 5s');
-      setTimeout(() => void this.listenForCancels(), 5_000).unref();
-    }
   }
 }
 

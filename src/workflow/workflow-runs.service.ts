@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { isObject } from '../common/is-object';
+import type { AppLogger } from '../common/logging/logger';
+import { ROOT_LOGGER } from '../common/logging/logging.module';
+import { AppConfig } from '../config/app-config';
+import type { BusSubscription } from '../events/bus-subscription';
+import { EventBus } from '../events/event-bus.service';
+import { SystemEvents } from '../events/system-events.service';
+import { type WorkflowBusEvent, workflowTopic } from '../events/topics';
+import { LifecycleService } from '../lifecycle/lifecycle.service';
+import { CompletionService } from '../streaming/completion.service';
+import type { WorkflowFeed } from '../streaming/multiplexer/stream-multiplexer.service';
+import { AGENT_STATUS_TOPIC, AgentRunner } from './agent-runner';
+import { RunExecution } from './run-execution';
+import { WorkflowError } from './workflow.error';
+import type { WorkflowRunSummary } from './workflow-run';
+import { WorkflowStore, workflowNotFound } from './workflow-store.service';
+
+/** Run ids carry this prefix (definition ids may not), so one id names either. */
+export const RUN_ID_PREFIX = 'run_';
+
+const CONTROL_TOPIC = 'workflow-control';
+/** Time given to runs ended at shutdown to write their last event. */
+const FINAL_WRITE_GRACE_MS = 2_000;
+
+interface CancelMessage {
+  runId: string;
+}
+
+export interface StartContext {
+  requestId: string;
+  log?: AppLogger;
+}
+
+export interface FollowOptions {
+  /** Resume after this sequence number. */
+  after?: number;
+  overflow: () => Error;
+}
+
+/**
+ * Workflow runs: starts them (executed on this node, see RunExecution), reads their state from Redis
+ * wherever they run, cancels them from any node, and follows their events (a run's: history first, to its
+ * end; a definition's: every run of it, live, never ending).
+ */
+@Injectable()
+export class WorkflowRuns
+  implements WorkflowFeed, OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  private readonly running = new Map<string, RunExecution>();
+  private readonly agents: AgentRunner;
+  private readonly log: AppLogger;
+  private stopListening?: () => void;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly store: WorkflowStore,
+    private readonly bus: EventBus,
+    private readonly lifecycle: LifecycleService,
+    private readonly system: SystemEvents,
+    completions: CompletionService,
+    @Inject(ROOT_LOGGER) logger: AppLogger,
+  ) {
+    this.log = logger.child({ context: 'WorkflowRuns' });
+    const { run_retention, history_limit, progress_interval } = config.workflows;
+    this.agents = new AgentRunner(
+      completions,
+      bus,
+      { retentionMs: run_retention, historyLimit: history_limit, progressIntervalMs: progress_interval },
+      this.log,
+    );
+  }
+
+  onModuleInit(): void {
+    this.stopListening = this.bus.listen<CancelMessage>(CONTROL_TOPIC, (event) => {
+      if (typeof event.runId === 'string') this.running.get(event.runId)?.cancel();
+    });
+  }
+
+  /**
+   * Runs get as long as the streams' drain (from when it began) to finish; those still running are then
+   * ended with a retryable ERROR, written before Redis closes.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.lifecycle.beginDrain();
+    const { readiness_grace, drain_timeout } = this.config.server.shutdown;
+    const until = this.lifecycle.drainStartedAt + readiness_grace + drain_timeout;
+    const all = () => Promise.all([...this.running.values()].map((run) => run.done));
+    if (this.running.size > 0) await Promise.race([all(), sleep(Math.max(0, until - Date.now()))]);
+    for (const run of this.running.values()) run.stop();
+    if (this.running.size > 0) await Promise.race([all(), sleep(FINAL_WRITE_GRACE_MS)]);
+  }
+
+  onApplicationShutdown(): void {
+    this.stopListening?.();
+  }
+
+  /** Starts a run of a definition with input data; returns its state once its topic exists. */
+  async start(workflowId: string, input: unknown, ctx: StartContext): Promise<WorkflowRunSummary> {
+    if (input !== undefined && !isObject(input)) {
+      throw new WorkflowError(RequestErrorCode.InvalidRequest, "'input' must be a JSON object.", {
+        param: 'input',
+      });
+    }
+    const data = input ?? {};
+    const { workflows } = this.config;
+    if (Buffer.byteLength(JSON.stringify(data)) > workflows.max_token_data) {
+      throw new WorkflowError(
+        RequestErrorCode.InvalidRequest,
+        `'input' is over workflows.max_token_data (${workflows.max_token_data} bytes).`,
+        { param: 'input' },
+      );
+    }
+    if (!this.lifecycle.acceptingWork) {
+      throw new CompletionError(
+        StreamErrorCode.ServiceUnavailable,
+        'This instance is shutting down; retry.',
+        {
+          retryable: true,
+          retryAfterMs: 1_000,
+        },
+      );
+    }
+    if (this.running.size >= workflows.max_running) {
+      throw new CompletionError(
+        StreamErrorCode.ServiceUnavailable,
+        `This node runs ${workflows.max_running} workflows already (workflows.max_running); retry shortly.`,
+        { retryable: true, retryAfterMs: 1_000 },
+      );
+    }
+    const { definition } = await this.store.get(workflowId);
+    const runId = `${RUN_ID_PREFIX}${randomUUID().replaceAll('-', '')}`;
+    const now = new Date().toISOString();
+    const summary: WorkflowRunSummary = {
+      runId,
+      workflowId: definition.id,
+      status: 'running',
+      node: this.system.node,
+      input: data,
+      marking: {},
+      active: [],
+      agents: [],
+      steps: 0,
+      usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0, reasoningTokens: 0 },
+      createdAt: now,
+      updatedAt: now,
+    };
+    const topic = { retentionMs: workflows.run_retention, limit: workflows.history_limit };
+    const writers = {
+      run: await this.bus.open<WorkflowBusEvent, WorkflowRunSummary>(workflowTopic(runId), summary, topic),
+      definition: await this.bus.open<WorkflowBusEvent, unknown>(
+        workflowTopic(definition.id),
+        { workflowId: definition.id },
+        topic,
+      ),
+    };
+    const execution = new RunExecution(
+      definition,
+      summary,
+      writers,
+      this.agents,
+      {
+        maxSteps: definition.maxSteps ?? workflows.max_steps,
+        maxParallel: workflows.max_parallel,
+        timeoutMs: definition.timeoutMs ?? workflows.run_timeout,
+        maxTokenData: workflows.max_token_data,
+      },
+      (ctx.log ?? this.log).child({ run_id: runId, request_id: ctx.requestId }),
+    );
+    this.running.set(runId, execution);
+    void execution.done.then(() => this.running.delete(runId));
+    execution.begin();
+    return execution.snapshot();
+  }
+
+  /** A run's state, from any node; not_found when unknown or past its retention. */
+  async get(runId: string): Promise<WorkflowRunSummary> {
+    const summary = runId.startsWith(RUN_ID_PREFIX)
+      ? await this.bus.summary<WorkflowRunSummary>(workflowTopic(runId))
+      : undefined;
+    if (!summary) throw runNotFound(runId);
+    return summary;
+  }
+
+  /** Whether a run has ended and its events up to `after` include the last (nothing more to follow). */
+  async endedBy(runId: string, after: number): Promise<boolean> {
+    const run = await this.get(runId);
+    return run.status !== 'running' && after >= (await this.bus.head(workflowTopic(runId)));
+  }
+
+  /** Cancels a run wherever it runs; returns its state (unchanged when it had already ended). */
+  async cancel(runId: string): Promise<{ cancelled: boolean; run: WorkflowRunSummary }> {
+    const run = await this.get(runId);
+    if (run.status !== 'running') return { cancelled: false, run };
+    const local = this.running.get(runId);
+    if (local) {
+      local.cancel();
+      await local.done;
+    } else {
+      this.bus.publish<CancelMessage>(CONTROL_TOPIC, { runId });
+    }
+    return { cancelled: true, run: local ? local.snapshot() : { ...run } };
+  }
+
+  /**
+   * Follows a workflow's events. A run id: its kept history (after `after`), then live events, to its end. A
+   * definition id: every run of it from now on (or after `after`, within the kept history), never ending.
+   */
+  async follow(id: string, options: FollowOptions): Promise<BusSubscription<WorkflowBusEvent>> {
+    const topic = workflowTopic(id);
+    if (id.startsWith(RUN_ID_PREFIX)) {
+      const subscription = await this.bus.follow<WorkflowBusEvent>(topic, {
+        ...options,
+        maxQueued: this.config.workflows.history_limit + 1_000,
+      });
+      if (!subscription) throw runNotFound(id);
+      return subscription;
+    }
+    if (!(await this.store.find(id))) throw workflowNotFound(id);
+    const after = options.after ?? (await this.bus.head(topic));
+    return this.bus.subscribe<WorkflowBusEvent>(topic, {
+      replay: true,
+      after,
+      overflow: options.overflow,
+      maxQueued: this.config.workflows.history_limit + 1_000,
+    });
+  }
+
+  /** Every agent's lifecycle and progress, from every node, live (the WebSocket's agent_status stream). */
+  agentStatus(overflow: () => Error): Promise<BusSubscription<WorkflowBusEvent>> {
+    return this.bus.subscribe<WorkflowBusEvent>(AGENT_STATUS_TOPIC, { replay: false, overflow });
+  }
+
+  /** Runs executing on this node. */
+  get size(): number {
+    return this.running.size;
+  }
+}
+
+export function runNotFound(runId: string): WorkflowError {
+  return new WorkflowError(
+    RequestErrorCode.NotFound,
+    `No workflow run '${runId.slice(0, 128)}': it never existed or its retention ended.`,
+    { param: 'runId' },
+  );
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { EventsModule } from '../events/events.module';
+import { RoutingModule } from '../routing/routing.module';
+import { StreamingModule } from '../streaming/streaming.module';
+import { WorkflowRuns } from './workflow-runs.service';
+import { WorkflowStore } from './workflow-store.service';
+
+/** Petri-net workflows: definitions (WorkflowStore) and runs (WorkflowRuns), for every protocol edge. */
+@Module({
+  imports: [StreamingModule, EventsModule, RoutingModule],
+  providers: [WorkflowStore, WorkflowRuns],
+  exports: [WorkflowStore, WorkflowRuns],
+})
+export class WorkflowModule {}
