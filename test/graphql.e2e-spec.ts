@@ -363,8 +363,8 @@ describe('GraphQL /graphql', () => {
       expect(fourth.results.length).toBeGreaterThan(0); // it streamed until the limit
       await b.dispose(); // disconnect frees the other (the systemEvents one may have timed out already)
       void second.ended;
-      // Only this node's own listener for cancels is left on the bus.
-      await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 1);
+      // Only this node's own listeners for cancels (of completions and of workflow runs) are left on the bus.
+      await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 2);
       const metrics = await (await fetch(`${limited.url}/metrics`)).text();
       expect(metrics).toContain('cb_graphql_subscriptions 0');
       expect(metrics).toContain('cb_graphql_subscriptions_refused_total{reason="too_many"} 1');

@@ -109,7 +109,7 @@ describe('WebSocket /ws/stream', () => {
   it('closing the socket aborts all of its completions and forgets everything it registered', async () => {
     const client = await connect();
     client.send({ type: 'subscribe', streams: ['completion', 'agent_status'] });
-    client.send({ type: 'subscribe_workflow', workflowId: 'wf-1' });
+    client.send({ type: 'subscribe_workflow', workflowId: 'content_creation' });
     for (let i = 0; i < 3; i++)
       client.send({
         type: 'completion',
@@ -139,8 +139,10 @@ describe('WebSocket /ws/stream', () => {
     });
     client.send({ type: 'ping' });
     client.send({ type: 'subscribe', streams: ['workflow'] });
-    client.send({ type: 'subscribe_workflow', workflowId: 'run-7' });
-    client.send({ type: 'unsubscribe_workflow', workflowId: 'run-7' });
+    // A shipped definition (every run of it, live); acknowledged once the follow has started.
+    client.send({ type: 'subscribe_workflow', workflowId: 'content_creation' });
+    await client.next('the follow', (m) => m.type === 'subscribed' && (m.workflows as string[]).length === 1);
+    client.send({ type: 'unsubscribe_workflow', workflowId: 'content_creation' });
     const bad: Array<[unknown, string, string?]> = [
       ['not json', 'invalid_message'],
       [[1, 2], 'invalid_message'],
@@ -177,7 +179,7 @@ describe('WebSocket /ws/stream', () => {
     expect(client.messages.filter((m) => m.type === 'pong')).toHaveLength(1);
     expect(client.messages.filter((m) => m.type === 'subscribed').map((m) => m.workflows)).toEqual([
       [],
-      ['run-7'],
+      ['content_creation'],
       [],
     ]);
     await client.next('survivor to complete', (m) => m.completionId === 'survivor' && m.type === 'completed');
@@ -307,7 +309,7 @@ describe('WebSocket /ws/stream', () => {
       const client = await WsTestClient.connect(t.url);
       if (i % 50 === 0) {
         client.send({ type: 'subscribe', streams: ['agent_status'] });
-        client.send({ type: 'subscribe_workflow', workflowId: `wf-${i}` });
+        client.send({ type: 'subscribe_workflow', workflowId: 'content_creation' });
         client.send({
           type: 'completion',
           id: 'c',

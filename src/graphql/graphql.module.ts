@@ -16,6 +16,8 @@ import { GRAPHQL_PATH, GraphqlWsServer } from './graphql-ws.server';
 import { CatalogueResolver } from './resolvers/catalogue.resolver';
 import { CompletionsResolver } from './resolvers/completions.resolver';
 import { EventsResolver } from './resolvers/events.resolver';
+import { WorkflowsResolver } from './resolvers/workflows.resolver';
+import { WorkflowModule } from '../workflow/workflow.module';
 import { SubscriptionGate } from './subscription-gate';
 
 /** Subscriptions sent over HTTP get a clear 400 instead of an execution with nothing to stream. */
@@ -42,6 +44,7 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin = {
     EventsModule,
     RoutingModule,
     ProvidersModule,
+    WorkflowModule,
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: FastifyApolloDriver,
       inject: [ROOT_LOGGER],
@@ -68,6 +71,13 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin = {
       }),
     }),
   ],
-  providers: [CompletionsResolver, CatalogueResolver, EventsResolver, SubscriptionGate, GraphqlWsServer],
+  providers: [
+    CompletionsResolver,
+    CatalogueResolver,
+    EventsResolver,
+    WorkflowsResolver,
+    SubscriptionGate,
+    GraphqlWsServer,
+  ],
 })
 export class GraphqlModule {}

@@ -5,11 +5,14 @@ import { StreamingModule } from '../streaming/streaming.module';
 import { ChatCompletionsController } from './chat-completions.controller';
 import { ModelsController } from './models.controller';
 import { SseResponder } from './sse/sse-responder.service';
+import { WorkflowModule } from '../workflow/workflow.module';
+import { WorkflowRunsController } from './workflow-runs.controller';
+import { WorkflowsController } from './workflows.controller';
 
 /** The REST/SSE protocol edge. */
 @Module({
-  imports: [StreamingModule, ProvidersModule, RoutingModule],
-  controllers: [ChatCompletionsController, ModelsController],
+  imports: [StreamingModule, ProvidersModule, RoutingModule, WorkflowModule],
+  controllers: [ChatCompletionsController, ModelsController, WorkflowsController, WorkflowRunsController],
   providers: [SseResponder],
 })
 export class HttpModule {}

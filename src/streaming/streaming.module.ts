@@ -5,12 +5,11 @@ import { RoutingModule } from '../routing/routing.module';
 import { ActiveStreams } from './active-streams.service';
 import { CompletionService } from './completion.service';
 import { DrainService } from './drain.service';
-import { StreamMultiplexer } from './multiplexer/stream-multiplexer.service';
 import { PublishedCompletions } from './published-completions.service';
 
 @Module({
   imports: [RoutingModule, DeadLetterModule, EventsModule],
-  providers: [CompletionService, ActiveStreams, DrainService, StreamMultiplexer, PublishedCompletions],
-  exports: [CompletionService, ActiveStreams, StreamMultiplexer, PublishedCompletions],
+  providers: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
+  exports: [CompletionService, ActiveStreams, PublishedCompletions],
 })
 export class StreamingModule {}

@@ -8,7 +8,8 @@ import {
   type SystemEventType as BusSystemEventType,
   SystemEvents,
 } from '../../events/system-events.service';
-import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../../events/topics';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent } from '../../events/topics';
+import { WorkflowRuns } from '../../workflow/workflow-runs.service';
 import { toAgentEvent, toSystemEvent, toWorkflowEvent } from '../event-mappers';
 import { afterOf, SubscriptionGate } from '../subscription-gate';
 import { EventFilter, SystemEvent } from '../types/system.types';
@@ -21,24 +22,21 @@ export class EventsResolver {
     private readonly bus: EventBus,
     private readonly system: SystemEvents,
     private readonly gate: SubscriptionGate,
+    private readonly runs: WorkflowRuns,
   ) {}
 
   @Subscription(() => WorkflowStreamEvent, {
     description:
-      "A workflow run's events (by run id), or every run's (by definition id), history first, to " +
-      'WORKFLOW_COMPLETED or ERROR.',
+      "A workflow run's events (by run id: history first, to WORKFLOW_COMPLETED or ERROR), or every run " +
+      'of a definition (by its id: live from now, or after afterSequence; it does not end).',
     resolve: (envelope: BusEnvelope<WorkflowBusEvent>) => toWorkflowEvent(envelope),
   })
   workflowStream(
     @Args('workflowId', { type: () => ID }) workflowId: string,
     @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
   ): Promise<BusSubscription<WorkflowBusEvent>> {
-    return this.kept<WorkflowBusEvent>(
-      workflowTopic(workflowId),
-      'workflowId',
-      `workflow ${workflowId}`,
-      afterSequence,
-    );
+    const after = afterOf(afterSequence);
+    return this.gate.open((overflow) => this.runs.follow(workflowId, { overflow, ...after }));
   }
 
   @Subscription(() => AgentStreamEvent, {

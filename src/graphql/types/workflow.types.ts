@@ -56,3 +56,70 @@ export class AgentStreamEvent {
   @Field(() => GraphQLJSON, { nullable: true }) data?: Record<string, unknown> | null;
   @Field() timestamp!: Date;
 }
+
+export enum WorkflowRunStatus {
+  RUNNING = 'RUNNING',
+  COMPLETED = 'COMPLETED',
+  FAILED = 'FAILED',
+  CANCELLED = 'CANCELLED',
+}
+registerEnumType(WorkflowRunStatus, { name: 'WorkflowRunStatus' });
+
+@ObjectType({ description: 'A workflow definition (a Petri net) and what the analysis of its net found.' })
+export class Workflow {
+  @Field(() => ID) id!: string;
+  @Field() name!: string;
+  @Field(() => String, { nullable: true }) description?: string | null;
+  @Field({ description: '`config` (shipped in workflows.directory) or `api`.' }) source!: string;
+  @Field() createdAt!: Date;
+  @Field(() => GraphQLJSON, { description: 'The definition as written (what createWorkflow takes).' })
+  definition!: Record<string, unknown>;
+  @Field(() => GraphQLJSON, {
+    description: 'Bounded reachability analysis: states, complete, bounded, deadlocks.',
+  })
+  analysis!: Record<string, unknown>;
+}
+
+@ObjectType({ description: "One agent's execution in a run (follow it with agentExecutionStream)." })
+export class WorkflowAgentExecution {
+  @Field(() => ID) executionId!: string;
+  @Field() agent!: string;
+  @Field() transition!: string;
+  @Field() model!: string;
+  @Field(() => String, { nullable: true }) provider?: string | null;
+  @Field(() => ID, { nullable: true }) completionId?: string | null;
+  @Field({ description: 'running, completed or failed.' }) status!: string;
+  @Field(() => Usage, { nullable: true }) usage?: Usage | null;
+  @Field() startedAt!: Date;
+  @Field(() => Date, { nullable: true }) finishedAt?: Date | null;
+}
+
+@ObjectType({ description: 'Why a run failed.' })
+export class WorkflowRunError {
+  @Field() code!: string;
+  @Field() message!: string;
+  @Field() retryable!: boolean;
+  @Field(() => String, { nullable: true }) transition?: string | null;
+  @Field(() => String, { nullable: true }) agent?: string | null;
+}
+
+@ObjectType({ description: "A workflow run's state, readable from any node." })
+export class WorkflowRun {
+  @Field(() => ID) runId!: string;
+  @Field(() => ID, { description: "The definition's id." }) workflowId!: string;
+  @Field(() => WorkflowRunStatus) status!: WorkflowRunStatus;
+  @Field({ description: 'The node executing it.' }) node!: string;
+  @Field(() => GraphQLJSON) input!: Record<string, unknown>;
+  @Field(() => GraphQLJSON, { nullable: true, description: "The final places' token data, once completed." })
+  output?: Record<string, unknown> | null;
+  @Field(() => GraphQLJSON, { description: 'Tokens by place: {place: [{tokenId, data}]}.' })
+  marking!: Record<string, unknown>;
+  @Field(() => [String], { description: 'Transitions firing now.' }) activeTransitions!: string[];
+  @Field(() => [WorkflowAgentExecution]) agents!: WorkflowAgentExecution[];
+  @Field(() => Int, { description: 'Transition firings so far.' }) steps!: number;
+  @Field(() => Usage, { description: "All agents' tokens." }) usage!: Usage;
+  @Field(() => WorkflowRunError, { nullable: true }) error?: WorkflowRunError | null;
+  @Field() createdAt!: Date;
+  @Field() updatedAt!: Date;
+  @Field(() => Date, { nullable: true }) finishedAt?: Date | null;
+}

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { MetricsService } from '../../analytics/metrics.service';
-import { CompletionError, StreamErrorCode } from '../../common/errors/error-code';
+import { CompletionError, DomainError, StreamErrorCode } from '../../common/errors/error-code';
 import { AppConfig } from '../../config/app-config';
 import { type CompletionStream, completionErrorOf } from '../../streaming/completion.service';
 import { isTerminal, type StreamEvent } from '../../streaming/stream-event';
@@ -178,7 +178,78 @@ export class SseResponder {
       if (headersSent && !raw.writableEnded) raw.end();
     }
   }
+
+  /**
+   * Writes a stream of numbered events as SSE with named events (`id:` = the event's sequence, so an
+   * EventSource resumes with Last-Event-ID), keepalives and backpressure; ends with the stream, or with an
+   * `error` event when it fails. The client leaving ends the subscription.
+   */
+  async events<T>(
+    events: NumberedEvents<T>,
+    frame: (event: { seq: number } & T) => NamedFrame,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
+    try {
+      this.admit();
+    } catch (err) {
+      void events.return();
+      throw err;
+    }
+    this.open++;
+    const raw = reply.raw;
+    const sse = this.config.streaming.protocols.sse;
+    const meter = this.metrics.meter('sse');
+    reply.hijack();
+    raw.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      [REQUEST_ID_HEADER]: request.id,
+    });
+    const write = (text: string): boolean => {
+      if (raw.destroyed || raw.writableEnded) return true;
+      meter.chunks.inc();
+      meter.bytes.inc(Buffer.byteLength(text));
+      return raw.write(text);
+    };
+    write(`retry: ${sse.retry_timeout}\n\n`);
+    const keepalive = setInterval(() => write(KEEPALIVE_FRAME), sse.keepalive_interval);
+    const leave = () => void events.return();
+    raw.once('close', leave);
+    try {
+      for await (const event of events) {
+        if (raw.destroyed) break;
+        const { event: name, data } = frame(event);
+        if (!write(`id: ${event.seq}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`))
+          await writable(raw);
+      }
+    } catch (err) {
+      const error =
+        err instanceof DomainError
+          ? { code: err.code, message: err.message, retryable: err.retryable }
+          : { code: StreamErrorCode.Internal, message: 'The event stream failed.', retryable: true };
+      if (!(err instanceof DomainError)) request.log.error({ err }, 'SSE event stream failed');
+      write(`event: error\ndata: ${JSON.stringify({ error })}\n\n`);
+    } finally {
+      clearInterval(keepalive);
+      raw.off('close', leave);
+      this.open--;
+      if (!raw.writableEnded) raw.end();
+    }
+  }
 }
+
+/** One frame of a named-event stream: the SSE `event:` name and its `data:` (JSON). */
+export interface NamedFrame {
+  event: string;
+  data: unknown;
+}
+
+/** A subscription to a stream of numbered events (the bus's), ended early with `return()`. */
+export type NumberedEvents<T> = AsyncIterable<{ seq: number } & T> & { return(): Promise<unknown> };
 
 /** A snapshot of the stream's identity (its model and provider are fixed once it has committed). */
 function identityOf(stream: CompletionStream): ChunkStreamIdentity {

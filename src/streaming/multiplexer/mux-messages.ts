@@ -1,4 +1,6 @@
 import type { FinishReason, Usage } from '../stream-event';
+import type { BusEnvelope } from '../../events/bus-subscription';
+import type { WorkflowBusEvent } from '../../events/topics';
 
 /**
  * The multiplexed stream protocol (`/ws/stream`): raw JSON messages with a `type`. Every server message about a
@@ -40,7 +42,7 @@ export type ServerMessage =
       toolCallId: string;
       index: number;
     }
-  | { type: 'error'; completionId?: string; error: MuxError }
+  | { type: 'error'; completionId?: string; workflowId?: string; error: MuxError }
   | {
       type: 'completed';
       completionId: string;
@@ -49,9 +51,47 @@ export type ServerMessage =
       model: string;
       provider: string;
     }
-  | { type: 'workflow_transition'; workflowId: string; fromPlace: string; toPlace: string; tokenId: string }
-  | { type: 'agent_progress'; agentId: string; workflowId: string; progress: number; content: string }
+  | WorkflowMessage
   | { type: 'pong' };
+
+/** What a workflow event is called on this protocol. */
+export const WORKFLOW_MESSAGE_TYPES = {
+  token_created: 'token_created',
+  token_transitioned: 'workflow_transition',
+  agent_started: 'agent_started',
+  agent_progress: 'agent_progress',
+  agent_completed: 'agent_completed',
+  function_executed: 'function_executed',
+  workflow_completed: 'workflow_completed',
+  error: 'workflow_error',
+} as const;
+export type WorkflowMessageType =
+  (typeof WORKFLOW_MESSAGE_TYPES)[keyof typeof WORKFLOW_MESSAGE_TYPES] | 'agent_error';
+
+/**
+ * A workflow event (subscribe_workflow, or the agent_status stream): which run, its place in the followed
+ * stream (`sequence`, for `afterSequence`; 0 on agent_status), and the event's own fields (README "Workflows").
+ */
+export interface WorkflowMessage {
+  type: WorkflowMessageType;
+  workflowId: string;
+  runId: string;
+  sequence: number;
+  tokenId?: string;
+  place?: string;
+  /** workflow_transition: the transition, its input places (`fromPlaces`, `fromPlace` joined by ','), output. */
+  transition?: string;
+  fromPlace?: string;
+  fromPlaces?: string[];
+  toPlace?: string;
+  agentId?: string;
+  executionId?: string;
+  progress?: number;
+  content?: string;
+  tokenData?: unknown;
+  /** Other fields of the event (usage, model, output, error...). */
+  [field: string]: unknown;
+}
 
 /** One client message, checked by shape; a completion's request fields are validated like a REST body. */
 export type ClientMessage =
@@ -59,7 +99,7 @@ export type ClientMessage =
   | { type: 'unsubscribe'; streams: StreamKind[] }
   | { type: 'completion'; id: string; request: Record<string, unknown> }
   | { type: 'cancel'; id: string }
-  | { type: 'subscribe_workflow'; workflowId: string }
+  | { type: 'subscribe_workflow'; workflowId: string; afterSequence?: number }
   | { type: 'unsubscribe_workflow'; workflowId: string }
   | { type: 'ping' };
 
@@ -103,7 +143,18 @@ export function parseClientMessage(text: string): ClientMessage {
     }
     case 'cancel':
       return { type, id: idField(message, 'id') };
-    case 'subscribe_workflow':
+    case 'subscribe_workflow': {
+      const workflowId = idField(message, 'workflowId');
+      const after = message.afterSequence;
+      if (after === undefined) return { type, workflowId };
+      if (typeof after === 'number' && Number.isSafeInteger(after) && after >= 0)
+        return { type, workflowId, afterSequence: after };
+      throw new MuxMessageError(
+        MuxErrorCode.InvalidMessage,
+        "'afterSequence' must be a non-negative integer.",
+        'afterSequence',
+      );
+    }
     case 'unsubscribe_workflow':
       return { type, workflowId: idField(message, 'workflowId') };
     case 'ping':
@@ -140,4 +191,52 @@ function streamKinds(value: unknown): StreamKind[] {
 
 function isStreamKind(value: unknown): value is StreamKind {
   return (STREAM_KINDS as readonly unknown[]).includes(value);
+}
+
+/** A workflow bus event as this protocol's message (`agentStatus`: from the agent_status stream). */
+export function toWorkflowMessage(
+  { seq, event }: BusEnvelope<WorkflowBusEvent>,
+  agentStatus = false,
+): WorkflowMessage {
+  const data = event.data ?? {};
+  const base = { workflowId: event.workflowId, runId: event.runId ?? '', sequence: seq };
+  const located = {
+    ...(event.tokenId === undefined ? {} : { tokenId: event.tokenId }),
+    ...(event.place === undefined ? {} : { place: event.place }),
+    ...(event.agentId === undefined ? {} : { agentId: event.agentId }),
+  };
+  switch (event.type) {
+    case 'token_created':
+      return { type: 'token_created', ...base, ...located, tokenData: data.token_data };
+    case 'token_transitioned': {
+      const from = Array.isArray(data.from) ? (data.from as string[]) : [];
+      return {
+        type: 'workflow_transition',
+        ...base,
+        transition: data.transition as string,
+        fromPlace: from.join(','),
+        fromPlaces: from,
+        toPlace: (data.to as string | undefined) ?? event.place ?? '',
+        tokenId: event.tokenId ?? '',
+        consumed: data.consumed,
+        tokenData: data.token_data,
+      };
+    }
+    case 'error':
+      return { ...data, type: agentStatus ? 'agent_error' : 'workflow_error', ...base, ...located };
+    case 'agent_started':
+    case 'agent_progress':
+    case 'agent_completed':
+    case 'function_executed':
+    case 'workflow_completed': {
+      const { token_data: tokenData, ...rest } = data;
+      return {
+        ...rest,
+        type: WORKFLOW_MESSAGE_TYPES[event.type],
+        ...base,
+        ...located,
+        ...(tokenData === undefined ? {} : { tokenData }),
+      };
+    }
+  }
 }

@@ -3,7 +3,16 @@ import { MetricsService } from '../../analytics/metrics.service';
 import { loadConfig } from '../../config/config.loader';
 import type { CompletionService, CompletionStream } from '../completion.service';
 import type { StreamEvent } from '../stream-event';
-import { CLOSE_SLOW_CONSUMER, type MuxConnection, StreamMultiplexer } from './stream-multiplexer.service';
+import { BusSubscription } from '../../events/bus-subscription';
+import type { WorkflowBusEvent } from '../../events/topics';
+import { RequestErrorCode } from '../../common/errors/error-code';
+import { WorkflowError } from '../../workflow/workflow.error';
+import {
+  CLOSE_SLOW_CONSUMER,
+  type MuxConnection,
+  StreamMultiplexer,
+  type WorkflowFeed,
+} from './stream-multiplexer.service';
 
 /** A socket whose send buffer the test sets by hand. */
 class FakeConnection implements MuxConnection {
@@ -32,7 +41,31 @@ function endless(signal: AbortSignal): CompletionStream {
   return { completionId: 'x', created: 0, model: 'm', provider: 'p', [Symbol.asyncIterator]: events };
 }
 
-function multiplexer() {
+/** Workflow streams the test feeds by hand; follows of ids starting with `missing` are refused. */
+class FakeFeed implements WorkflowFeed {
+  readonly streams = new Map<string, BusSubscription<WorkflowBusEvent>>();
+  closed: string[] = [];
+  follow(id: string, options: { after?: number; overflow: () => Error }) {
+    if (id.startsWith('missing')) {
+      return Promise.reject(new WorkflowError(RequestErrorCode.NotFound, `No workflow '${id}'.`));
+    }
+    return Promise.resolve(this.open(id, options.overflow));
+  }
+  agentStatus(overflow: () => Error) {
+    return Promise.resolve(this.open('agent-status', overflow));
+  }
+  private open(id: string, overflow: () => Error) {
+    const stream = new BusSubscription<WorkflowBusEvent>({
+      maxQueued: 100,
+      overflow,
+      onClose: () => this.closed.push(id),
+    });
+    this.streams.set(id, stream);
+    return stream;
+  }
+}
+
+function multiplexer(feed?: WorkflowFeed) {
   const config = loadConfig({
     env: {},
     overrides: [{ streaming: { protocols: { websocket: { message_buffer_size: '1KB' } } } }],
@@ -40,7 +73,13 @@ function multiplexer() {
   const completions = {
     start: (_request: unknown, ctx: { signal: AbortSignal }) => endless(ctx.signal),
   } as unknown as CompletionService;
-  return new StreamMultiplexer(config, completions, new MetricsService(config), pino({ level: 'silent' }));
+  return new StreamMultiplexer(
+    config,
+    completions,
+    new MetricsService(config),
+    pino({ level: 'silent' }),
+    feed,
+  );
 }
 
 const chunks = (c: FakeConnection) => c.sent.filter((m) => m.type === 'content_chunk').length;
@@ -90,8 +129,9 @@ describe('StreamMultiplexer backpressure', () => {
     expect(mux.stats()).toEqual({ connections: 0, completions: 0, workflows: 0, agentSubscribers: 0 });
   });
 
-  it('caps the workflows one connection follows', () => {
-    const mux = multiplexer();
+  it('caps the workflows one connection follows', async () => {
+    const feed = new FakeFeed();
+    const mux = multiplexer(feed);
     const connection = new FakeConnection();
     const id = mux.open(connection)!;
     for (let i = 0; i <= 100; i++)
@@ -101,7 +141,161 @@ describe('StreamMultiplexer backpressure', () => {
       error: { code: 'too_many_subscriptions' },
     });
     expect(mux.stats().workflows).toBe(100);
+    await tick(5);
     mux.close(id);
     expect(mux.stats().workflows).toBe(0);
+    expect(feed.closed).toHaveLength(100);
+  });
+});
+
+describe('StreamMultiplexer workflow streams', () => {
+  const event = (
+    type: WorkflowBusEvent['type'],
+    extra: Partial<WorkflowBusEvent> = {},
+  ): WorkflowBusEvent => ({
+    type,
+    workflowId: 'wf',
+    runId: 'run_1',
+    ...extra,
+  });
+
+  it('acknowledges a follow, then forwards its events mapped, and drops it after the last', async () => {
+    const feed = new FakeFeed();
+    const mux = multiplexer(feed);
+    const connection = new FakeConnection();
+    const id = mux.open(connection)!;
+    mux.receive(
+      id,
+      JSON.stringify({ type: 'subscribe_workflow', workflowId: 'run_1', afterSequence: 0 }),
+      false,
+    );
+    await tick(5);
+    expect(connection.sent).toEqual([{ type: 'subscribed', streams: [], workflows: ['run_1'] }]);
+    const stream = feed.streams.get('run_1')!;
+    stream.push({
+      seq: 1,
+      at: 0,
+      event: event('token_created', { tokenId: 'tk1', place: 'in', data: { token_data: { a: 1 } } }),
+    });
+    stream.push({
+      seq: 2,
+      at: 0,
+      event: event('token_transitioned', {
+        tokenId: 'tk2',
+        place: 'out',
+        data: { transition: 'go', from: ['in', 'side'], to: 'out', consumed: ['tk1'], token_data: { a: 2 } },
+      }),
+    });
+    stream.push({
+      seq: 3,
+      at: 0,
+      event: event('agent_progress', {
+        agentId: 'ag',
+        data: { executionId: 'ex', content: 'hi', progress: 0.5 },
+      }),
+    });
+    stream.push({
+      seq: 4,
+      at: 0,
+      event: event('workflow_completed', { place: 'out', data: { output: { a: 2 } } }),
+      last: true,
+    });
+    await tick(5);
+    expect(connection.sent.slice(1)).toEqual([
+      {
+        type: 'token_created',
+        workflowId: 'wf',
+        runId: 'run_1',
+        sequence: 1,
+        tokenId: 'tk1',
+        place: 'in',
+        tokenData: { a: 1 },
+      },
+      {
+        type: 'workflow_transition',
+        workflowId: 'wf',
+        runId: 'run_1',
+        sequence: 2,
+        transition: 'go',
+        fromPlace: 'in,side',
+        fromPlaces: ['in', 'side'],
+        toPlace: 'out',
+        tokenId: 'tk2',
+        consumed: ['tk1'],
+        tokenData: { a: 2 },
+      },
+      {
+        type: 'agent_progress',
+        workflowId: 'wf',
+        runId: 'run_1',
+        sequence: 3,
+        agentId: 'ag',
+        executionId: 'ex',
+        content: 'hi',
+        progress: 0.5,
+      },
+      {
+        type: 'workflow_completed',
+        workflowId: 'wf',
+        runId: 'run_1',
+        sequence: 4,
+        place: 'out',
+        output: { a: 2 },
+      },
+    ]);
+    expect(mux.stats().workflows).toBe(0);
+    expect(feed.closed).toEqual(['run_1']);
+  });
+
+  it('answers an unknown workflow with an error naming it, and bad afterSequence with invalid_message', async () => {
+    const mux = multiplexer(new FakeFeed());
+    const connection = new FakeConnection();
+    const id = mux.open(connection)!;
+    mux.receive(id, JSON.stringify({ type: 'subscribe_workflow', workflowId: 'missing-1' }), false);
+    mux.receive(
+      id,
+      JSON.stringify({ type: 'subscribe_workflow', workflowId: 'x', afterSequence: -1 }),
+      false,
+    );
+    await tick(5);
+    expect(connection.sent).toEqual([
+      {
+        type: 'error',
+        error: { code: 'invalid_message', message: expect.any(String) as string, param: 'afterSequence' },
+      },
+      {
+        type: 'error',
+        workflowId: 'missing-1',
+        error: { code: 'not_found', message: "No workflow 'missing-1'.", param: 'workflowId' },
+      },
+    ]);
+    expect(mux.stats().workflows).toBe(0);
+  });
+
+  it('streams agent_status while subscribed, an agent failure as agent_error, and stops on unsubscribe', async () => {
+    const feed = new FakeFeed();
+    const mux = multiplexer(feed);
+    const connection = new FakeConnection();
+    const id = mux.open(connection)!;
+    mux.receive(id, JSON.stringify({ type: 'subscribe', streams: ['agent_status'] }), false);
+    await tick(5);
+    expect(mux.stats().agentSubscribers).toBe(1);
+    feed.streams.get('agent-status')!.push({
+      seq: 0,
+      at: 0,
+      event: event('error', { agentId: 'ag', data: { error: { code: 'provider_error' } } }),
+    });
+    await tick(5);
+    expect(connection.sent.at(-1)).toEqual({
+      type: 'agent_error',
+      workflowId: 'wf',
+      runId: 'run_1',
+      sequence: 0,
+      agentId: 'ag',
+      error: { code: 'provider_error' },
+    });
+    mux.receive(id, JSON.stringify({ type: 'unsubscribe', streams: ['agent_status'] }), false);
+    expect(mux.stats().agentSubscribers).toBe(0);
+    expect(feed.closed).toEqual(['agent-status']);
   });
 });

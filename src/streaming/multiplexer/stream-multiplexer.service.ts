@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { MetricsService, type ChunkMeter } from '../../analytics/metrics.service';
 import { DomainError } from '../../common/errors/error-code';
 import type { AppLogger } from '../../common/logging/logger';
@@ -6,6 +6,8 @@ import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import { AppConfig } from '../../config/app-config';
 import { CompletionService, type CompletionStream } from '../completion.service';
 import { validateChatRequest } from '../dto/validate-chat-request';
+import type { BusEnvelope } from '../../events/bus-subscription';
+import type { WorkflowBusEvent } from '../../events/topics';
 import type { StreamEvent } from '../stream-event';
 import {
   type ClientMessage,
@@ -15,7 +17,23 @@ import {
   parseClientMessage,
   type ServerMessage,
   type StreamKind,
+  toWorkflowMessage,
 } from './mux-messages';
+
+/** A followed stream of workflow events (a bus subscription): read it, or `return()` it to stop. */
+export type WorkflowEvents = AsyncIterableIterator<BusEnvelope<WorkflowBusEvent>> & {
+  return(): Promise<IteratorResult<BusEnvelope<WorkflowBusEvent>>>;
+};
+
+/** Where workflow events come from (the workflow module's WorkflowRuns, on the Redis bus). */
+export interface WorkflowFeed {
+  /** A run's events (history first, to its end) or a definition's (every run, live); throws DomainErrors. */
+  follow(id: string, options: { after?: number; overflow: () => Error }): Promise<WorkflowEvents>;
+  /** Every agent's lifecycle and progress, on every node, live. */
+  agentStatus(overflow: () => Error): Promise<WorkflowEvents>;
+}
+
+export const WORKFLOW_FEED = Symbol('WORKFLOW_FEED');
 
 /** What the multiplexer needs of a socket; the WebSocket edge provides it. */
 export interface MuxConnection {
@@ -38,7 +56,10 @@ interface ConnectionState {
   /** Live completions by the client's id. */
   completions: Map<string, AbortController>;
   streams: Set<StreamKind>;
-  workflows: Set<string>;
+  /** Followed workflows (by the id the client gave); the stream once the follow has started. */
+  workflows: Map<string, { events?: WorkflowEvents }>;
+  /** The agent_status stream, while subscribed. */
+  agentStatus?: { events?: WorkflowEvents };
   closed: boolean;
 }
 
@@ -57,8 +78,6 @@ const MAX_WORKFLOW_SUBSCRIPTIONS = 100;
 @Injectable()
 export class StreamMultiplexer {
   private readonly connections = new Map<string, ConnectionState>();
-  private readonly workflowSubscribers = new Map<string, Set<ConnectionState>>();
-  private readonly agentSubscribers = new Set<ConnectionState>();
   private readonly budget: number;
   private readonly maxConnections: number;
   private readonly maxCompletions: number;
@@ -72,6 +91,7 @@ export class StreamMultiplexer {
     private readonly completions: CompletionService,
     metrics: MetricsService,
     @Inject(ROOT_LOGGER) log: AppLogger,
+    @Optional() @Inject(WORKFLOW_FEED) private readonly feed?: WorkflowFeed,
   ) {
     const ws = config.streaming.protocols.websocket;
     this.budget = ws.message_buffer_size;
@@ -100,7 +120,7 @@ export class StreamMultiplexer {
       connection,
       completions: new Map(),
       streams: new Set(),
-      workflows: new Set(),
+      workflows: new Map(),
       closed: false,
     });
     return id;
@@ -144,31 +164,22 @@ export class StreamMultiplexer {
     state.closed = true;
     for (const controller of state.completions.values()) controller.abort();
     state.completions.clear();
-    for (const workflowId of state.workflows) this.unsubscribeWorkflow(state, workflowId);
-    this.agentSubscribers.delete(state);
+    for (const workflowId of [...state.workflows.keys()]) this.unfollow(state, workflowId);
+    this.stopAgentStatus(state);
     this.connections.delete(connectionId);
-  }
-
-  /** Sends a workflow event to every connection subscribed to that workflow (issue 7 produces them). */
-  publishWorkflow(workflowId: string, message: ServerMessage): void {
-    for (const state of this.workflowSubscribers.get(workflowId) ?? []) this.send(state, message);
-  }
-
-  /** Sends an agent status event to every connection subscribed to `agent_status`. */
-  publishAgentStatus(message: ServerMessage): void {
-    for (const state of this.agentSubscribers) this.send(state, message);
   }
 
   /** Sizes of every registry (for tests and diagnostics). */
   stats(): { connections: number; completions: number; workflows: number; agentSubscribers: number } {
     let completions = 0;
-    for (const state of this.connections.values()) completions += state.completions.size;
-    return {
-      connections: this.connections.size,
-      completions,
-      workflows: this.workflowSubscribers.size,
-      agentSubscribers: this.agentSubscribers.size,
-    };
+    let workflows = 0;
+    let agentSubscribers = 0;
+    for (const state of this.connections.values()) {
+      completions += state.completions.size;
+      workflows += state.workflows.size;
+      if (state.agentStatus) agentSubscribers++;
+    }
+    return { connections: this.connections.size, completions, workflows, agentSubscribers };
   }
 
   private handle(state: ConnectionState, message: ClientMessage): void {
@@ -177,28 +188,16 @@ export class StreamMultiplexer {
         return this.send(state, { type: 'pong' });
       case 'subscribe':
         for (const kind of message.streams) state.streams.add(kind);
-        if (state.streams.has('agent_status')) this.agentSubscribers.add(state);
+        if (state.streams.has('agent_status')) this.startAgentStatus(state);
         return this.acknowledge(state);
       case 'unsubscribe':
         for (const kind of message.streams) state.streams.delete(kind);
-        if (!state.streams.has('agent_status')) this.agentSubscribers.delete(state);
+        if (!state.streams.has('agent_status')) this.stopAgentStatus(state);
         return this.acknowledge(state);
-      case 'subscribe_workflow': {
-        if (!state.workflows.has(message.workflowId) && state.workflows.size >= MAX_WORKFLOW_SUBSCRIPTIONS) {
-          throw new MuxMessageError(
-            MuxErrorCode.TooManySubscriptions,
-            `At most ${MAX_WORKFLOW_SUBSCRIPTIONS} workflows may be followed at once on one connection.`,
-            'workflowId',
-          );
-        }
-        state.workflows.add(message.workflowId);
-        let subscribers = this.workflowSubscribers.get(message.workflowId);
-        if (!subscribers) this.workflowSubscribers.set(message.workflowId, (subscribers = new Set()));
-        subscribers.add(state);
-        return this.acknowledge(state);
-      }
+      case 'subscribe_workflow':
+        return this.follow(state, message.workflowId, message.afterSequence);
       case 'unsubscribe_workflow':
-        this.unsubscribeWorkflow(state, message.workflowId);
+        this.unfollow(state, message.workflowId);
         return this.acknowledge(state);
       case 'cancel': {
         const controller = state.completions.get(message.id);
@@ -292,15 +291,104 @@ export class StreamMultiplexer {
   }
 
   private acknowledge(state: ConnectionState): void {
-    this.send(state, { type: 'subscribed', streams: [...state.streams], workflows: [...state.workflows] });
+    this.send(state, {
+      type: 'subscribed',
+      streams: [...state.streams],
+      workflows: [...state.workflows.keys()],
+    });
   }
 
-  private unsubscribeWorkflow(state: ConnectionState, workflowId: string): void {
+  /**
+   * Follows a workflow run (history first) or definition: acknowledged once the follow has started, so the
+   * events come after the `subscribed`; an unknown id gets an `error` naming it.
+   */
+  private follow(state: ConnectionState, workflowId: string, after: number | undefined): void {
+    const feed = this.feed;
+    if (!feed)
+      throw new MuxMessageError(MuxErrorCode.UnknownType, 'Workflows are not available here.', 'type');
+    if (state.workflows.has(workflowId)) return this.acknowledge(state);
+    if (state.workflows.size >= MAX_WORKFLOW_SUBSCRIPTIONS) {
+      throw new MuxMessageError(
+        MuxErrorCode.TooManySubscriptions,
+        `At most ${MAX_WORKFLOW_SUBSCRIPTIONS} workflows may be followed at once on one connection.`,
+        'workflowId',
+      );
+    }
+    const entry: { events?: WorkflowEvents } = {};
+    state.workflows.set(workflowId, entry);
+    feed.follow(workflowId, { ...(after === undefined ? {} : { after }), overflow: slowConsumer }).then(
+      (events) => {
+        if (state.closed || state.workflows.get(workflowId) !== entry) return void events.return();
+        entry.events = events;
+        this.acknowledge(state);
+        void this.pumpWorkflow(state, workflowId, entry, events, false);
+      },
+      (err: unknown) => {
+        if (state.workflows.get(workflowId) === entry) state.workflows.delete(workflowId);
+        this.send(state, { type: 'error', workflowId, error: { ...errorOf(err), param: 'workflowId' } });
+      },
+    );
+  }
+
+  private unfollow(state: ConnectionState, workflowId: string): void {
+    const entry = state.workflows.get(workflowId);
+    if (!entry) return;
     state.workflows.delete(workflowId);
-    const subscribers = this.workflowSubscribers.get(workflowId);
-    if (!subscribers) return;
-    subscribers.delete(state);
-    if (subscribers.size === 0) this.workflowSubscribers.delete(workflowId);
+    void entry.events?.return();
+  }
+
+  private startAgentStatus(state: ConnectionState): void {
+    if (state.agentStatus || !this.feed) return;
+    const entry: { events?: WorkflowEvents } = {};
+    state.agentStatus = entry;
+    this.feed.agentStatus(slowConsumer).then(
+      (events) => {
+        if (state.closed || state.agentStatus !== entry) return void events.return();
+        entry.events = events;
+        void this.pumpWorkflow(state, undefined, entry, events, true);
+      },
+      (err: unknown) => {
+        if (state.agentStatus === entry) state.agentStatus = undefined;
+        state.streams.delete('agent_status');
+        this.send(state, { type: 'error', error: { ...errorOf(err), param: 'streams' } });
+      },
+    );
+  }
+
+  private stopAgentStatus(state: ConnectionState): void {
+    void state.agentStatus?.events?.return();
+    state.agentStatus = undefined;
+  }
+
+  /** Forwards followed workflow events, pausing while the peer's buffer is over budget. */
+  private async pumpWorkflow(
+    state: ConnectionState,
+    workflowId: string | undefined,
+    entry: { events?: WorkflowEvents },
+    events: WorkflowEvents,
+    agentStatus: boolean,
+  ): Promise<void> {
+    try {
+      for await (const envelope of events) {
+        if (state.closed) break;
+        this.send(state, toWorkflowMessage(envelope, agentStatus));
+        if (state.connection.bufferedAmount > this.budget && !(await this.writable(state))) break;
+      }
+    } catch (err) {
+      this.send(state, {
+        type: 'error',
+        ...(workflowId === undefined ? {} : { workflowId }),
+        error: errorOf(err),
+      });
+    } finally {
+      void events.return();
+      if (workflowId !== undefined && state.workflows.get(workflowId) === entry)
+        state.workflows.delete(workflowId);
+      if (agentStatus && state.agentStatus === entry) {
+        state.agentStatus = undefined;
+        state.streams.delete('agent_status');
+      }
+    }
   }
 
   private send(state: ConnectionState, message: ServerMessage): void {
@@ -331,6 +419,13 @@ export class StreamMultiplexer {
     this.meter.bytes.inc(Buffer.byteLength(text));
     state.connection.send(text);
   }
+}
+
+function slowConsumer(): Error {
+  return new MuxMessageError(
+    MuxErrorCode.SlowConsumer,
+    'The connection fell too far behind this stream; it was ended (resume with afterSequence).',
+  );
 }
 
 function serialize(message: ServerMessage): string {
@@ -379,6 +474,7 @@ function toMessage(
 }
 
 function errorOf(err: unknown): MuxError {
+  if (err instanceof MuxMessageError) return { code: err.code, message: err.message };
   if (err instanceof DomainError) {
     const error: MuxError = { code: err.code, message: err.message };
     if (err.param !== undefined) error.param = err.param;
