@@ -222,21 +222,26 @@ export function toWorkflowMessage(
         tokenData: data.token_data,
       };
     }
-    case 'error':
-      return { ...data, type: agentStatus ? 'agent_error' : 'workflow_error', ...base, ...located };
+    case 'error': {
+      const type = agentStatus ? 'agent_error' : 'workflow_error';
+      // The type leads (as in every message); the event's own fields cannot override it or the ids.
+      return Object.assign({ type }, data, { type }, base, located);
+    }
     case 'agent_started':
     case 'agent_progress':
     case 'agent_completed':
     case 'function_executed':
     case 'workflow_completed': {
       const { token_data: tokenData, ...rest } = data;
-      return {
-        ...rest,
-        type: WORKFLOW_MESSAGE_TYPES[event.type],
-        ...base,
-        ...located,
-        ...(tokenData === undefined ? {} : { tokenData }),
-      };
+      const type = WORKFLOW_MESSAGE_TYPES[event.type];
+      return Object.assign(
+        { type },
+        rest,
+        { type },
+        base,
+        located,
+        tokenData === undefined ? {} : { tokenData },
+      );
     }
   }
 }
