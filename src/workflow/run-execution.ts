@@ -136,6 +136,7 @@ export class RunExecution {
         const tokens = this.bind(transition);
         if (!tokens) break;
         if (this.summary.steps >= this.settings.maxSteps) {
+          this.unbind(transition, tokens); // the run's state keeps the token it could not move
           this.fail({
             code: WorkflowErrorCode.MaxStepsExceeded,
             message: `The run made ${this.summary.steps} transition firings, the most allowed (max_steps).`,
@@ -174,6 +175,15 @@ export class RunExecution {
       if (digit < 0) return undefined;
     }
     return undefined;
+  }
+
+  /** Puts tokens taken by `bind` back at the head of their places. */
+  private unbind(transition: TransitionDefinition, tokens: RunToken[]): void {
+    transition.inputs.forEach((place, i) => {
+      const list = this.marking.get(place);
+      if (list) list.unshift(tokens[i]!);
+      else this.marking.set(place, [tokens[i]!]);
+    });
   }
 
   private async fire(transition: TransitionDefinition, tokens: RunToken[]): Promise<void> {
@@ -344,6 +354,8 @@ export class RunExecution {
 
   /** Publishes an event on the run's topic and its definition's (which never ends). */
   private emit(event: Omit<WorkflowBusEvent, 'workflowId' | 'runId'>, last = false): void {
+    // Nothing after the run's last event (an aborted agent may still flush its batched progress).
+    if (this.finished && !last) return;
     const full: WorkflowBusEvent = { ...event, workflowId: this.definition.id, runId: this.runId };
     this.writers.run.publish(full, last);
     this.writers.definition.publish(full);
