@@ -143,6 +143,9 @@ describe('workflows over REST and SSE', () => {
     ]);
     expect(final.usage.totalTokens).toBeGreaterThan(0);
     expect(final.marking).toEqual({ published: [expect.objectContaining({ data: final.output })] });
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/cb_workflow_runs_total\{status="completed"\} [1-9]/);
+    expect(metrics).toContain('cb_active_streams{protocol="workflow"}');
   });
 
   it('fires independent branches at once and joins them', async () => {

@@ -169,6 +169,19 @@ export class MetricsService {
         labelNames: ['reason'],
       }),
   );
+  readonly workflowRuns = metric(
+    'cb_workflow_runs_total',
+    (name) =>
+      new Counter({
+        name,
+        help: 'Workflow runs ended on this node, by status (completed, failed, cancelled)',
+        labelNames: ['status'],
+      }),
+  );
+  readonly workflowRunsActive = metric(
+    'cb_workflow_runs_active',
+    (name) => new Gauge({ name, help: 'Workflow runs executing on this node' }),
+  );
 
   private readonly meters = new Map<Protocol, ChunkMeter>();
 

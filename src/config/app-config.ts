@@ -274,7 +274,7 @@ export class AdminConfig {
 
 /** Petri-net workflows (README "Workflows"). */
 export class WorkflowsConfig {
-  /** Definitions loaded at boot (`*.yml`, `*.yaml`, `*.json`), relative to the working directory; '' = none. */
+  /** Definitions loaded at boot (`*.yml`, `*.yaml`, `*.json`), relative to the app's root (where config/ is); '' = none. */
   @IsString() directory!: string;
   /** How long a run's state and event history are kept after its last event. */
   @Duration() run_retention!: number;

@@ -75,6 +75,10 @@ export class RunExecution {
     return this.summary.runId;
   }
 
+  get status(): RunStatus {
+    return this.summary.status;
+  }
+
   /** The run's state now (a copy). */
   snapshot(): WorkflowRunSummary {
     return structuredClone(this.summary);

@@ -11,6 +11,7 @@ import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/er
 import { isObject } from '../common/is-object';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
+import { MetricsService } from '../analytics/metrics.service';
 import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
 import { EventBus } from '../events/event-bus.service';
@@ -67,6 +68,7 @@ export class WorkflowRuns
     private readonly bus: EventBus,
     private readonly lifecycle: LifecycleService,
     private readonly system: SystemEvents,
+    private readonly metrics: MetricsService,
     completions: CompletionService,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
@@ -177,7 +179,12 @@ export class WorkflowRuns
       (ctx.log ?? this.log).child({ run_id: runId, request_id: ctx.requestId }),
     );
     this.running.set(runId, execution);
-    void execution.done.then(() => this.running.delete(runId));
+    this.metrics.workflowRunsActive.inc();
+    void execution.done.then(() => {
+      this.running.delete(runId);
+      this.metrics.workflowRunsActive.dec();
+      this.metrics.workflowRuns.labels(execution.status).inc();
+    });
     execution.begin();
     return execution.snapshot();
   }

@@ -8,6 +8,7 @@ import { isObject } from '../common/is-object';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
+import { DEFAULT_CONFIG_DIR } from '../config/config.loader';
 import { RedisService } from '../redis/redis.service';
 import { RoutingService } from '../routing/routing.service';
 import type { NetAnalysis, WorkflowDefinition } from './workflow-definition';
@@ -52,7 +53,8 @@ export class WorkflowStore implements OnModuleInit {
   onModuleInit(): void {
     const directory = this.config.workflows.directory;
     if (!directory) return;
-    const dir = resolve(directory);
+    // Relative to the app's root (where config/ is), wherever the process was started from.
+    const dir = resolve(DEFAULT_CONFIG_DIR, '..', directory);
     let files: string[];
     try {
       files = readdirSync(dir)
