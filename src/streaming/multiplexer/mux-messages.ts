@@ -224,8 +224,7 @@ export function toWorkflowMessage(
     }
     case 'error': {
       const type = agentStatus ? 'agent_error' : 'workflow_error';
-      // The type leads (as in every message); the event's own fields cannot override it or the ids.
-      return Object.assign({ type }, data, { type }, base, located);
+      return leading(type, data, base, located);
     }
     case 'agent_started':
     case 'agent_progress':
@@ -234,14 +233,15 @@ export function toWorkflowMessage(
     case 'workflow_completed': {
       const { token_data: tokenData, ...rest } = data;
       const type = WORKFLOW_MESSAGE_TYPES[event.type];
-      return Object.assign(
-        { type },
-        rest,
-        { type },
-        base,
-        located,
-        tokenData === undefined ? {} : { tokenData },
-      );
+      return leading(type, rest, base, located, tokenData === undefined ? {} : { tokenData });
     }
   }
+}
+
+/** A message whose `type` comes first (as in every message); the event's own fields cannot override it or the ids. */
+function leading(type: WorkflowMessageType, ...parts: Array<Record<string, unknown>>): WorkflowMessage {
+  const message = { type } as WorkflowMessage;
+  for (const part of parts) Object.assign(message, part);
+  message.type = type;
+  return message;
 }
