@@ -2,7 +2,7 @@ import { SubscriptionGate } from '../src/graphql/subscription-gate';
 import { startApp, type TestApp, withModels } from './support/app';
 import { graphqlHttp, type GraphqlHttpReply, GraphqlWsTestClient } from './support/graphql-client';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
-import { postJson } from './support/sse-client';
+import { postJson, readSse } from './support/sse-client';
 import { waitFor } from './support/wait';
 import {
   collapse,
@@ -389,4 +389,42 @@ describe('workflow runs across two instances sharing Redis', () => {
       'WORKFLOW_COMPLETED',
     ]);
   });
+});
+
+describe('workflow streams at shutdown', () => {
+  it('ends running runs with a retryable ERROR and open event streams with an error frame, then closes', async () => {
+    const app = await startApp(SLOW, { server: { shutdown: { drain_timeout: '300ms' } } });
+    await createWorkflow(app.url, {
+      id: 'forever',
+      places: [
+        { id: 'in', initial: true },
+        { id: 'out', final: true },
+      ],
+      transitions: [
+        {
+          id: 'think',
+          inputs: ['in'],
+          outputs: ['out'],
+          action: { type: 'agent', agent: 'thinker', model: 'simulated/slow', prompt: 'x', max_tokens: 5000 },
+        },
+      ],
+    });
+    const definitionStream = readSse(await fetch(`${app.url}/v1/workflows/content_creation/events`));
+    const run = await startRun(app.url, 'forever', {});
+    const runStream = runEvents(app.url, run.runId);
+    await waitFor('the agent', async () => (await getRun(app.url, run.runId)).agents.length === 1);
+    const started = Date.now();
+    await app.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const { data } = await runStream;
+    expect(data.at(-1)).toMatchObject({
+      type: 'ERROR',
+      data: { error: { code: 'service_unavailable', retryable: true } },
+    });
+    const definition = await definitionStream;
+    expect(definition.events.at(-1)).toMatchObject({ event: 'error' });
+    expect(JSON.parse(definition.events.at(-1)!.data)).toMatchObject({
+      error: { code: 'service_unavailable', retryable: true },
+    });
+  }, 15_000);
 });

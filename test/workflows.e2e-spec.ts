@@ -403,6 +403,28 @@ describe('workflows over REST and SSE', () => {
     expect(done.status).toBe(204);
   });
 
+  it("resumes a running run's events mid-run, to its end", async () => {
+    await createWorkflow(t.url, {
+      id: 'two-step',
+      places: [{ id: 'in', initial: true }, { id: 'mid' }, { id: 'out', final: true }],
+      transitions: [
+        {
+          id: 'think',
+          inputs: ['in'],
+          outputs: ['mid'],
+          action: agent('thinker', 'simulated/slow', 'x', 12),
+        },
+        { id: 'done', inputs: ['mid'], outputs: ['out'] },
+      ],
+    });
+    const run = await startRun(t.url, 'two-step', {});
+    await waitFor('progress', async () => (await getRun(t.url, run.runId)).agents.length === 1);
+    // Resuming mid-run after the first event: the rest arrives live and the stream ends with the run.
+    const tail = await runEvents(t.url, run.runId, '?after=1');
+    expect(tail.data.at(-1)!.type).toBe('WORKFLOW_COMPLETED');
+    expect(tail.data[0]!.sequence).toBe(2);
+  });
+
   it('follows every run of a definition, live, over SSE', async () => {
     const controller = new AbortController();
     const seen: WorkflowEventData[] = [];
@@ -513,5 +535,36 @@ describe('workflows over REST and SSE', () => {
     ]);
     const badAfter = await fetch(`${t.url}/v1/workflows/content_creation/events?after=-1`);
     expect(badAfter.status).toBe(400);
+    const pastEnd = await fetch(`${t.url}/v1/workflows/content_creation/events?after=999999`);
+    expect([pastEnd.status, ((await pastEnd.json()) as { error: { param: string } }).error.param]).toEqual([
+      400,
+      'afterSequence',
+    ]);
+    const typo = await postJson(`${t.url}/v1/workflows/content_creation/runs`, { inputs: { topic: 'x' } });
+    expect([typo.status, ((await typo.json()) as { error: { param: string } }).error.param]).toEqual([
+      400,
+      'inputs',
+    ]);
+    const deep = `{"input":${'{"d":'.repeat(6000)}{}${'}'.repeat(6000)}}`;
+    const tooDeep = await postJson(`${t.url}/v1/workflows/content_creation/runs`, deep);
+    expect(tooDeep.status).toBe(400);
+    const slowRegex = await postJson(`${t.url}/v1/workflows`, {
+      places: [
+        { id: 'in', initial: true },
+        { id: 'out', final: true },
+      ],
+      transitions: [
+        {
+          id: 'go',
+          inputs: ['in'],
+          outputs: ['out'],
+          guard: { field: 'x', op: 'matches', value: '^(a+)+$' },
+        },
+      ],
+    });
+    expect([
+      slowRegex.status,
+      ((await slowRegex.json()) as { error: { param: string } }).error.param,
+    ]).toEqual([400, 'transitions[0].guard.value']);
   });
 });

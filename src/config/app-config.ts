@@ -277,11 +277,11 @@ export class WorkflowsConfig {
   /** Definitions loaded at boot (`*.yml`, `*.yaml`, `*.json`), relative to the app's root (where config/ is); '' = none. */
   @IsString() directory!: string;
   /** How long a run's state and event history are kept after its last event. */
-  @Duration() run_retention!: number;
+  @Duration() @Min(1_000) run_retention!: number;
   /** Events kept per run (and per definition's stream) for late subscribers. */
   @IsInt() @Min(100) history_limit!: number;
-  /** The longest a run may take unless its definition sets `timeout`. */
-  @Duration() run_timeout!: number;
+  /** The longest a run may take unless its definition sets `timeout` (at most 24 days: a Node timer). */
+  @Duration() @Min(1) @Max(2_147_483_647) run_timeout!: number;
   /** Transition firings per run unless its definition sets `max_steps` (stops endless cycles). */
   @IsInt() @Min(1) max_steps!: number;
   /** Transitions of one run executing at once. */
@@ -291,9 +291,9 @@ export class WorkflowsConfig {
   /** AGENT_PROGRESS events of one agent are published at most this often (content in between is batched). */
   @Duration() progress_interval!: number;
   /** Webhook actions' timeout unless their definition sets one. */
-  @Duration() webhook_timeout!: number;
+  @Duration() @Min(1) @Max(300_000) webhook_timeout!: number;
   /** The largest token data (serialized) a run may carry; past it the run fails. */
-  @Size() max_token_data!: number;
+  @Size() @Min(1_024) max_token_data!: number;
 }
 
 export class AppConfig {

@@ -357,3 +357,18 @@ describe('BusSubscription', () => {
     }
   });
 });
+
+describe('BusSubscription resumed at or past the end', () => {
+  it('ends when the live last event was seen already (resume point past it), instead of waiting forever', async () => {
+    const { sub, onClose } = make({ after: 7, history: () => Promise.resolve([env(5), env(6)]) });
+    await sub.start();
+    const next = sub.next();
+    const state = watch(next);
+    sub.push(env(6, 'e6'));
+    await flush();
+    expect(state.settled).toBe(false);
+    sub.push(env(7, 'end', true));
+    expect(await next).toEqual({ value: undefined, done: true });
+    expect(onClose).toHaveBeenCalledTimes(1);
+  });
+});

@@ -69,7 +69,14 @@ export class BusSubscription<T> implements AsyncIterableIterator<BusEnvelope<T>>
       return;
     }
     if (envelope.seq !== 0) {
-      if (envelope.seq <= this.lastSeq) return;
+      if (envelope.seq <= this.lastSeq) {
+        // Seen already; if it was the topic's last (a resume point past the end), nothing more will come.
+        if (envelope.last) {
+          this.ended = true;
+          this.wake();
+        }
+        return;
+      }
       if (this.options.history && envelope.seq > this.lastSeq + 1) {
         this.held = [envelope];
         void this.fill();

@@ -94,7 +94,7 @@ export class SubscriptionGate {
 
 /** `afterSequence` as the bus takes it: absent or 0 replays everything; a negative one is refused. */
 export function afterOf(afterSequence: number | null | undefined): { after?: number } {
-  if (afterSequence === undefined || afterSequence === null || afterSequence === 0) return {};
+  if (afterSequence === undefined || afterSequence === null) return {};
   if (afterSequence < 0) {
     throw graphqlError(GraphqlErrorCode.BadUserInput, 'afterSequence must be 0 or more.', {
       param: 'afterSequence',

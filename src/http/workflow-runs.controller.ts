@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WorkflowRuns } from '../workflow/workflow-runs.service';
-import { workflowEventView } from '../workflow/workflow-views';
+import { workflowSseFrame } from '../workflow/workflow-views';
 import { SseResponder } from './sse/sse-responder.service';
 import { afterParam, slowReader } from './workflow-events.params';
 
@@ -33,11 +33,7 @@ export class WorkflowRunsController {
       return;
     }
     const events = await this.runs.follow(runId, { ...from, overflow: slowReader });
-    const frame = (e: Parameters<typeof workflowEventView>[0]) => ({
-      event: e.event.type.toUpperCase(),
-      data: workflowEventView(e),
-    });
-    await this.sse.events(events, frame, request, reply);
+    await this.sse.events(events, workflowSseFrame, request, reply, { endless: false });
   }
 
   @Post(':runId/cancel')

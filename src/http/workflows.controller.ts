@@ -1,8 +1,9 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
 import { WorkflowRuns } from '../workflow/workflow-runs.service';
 import { WorkflowStore } from '../workflow/workflow-store.service';
-import { workflowEventView, workflowView } from '../workflow/workflow-views';
+import { workflowSseFrame, workflowView } from '../workflow/workflow-views';
 import { SseResponder } from './sse/sse-responder.service';
 import { afterParam, slowReader } from './workflow-events.params';
 
@@ -38,7 +39,7 @@ export class WorkflowsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
   ): Promise<Record<string, unknown>> {
-    const input = isRecord(body) ? body.input : body;
+    const input = runInput(body);
     return { object: 'workflow.run', ...(await this.runs.start(id, input, { requestId: request.id })) };
   }
 
@@ -52,14 +53,21 @@ export class WorkflowsController {
   ): Promise<void> {
     const from = afterParam(request, after);
     const events = await this.runs.follow(id, { ...from, overflow: slowReader });
-    const frame = (e: Parameters<typeof workflowEventView>[0]) => ({
-      event: e.event.type.toUpperCase(),
-      data: workflowEventView(e),
-    });
-    await this.sse.events(events, frame, request, reply);
+    await this.sse.events(events, workflowSseFrame, request, reply, { endless: true });
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A run's input from the body `{"input": {...}}` (the body may be empty); anything else is refused. */
+function runInput(body: unknown): unknown {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'object' && !Array.isArray(body)) {
+    const extra = Object.keys(body).find((key) => key !== 'input');
+    if (extra === undefined) return (body as { input?: unknown }).input;
+    throw new CompletionError(
+      RequestErrorCode.InvalidRequest,
+      `Unknown field '${extra.slice(0, 64)}': the body is {"input": {...}}.`,
+      { param: extra.slice(0, 64) },
+    );
+  }
+  throw new CompletionError(RequestErrorCode.InvalidRequest, 'The body must be {"input": {...}}.');
 }

@@ -1,4 +1,4 @@
-import { evaluateGuard, guardProblems, jsonEqual, readPath } from './guard';
+import { backtrackingRisk, evaluateGuard, guardProblems, jsonEqual, readPath } from './guard';
 import type { Guard, GuardOp } from './workflow-definition';
 
 describe('readPath', () => {
@@ -314,4 +314,27 @@ describe('guardProblems', () => {
       { path: `g.all[0].any[0]${'.not'.repeat(6)}`, message: 'guards may nest at most 8 levels deep' },
     ]);
   });
+});
+
+describe('backtrackingRisk', () => {
+  it.each(['^(a+)+$', '(a|aa)*', '(\\d+)+x', '((ab)*)+', '(\\w)\\1', '(?<w>a)\\k<w>', '(a|b){2,}'])(
+    'refuses %s',
+    (pattern) => {
+      expect(backtrackingRisk(pattern)).toEqual(expect.any(String));
+      expect(guardProblems({ field: 'x', op: 'matches', value: pattern }, 'guard')).toEqual([
+        { path: 'guard.value', message: expect.any(String) as string },
+      ]);
+    },
+  );
+
+  it.each([
+    '^APPROVED',
+    '(?:yes|no)$',
+    'score: (\\d+)',
+    '[(a+)]+',
+    '(a)+',
+    '^(foo|bar)$',
+    '(x+y)?',
+    '\\(a+\\)+',
+  ])('accepts %s', (pattern) => expect(backtrackingRisk(pattern)).toBeUndefined());
 });

@@ -11,7 +11,7 @@ export const MAX_GUARD_DEPTH = 8;
 export const MAX_REGEX_LENGTH = 200;
 
 /** How much of a string field `matches` tests (bounds the cost of a slow pattern). */
-export const MAX_MATCH_INPUT = 100_000;
+export const MAX_MATCH_INPUT = 20_000;
 
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 const FORMS = ['all', 'any', 'not', 'field'] as const;
@@ -226,6 +226,8 @@ function regexProblems(value: unknown, path: string): DefinitionProblem[] {
   if (value.length > MAX_REGEX_LENGTH) {
     return [{ path, message: `the regular expression is longer than ${MAX_REGEX_LENGTH} characters` }];
   }
+  const slow = backtrackingRisk(value);
+  if (slow) return [{ path, message: slow }];
   try {
     new RegExp(value);
     return [];
@@ -233,4 +235,43 @@ function regexProblems(value: unknown, path: string): DefinitionProblem[] {
     const reason = error instanceof Error ? error.message : String(error);
     return [{ path, message: `invalid regular expression: ${reason}` }];
   }
+}
+
+/**
+ * Why a pattern could take exponential time on JavaScript's backtracking engine, or undefined: a repeated
+ * group that itself repeats or alternates (`(a+)+`, `(a|aa)*`), or a backreference. Guards run on the event
+ * loop against text that agents and webhooks produce, so such patterns are refused when a definition is made.
+ */
+export function backtrackingRisk(source: string): string | undefined {
+  if (/\\[1-9]|\\k</.test(source)) return 'backreferences are not allowed in guard patterns';
+  const groups: Array<{ risky: boolean }> = [];
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') groups.push({ risky: false });
+    else if (c === '|' || c === '*' || c === '+' || c === '{') {
+      const inner = groups.at(-1);
+      if (inner) inner.risky = true;
+    } else if (c === ')') {
+      const group = groups.pop();
+      const next = source[i + 1];
+      const repeated = next === '*' || next === '+' || next === '{';
+      if (group?.risky && repeated) {
+        return 'a repeated group that repeats or alternates inside (like (a+)+ or (a|b)*) can take exponential time; simplify the pattern';
+      }
+      // A group that repeats makes the group around it risky too.
+      const outer = groups.at(-1);
+      if (outer && (group?.risky || repeated)) outer.risky = true;
+    }
+  }
+  return undefined;
 }

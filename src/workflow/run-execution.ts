@@ -292,9 +292,9 @@ export class RunExecution {
   }
 
   private complete(): void {
-    const output: Record<string, unknown> = {};
+    let output: Record<string, unknown> = {};
     for (const place of this.finals)
-      for (const token of this.marking.get(place) ?? []) Object.assign(output, token.data);
+      for (const token of this.marking.get(place) ?? []) output = { ...output, ...token.data };
     this.summary.output = output;
     const final = [...this.finals].filter((place) => this.marking.has(place));
     this.end('completed', {
@@ -395,7 +395,8 @@ export class RunExecution {
 /** The merged data of a firing's input tokens (later inputs win on shared keys). */
 function merge(tokens: RunToken[]): Record<string, unknown> {
   if (tokens.length === 1) return tokens[0]!.data;
-  return Object.assign({}, ...tokens.map((t) => t.data)) as Record<string, unknown>;
+  // Spread, not Object.assign: an own `__proto__` key in the data stays a plain key.
+  return tokens.reduce<Record<string, unknown>>((merged, t) => ({ ...merged, ...t.data }), {});
 }
 
 function addUsage(total: Usage, usage: Usage): void {

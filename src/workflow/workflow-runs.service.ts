@@ -23,6 +23,7 @@ import type { WorkflowFeed } from '../streaming/multiplexer/stream-multiplexer.s
 import { AGENT_STATUS_TOPIC, AgentRunner } from './agent-runner';
 import { RunExecution } from './run-execution';
 import { WorkflowError } from './workflow.error';
+import { withDeadline } from '../common/with-deadline';
 import type { WorkflowRunSummary } from './workflow-run';
 import { WorkflowStore, workflowNotFound } from './workflow-store.service';
 
@@ -30,6 +31,10 @@ import { WorkflowStore, workflowNotFound } from './workflow-store.service';
 export const RUN_ID_PREFIX = 'run_';
 
 const CONTROL_TOPIC = 'workflow-control';
+/** How long a cancel waits for a run on another node to end before answering with its state. */
+const REMOTE_CANCEL_WAIT_MS = 3_000;
+/** Events kept per definition's stream (every run of it): a short window, for resuming. */
+const DEFINITION_HISTORY = 1_000;
 /** Time given to runs ended at shutdown to write their last event. */
 const FINAL_WRITE_GRACE_MS = 2_000;
 
@@ -58,6 +63,8 @@ export class WorkflowRuns
   implements WorkflowFeed, OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown
 {
   private readonly running = new Map<string, RunExecution>();
+  /** Starts between their checks and their run's registration (counted against max_running). */
+  private starting = 0;
   private readonly agents: AgentRunner;
   private readonly log: AppLogger;
   private stopListening?: () => void;
@@ -115,7 +122,7 @@ export class WorkflowRuns
     }
     const data = input ?? {};
     const { workflows } = this.config;
-    if (Buffer.byteLength(JSON.stringify(data)) > workflows.max_token_data) {
+    if (serializedSize(data) > workflows.max_token_data) {
       throw new WorkflowError(
         RequestErrorCode.InvalidRequest,
         `'input' is over workflows.max_token_data (${workflows.max_token_data} bytes).`,
@@ -132,13 +139,27 @@ export class WorkflowRuns
         },
       );
     }
-    if (this.running.size >= workflows.max_running) {
+    if (this.running.size + this.starting >= workflows.max_running) {
       throw new CompletionError(
         StreamErrorCode.ServiceUnavailable,
         `This node runs ${workflows.max_running} workflows already (workflows.max_running); retry shortly.`,
         { retryable: true, retryAfterMs: 1_000 },
       );
     }
+    this.starting++;
+    try {
+      return await this.launch(workflowId, data, ctx);
+    } finally {
+      this.starting--;
+    }
+  }
+
+  private async launch(
+    workflowId: string,
+    data: Record<string, unknown>,
+    ctx: StartContext,
+  ): Promise<WorkflowRunSummary> {
+    const { workflows } = this.config;
     const { definition } = await this.store.get(workflowId);
     const runId = `${RUN_ID_PREFIX}${randomUUID().replaceAll('-', '')}`;
     const now = new Date().toISOString();
@@ -156,14 +177,19 @@ export class WorkflowRuns
       createdAt: now,
       updatedAt: now,
     };
-    const topic = { retentionMs: workflows.run_retention, limit: workflows.history_limit };
+    const retentionMs = workflows.run_retention;
+    // The definition's topic first: once the run's exists (its state says running), the run executes.
+    const definitionWriter = await this.bus.open<WorkflowBusEvent, unknown>(
+      workflowTopic(definition.id),
+      { workflowId: definition.id },
+      { retentionMs, limit: Math.min(DEFINITION_HISTORY, workflows.history_limit) },
+    );
     const writers = {
-      run: await this.bus.open<WorkflowBusEvent, WorkflowRunSummary>(workflowTopic(runId), summary, topic),
-      definition: await this.bus.open<WorkflowBusEvent, unknown>(
-        workflowTopic(definition.id),
-        { workflowId: definition.id },
-        topic,
-      ),
+      run: await this.bus.open<WorkflowBusEvent, WorkflowRunSummary>(workflowTopic(runId), summary, {
+        retentionMs,
+        limit: workflows.history_limit,
+      }),
+      definition: definitionWriter,
     };
     const execution = new RunExecution(
       definition,
@@ -212,31 +238,48 @@ export class WorkflowRuns
     if (local) {
       local.cancel();
       await local.done;
-    } else {
-      this.bus.publish<CancelMessage>(CONTROL_TOPIC, { runId });
+      const after = local.snapshot();
+      return { cancelled: after.status === 'cancelled', run: after };
     }
-    return { cancelled: true, run: local ? local.snapshot() : { ...run } };
+    // Another node runs it: ask it, and answer with the state once the run has ended (or as it is then).
+    const ended = await this.follow(runId, {
+      after: await this.bus.head(workflowTopic(runId)),
+      overflow: backlog,
+    });
+    this.bus.publish<CancelMessage>(CONTROL_TOPIC, { runId });
+    try {
+      await withDeadline(drain(ended), REMOTE_CANCEL_WAIT_MS, 'remote cancel');
+    } catch {
+      void ended.return(); // not ended yet (its node may be gone); the state below says so
+    }
+    const after = await this.get(runId);
+    return { cancelled: after.status === 'cancelled', run: after };
   }
 
   /**
    * Follows a workflow's events. A run id: its kept history (after `after`), then live events, to its end. A
    * definition id: every run of it from now on (or after `after`, within the kept history), never ending.
+   * An `after` past the stream's newest event is refused.
    */
   async follow(id: string, options: FollowOptions): Promise<BusSubscription<WorkflowBusEvent>> {
     const topic = workflowTopic(id);
     if (id.startsWith(RUN_ID_PREFIX)) {
-      const subscription = await this.bus.follow<WorkflowBusEvent>(topic, {
-        ...options,
-        maxQueued: this.config.workflows.history_limit + 1_000,
-      });
-      if (!subscription) throw runNotFound(id);
-      return subscription;
+      if ((await this.bus.summary(topic)) === undefined) throw runNotFound(id);
+    } else if (!(await this.store.find(id))) {
+      throw workflowNotFound(id);
     }
-    if (!(await this.store.find(id))) throw workflowNotFound(id);
-    const after = options.after ?? (await this.bus.head(topic));
+    const head = await this.bus.head(topic);
+    if (options.after !== undefined && options.after > head) {
+      throw new WorkflowError(
+        RequestErrorCode.InvalidRequest,
+        `afterSequence ${options.after} is past the newest event of '${id}' (${head}).`,
+        { param: 'afterSequence' },
+      );
+    }
+    const defaultAfter = id.startsWith(RUN_ID_PREFIX) ? 0 : head;
     return this.bus.subscribe<WorkflowBusEvent>(topic, {
       replay: true,
-      after,
+      after: options.after ?? defaultAfter,
       overflow: options.overflow,
       maxQueued: this.config.workflows.history_limit + 1_000,
     });
@@ -259,4 +302,23 @@ export function runNotFound(runId: string): WorkflowError {
     `No workflow run '${runId.slice(0, 128)}': it never existed or its retention ended.`,
     { param: 'runId' },
   );
+}
+
+function backlog(): Error {
+  return new Error('backlog');
+}
+
+async function drain(events: AsyncIterable<unknown>): Promise<void> {
+  for await (const _event of events) {
+    // read to the end
+  }
+}
+
+/** The JSON size of input data, or Infinity when it cannot be serialized (too deep). */
+function serializedSize(data: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(data));
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
 }

@@ -30,6 +30,14 @@ export function workflowEventView({ seq, at, event }: BusEnvelope<WorkflowBusEve
   };
 }
 
+/** A workflow event as an SSE frame: named by its type. */
+export function workflowSseFrame(envelope: BusEnvelope<WorkflowBusEvent>): {
+  event: string;
+  data: WorkflowEventView;
+} {
+  return { event: envelope.event.type.toUpperCase(), data: workflowEventView(envelope) };
+}
+
 /**
  * A definition in the form it is written (snake_case, durations in ms), so what GET returns can be posted
  * again; webhook header values are not shown (they may hold credentials).

@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MetricsService } from '../../analytics/metrics.service';
 import { CompletionError, DomainError, StreamErrorCode } from '../../common/errors/error-code';
 import { AppConfig } from '../../config/app-config';
@@ -30,13 +32,38 @@ const KEEPALIVE_FRAME = ': keepalive\n\n';
  * - Every stream ends with a finish chunk or an error frame, then `data: [DONE]`.
  */
 @Injectable()
-export class SseResponder {
+export class SseResponder implements OnModuleInit {
   private open = 0;
+  /** Open event streams (events()): how to end each with an error frame, and when it has ended. */
+  private readonly eventStreams = new Map<(reason: DomainError) => void, EventStreamState>();
 
   constructor(
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly httpHost: HttpAdapterHost,
   ) {}
+
+  /**
+   * Event streams may never end by themselves (a definition's), and the HTTP server waits for every
+   * connection: after the drain (Fastify's preClose), they end with a retryable error frame.
+   */
+  onModuleInit(): void {
+    this.httpHost.httpAdapter.getInstance<FastifyInstance>().addHook('preClose', async () => {
+      const reason = new CompletionError(
+        StreamErrorCode.ServiceUnavailable,
+        'This node is shutting down; reconnect (with Last-Event-ID) to resume on another.',
+        { retryable: true },
+      );
+      // Streams that end by themselves (a run's: its last event may still be on its way) get a moment.
+      const ending: Array<Promise<void>> = [];
+      for (const [stop, state] of this.eventStreams) {
+        if (state.endless) stop(reason);
+        else ending.push(state.ended);
+      }
+      if (ending.length > 0) await Promise.race([Promise.all(ending), sleep(FINAL_EVENT_GRACE_MS)]);
+      for (const stop of this.eventStreams.keys()) stop(reason);
+    });
+  }
 
   /** Throws (before anything is written) when SSE is off or full; the caller's filter answers. */
   private admit(): void {
@@ -189,6 +216,7 @@ export class SseResponder {
     frame: (event: { seq: number } & T) => NamedFrame,
     request: FastifyRequest,
     reply: FastifyReply,
+    options: { endless: boolean },
   ): Promise<void> {
     try {
       this.admit();
@@ -219,6 +247,14 @@ export class SseResponder {
     const keepalive = setInterval(() => write(KEEPALIVE_FRAME), sse.keepalive_interval);
     const leave = () => void events.return();
     raw.once('close', leave);
+    if (raw.destroyed) leave(); // the client left while the stream was being set up
+    let stopped: DomainError | undefined;
+    const stop = (reason: DomainError) => {
+      stopped = reason;
+      leave();
+    };
+    let ended!: () => void;
+    this.eventStreams.set(stop, { endless: options.endless, ended: new Promise((r) => (ended = r)) });
     try {
       for await (const event of events) {
         if (raw.destroyed) break;
@@ -226,6 +262,7 @@ export class SseResponder {
         if (!write(`id: ${event.seq}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`))
           await writable(raw);
       }
+      if (stopped) throw stopped;
     } catch (err) {
       const error =
         err instanceof DomainError
@@ -236,11 +273,22 @@ export class SseResponder {
     } finally {
       clearInterval(keepalive);
       raw.off('close', leave);
+      this.eventStreams.delete(stop);
+      ended();
       this.open--;
       if (!raw.writableEnded) raw.end();
     }
   }
 }
+
+interface EventStreamState {
+  /** It never ends by itself (a definition's every-run stream). */
+  endless: boolean;
+  ended: Promise<void>;
+}
+
+/** At shutdown, how long streams that end by themselves get to deliver their last event. */
+const FINAL_EVENT_GRACE_MS = 1_000;
 
 /** One frame of a named-event stream: the SSE `event:` name and its `data:` (JSON). */
 export interface NamedFrame {
