@@ -1,7 +1,9 @@
+import { EventBus } from '../src/events/event-bus.service';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../src/events/topics';
 import { SubscriptionGate } from '../src/graphql/subscription-gate';
 import { startApp, type TestApp, withModels } from './support/app';
 import { graphqlHttp, type GraphqlHttpReply, GraphqlWsTestClient } from './support/graphql-client';
-import { deleteKeys, testPrefix } from './support/redis-prefix';
+import { deleteKeys, redisClient, testPrefix } from './support/redis-prefix';
 import { postJson, readSse } from './support/sse-client';
 import { waitFor } from './support/wait';
 import {
@@ -332,7 +334,7 @@ describe('workflow runs across two instances sharing Redis', () => {
   let b: TestApp;
 
   beforeAll(async () => {
-    const shared = { redis: { key_prefix: prefix } };
+    const shared = { redis: { key_prefix: prefix }, workflows: { lease_ttl: '900ms' } };
     a = await startApp(SLOW, shared);
     b = await startApp(SLOW, shared);
   });
@@ -388,6 +390,76 @@ describe('workflow runs across two instances sharing Redis', () => {
       'TOKEN_TRANSITIONED',
       'WORKFLOW_COMPLETED',
     ]);
+  });
+  it('ends a run whose node stopped without ending it (no lease): followers on another node get a retryable ERROR', async () => {
+    // What a crashed node leaves behind: a run listed as running, with state and history, and no lease.
+    const runId = `run_${'dead'.repeat(8)}`;
+    const now = new Date().toISOString();
+    const bus = a.app.get(EventBus);
+    const run = await bus.open<WorkflowBusEvent, Record<string, unknown>>(workflowTopic(runId), {
+      runId,
+      workflowId: 'shared-slow',
+      status: 'running',
+      node: 'node-gone',
+      input: {},
+      marking: {},
+      active: [{ transition: 'think', startedAt: now, executionId: 'exec_dead' }],
+      agents: [
+        {
+          executionId: 'exec_dead',
+          agent: 'thinker',
+          transition: 'think',
+          model: 'simulated/slow',
+          status: 'running',
+          startedAt: now,
+        },
+      ],
+      steps: 1,
+      usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+      createdAt: now,
+      updatedAt: now,
+    });
+    run.publish({ type: 'token_created', workflowId: 'shared-slow', runId, tokenId: 'tk1', place: 'in' });
+    run.publish({
+      type: 'agent_started',
+      workflowId: 'shared-slow',
+      runId,
+      agentId: 'thinker',
+      data: { executionId: 'exec_dead' },
+    });
+    const agent = await bus.open<AgentBusEvent, Record<string, unknown>>(agentTopic('exec_dead'), {
+      executionId: 'exec_dead',
+    });
+    agent.publish({ type: 'started', executionId: 'exec_dead', agentId: 'thinker' });
+    await Promise.all([run.flushed(), agent.flushed()]);
+    const redis = redisClient();
+    try {
+      await redis.sadd(`${prefix}workflows:running`, runId);
+    } finally {
+      redis.disconnect();
+    }
+
+    const gql = GraphqlWsTestClient.connect(b.url);
+    try {
+      const agentStream = gql.run<{ agentExecutionStream: { eventType: string; data: unknown } }>(
+        'subscription { agentExecutionStream(executionId: "exec_dead") { eventType data } }',
+      );
+      const { data } = await runEvents(b.url, runId);
+      expect(data.map((e) => e.type)).toEqual(['TOKEN_CREATED', 'AGENT_STARTED', 'ERROR']);
+      expect(data[2]!.data.error).toMatchObject({ code: 'service_unavailable', retryable: true });
+      expect((data[2]!.data.error as { message: string }).message).toContain('node-gone');
+      expect(await getRun(b.url, runId)).toMatchObject({
+        status: 'failed',
+        error: { code: 'service_unavailable' },
+      });
+      expect(await agentStream.ended).toBeUndefined();
+      expect(agentStream.results.map((r) => r.data?.agentExecutionStream.eventType)).toEqual([
+        'STARTED',
+        'ERROR',
+      ]);
+    } finally {
+      await gql.dispose();
+    }
   });
 });
 

@@ -292,6 +292,11 @@ export class WorkflowsConfig {
   @Duration() progress_interval!: number;
   /** Webhook actions' timeout unless their definition sets one. */
   @Duration() @Min(1) @Max(300_000) webhook_timeout!: number;
+  /**
+   * A node refreshes the lease of each run it executes every third of this; a run whose lease expires (its node
+   * crashed) is ended with a retryable ERROR by another node.
+   */
+  @Duration() @Min(300) lease_ttl!: number;
   /** The largest token data (serialized) a run may carry; past it the run fails. */
   @Size() @Min(1_024) max_token_data!: number;
 }

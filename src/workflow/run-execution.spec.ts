@@ -736,6 +736,20 @@ describe('RunExecution', () => {
       expect(h.execution.snapshot().status).toBe('cancelled');
     });
 
+    it('abandon() (lease lost) stops executing without publishing or writing anything', async () => {
+      const h = start(oneAgent);
+      await settle();
+      const published = h.runWriter.published.length;
+      const summaries = h.runWriter.summaries.length;
+      h.execution.abandon();
+      expect(h.agents.call(0).run.signal.aborted).toBe(true);
+      await h.execution.done;
+      await settle();
+      expect(h.runWriter.published).toHaveLength(published);
+      expect(h.runWriter.summaries).toHaveLength(summaries);
+      expect(h.types()).toEqual(['token_created']);
+    });
+
     it('stop() ends the run with a retryable service_unavailable', async () => {
       const h = start(oneAgent);
       h.execution.stop();

@@ -127,6 +127,19 @@ export class RunExecution {
     });
   }
 
+  /**
+   * Stops executing without a word: this node lost the run's lease (Redis was away longer than the lease), so
+   * another node ends it.
+   */
+  abandon(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.controller.abort();
+    this.log.warn({ run_id: this.runId }, 'workflow run abandoned: its lease expired');
+    this.resolveDone();
+  }
+
   /** Starts every transition that is enabled now; completes or reports a deadlock when nothing can move. */
   private schedule(): void {
     if (this.finished) return;

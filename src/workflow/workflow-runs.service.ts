@@ -12,11 +12,13 @@ import { isObject } from '../common/is-object';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { MetricsService } from '../analytics/metrics.service';
+import { RedisService } from '../redis/redis.service';
+import { RunLeases } from './run-leases';
 import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
 import { EventBus } from '../events/event-bus.service';
 import { SystemEvents } from '../events/system-events.service';
-import { type WorkflowBusEvent, workflowTopic } from '../events/topics';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../events/topics';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { CompletionService } from '../streaming/completion.service';
 import type { WorkflowFeed } from '../streaming/multiplexer/stream-multiplexer.service';
@@ -68,6 +70,9 @@ export class WorkflowRuns
   private readonly agents: AgentRunner;
   private readonly log: AppLogger;
   private stopListening?: () => void;
+  private readonly leases: RunLeases;
+  private sweeper?: NodeJS.Timeout;
+  private sweeping = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -76,10 +81,12 @@ export class WorkflowRuns
     private readonly lifecycle: LifecycleService,
     private readonly system: SystemEvents,
     private readonly metrics: MetricsService,
+    redis: RedisService,
     completions: CompletionService,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'WorkflowRuns' });
+    this.leases = new RunLeases(redis.client, config.redis.key_prefix, config.workflows.lease_ttl);
     const { run_retention, history_limit, progress_interval } = config.workflows;
     this.agents = new AgentRunner(
       completions,
@@ -93,6 +100,94 @@ export class WorkflowRuns
     this.stopListening = this.bus.listen<CancelMessage>(CONTROL_TOPIC, (event) => {
       if (typeof event.runId === 'string') this.running.get(event.runId)?.cancel();
     });
+    this.sweeper = setInterval(() => void this.sweep(), Math.floor(this.config.workflows.lease_ttl / 3));
+    this.sweeper.unref();
+  }
+
+  /** Refreshes this node's leases, and ends runs whose node stopped without ending them. */
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      for (const runId of await this.leases.refresh([...this.running.keys()]))
+        this.running.get(runId)?.abandon();
+      for (const runId of await this.leases.orphans(this.running)) await this.reap(runId);
+    } catch (err) {
+      this.log.debug({ err }, 'lease sweep skipped: Redis unavailable');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Ends a run whose node is gone: a failed state and a retryable ERROR as its last event (its agents' too). */
+  private async reap(runId: string): Promise<void> {
+    const topic = workflowTopic(runId);
+    const summary = await this.bus.summary<WorkflowRunSummary>(topic);
+    if (summary?.status === 'running') {
+      const error = {
+        code: StreamErrorCode.ServiceUnavailable,
+        message: `The node running this workflow (${summary.node}) stopped without ending it; start it again.`,
+        retryable: true,
+      };
+      const now = new Date().toISOString();
+      const { run_retention: retentionMs, history_limit: limit } = this.config.workflows;
+      const failed: WorkflowRunSummary = {
+        ...summary,
+        status: 'failed',
+        error,
+        active: [],
+        updatedAt: now,
+        finishedAt: now,
+      };
+      const event: WorkflowBusEvent = {
+        type: 'error',
+        workflowId: summary.workflowId,
+        runId,
+        data: { error },
+      };
+      const writers: Array<{ flushed(): Promise<void> }> = [];
+      const runWriter = await this.bus.open<WorkflowBusEvent, WorkflowRunSummary>(topic, failed, {
+        retentionMs,
+        limit,
+      });
+      const definitionWriter = await this.bus.open<WorkflowBusEvent, unknown>(
+        workflowTopic(summary.workflowId),
+        { workflowId: summary.workflowId },
+        { retentionMs, limit: Math.min(DEFINITION_HISTORY, limit) },
+      );
+      runWriter.publish(event, true);
+      definitionWriter.publish(event);
+      writers.push(runWriter, definitionWriter);
+      for (const agent of summary.agents.filter((a) => a.status === 'running')) {
+        const agentWriter = await this.bus.open<AgentBusEvent, unknown>(
+          agentTopic(agent.executionId),
+          {
+            executionId: agent.executionId,
+            agent: agent.agent,
+            workflowId: summary.workflowId,
+            runId,
+            transition: agent.transition,
+          },
+          { retentionMs, limit },
+        );
+        agentWriter.publish(
+          {
+            type: 'error',
+            executionId: agent.executionId,
+            agentId: agent.agent,
+            runId,
+            workflowId: summary.workflowId,
+            data: { error },
+          },
+          true,
+        );
+        writers.push(agentWriter);
+      }
+      await Promise.all(writers.map((w) => w.flushed()));
+      this.metrics.workflowRuns.labels('failed').inc();
+      this.log.warn({ run_id: runId, node: summary.node }, 'workflow run of a stopped node ended');
+    }
+    this.leases.release(runId);
   }
 
   /**
@@ -111,6 +206,7 @@ export class WorkflowRuns
 
   onApplicationShutdown(): void {
     this.stopListening?.();
+    clearInterval(this.sweeper);
   }
 
   /** Starts a run of a definition with input data; returns its state once its topic exists. */
@@ -184,6 +280,7 @@ export class WorkflowRuns
       { workflowId: definition.id },
       { retentionMs, limit: Math.min(DEFINITION_HISTORY, workflows.history_limit) },
     );
+    await this.leases.take(runId, this.system.node);
     const writers = {
       run: await this.bus.open<WorkflowBusEvent, WorkflowRunSummary>(workflowTopic(runId), summary, {
         retentionMs,
@@ -208,6 +305,7 @@ export class WorkflowRuns
     this.metrics.workflowRunsActive.inc();
     void execution.done.then(() => {
       this.running.delete(runId);
+      this.leases.release(runId);
       this.metrics.workflowRunsActive.dec();
       this.metrics.workflowRuns.labels(execution.status).inc();
     });
