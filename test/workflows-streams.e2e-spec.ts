@@ -12,6 +12,7 @@ import {
   createWorkflow,
   getRun,
   runEvents,
+  oneStep,
   startRun,
 } from './support/workflows';
 import { type Message, WsTestClient } from './support/ws-client';
@@ -258,27 +259,20 @@ describe('workflow streams over WebSocket and GraphQL', () => {
   it('GraphQL: every run of a definition, errors with codes, and cancel', async () => {
     const gql = GraphqlWsTestClient.connect(t.url);
     try {
-      await createWorkflow(t.url, {
-        id: 'gql-slow',
-        places: [
-          { id: 'in', initial: true },
-          { id: 'out', final: true },
-        ],
-        transitions: [
+      await createWorkflow(
+        t.url,
+        oneStep(
+          'gql-slow',
           {
-            id: 'think',
-            inputs: ['in'],
-            outputs: ['out'],
-            action: {
-              type: 'agent',
-              agent: 'thinker',
-              model: 'simulated/slow',
-              prompt: 'x',
-              max_tokens: 400,
-            },
+            type: 'agent',
+            agent: 'thinker',
+            model: 'simulated/slow',
+            prompt: 'x',
+            max_tokens: 400,
           },
-        ],
-      });
+          'think',
+        ),
+      );
       const byDefinition = gql.run<{
         workflowStream: { eventType: string; runId: string; data: Record<string, unknown> };
       }>('subscription { workflowStream(workflowId: "gql-slow") { eventType runId data } }');
@@ -345,21 +339,14 @@ describe('workflow runs across two instances sharing Redis', () => {
   });
 
   it('a definition made on A runs on B; B reads, follows and cancels a run executing on A', async () => {
-    await createWorkflow(a.url, {
-      id: 'shared-slow',
-      places: [
-        { id: 'in', initial: true },
-        { id: 'out', final: true },
-      ],
-      transitions: [
-        {
-          id: 'think',
-          inputs: ['in'],
-          outputs: ['out'],
-          action: { type: 'agent', agent: 'thinker', model: 'simulated/slow', prompt: 'x', max_tokens: 400 },
-        },
-      ],
-    });
+    await createWorkflow(
+      a.url,
+      oneStep(
+        'shared-slow',
+        { type: 'agent', agent: 'thinker', model: 'simulated/slow', prompt: 'x', max_tokens: 400 },
+        'think',
+      ),
+    );
     const onA = await startRun(a.url, 'shared-slow', { n: 1 });
     const onB = await getRun(b.url, onA.runId);
     expect(onB).toMatchObject({ runId: onA.runId, status: 'running', workflowId: 'shared-slow' });
@@ -375,14 +362,7 @@ describe('workflow runs across two instances sharing Redis', () => {
     const fromB = await startRun(b.url, 'content_creation', { topic: 'cluster' });
     const seenOnA = await runEvents(a.url, fromB.runId);
     expect(collapse(seenOnA.data.map((e) => e.type))).toEqual(CONTENT_CREATION_ORDER);
-    const quick = await createWorkflow(b.url, {
-      id: 'shared-quick',
-      places: [
-        { id: 'in', initial: true },
-        { id: 'out', final: true },
-      ],
-      transitions: [{ id: 'go', inputs: ['in'], outputs: ['out'] }],
-    });
+    const quick = await createWorkflow(b.url, oneStep('shared-quick', undefined, 'go'));
     expect(quick.id).toBe('shared-quick');
     const ranOnA = await startRun(a.url, 'shared-quick', { ok: true });
     expect((await runEvents(b.url, ranOnA.runId)).data.map((e) => e.type)).toEqual([
@@ -466,21 +446,14 @@ describe('workflow runs across two instances sharing Redis', () => {
 describe('workflow streams at shutdown', () => {
   it('ends running runs with a retryable ERROR and open event streams with an error frame, then closes', async () => {
     const app = await startApp(SLOW, { server: { shutdown: { drain_timeout: '300ms' } } });
-    await createWorkflow(app.url, {
-      id: 'forever',
-      places: [
-        { id: 'in', initial: true },
-        { id: 'out', final: true },
-      ],
-      transitions: [
-        {
-          id: 'think',
-          inputs: ['in'],
-          outputs: ['out'],
-          action: { type: 'agent', agent: 'thinker', model: 'simulated/slow', prompt: 'x', max_tokens: 5000 },
-        },
-      ],
-    });
+    await createWorkflow(
+      app.url,
+      oneStep(
+        'forever',
+        { type: 'agent', agent: 'thinker', model: 'simulated/slow', prompt: 'x', max_tokens: 5000 },
+        'think',
+      ),
+    );
     const definitionStream = readSse(await fetch(`${app.url}/v1/workflows/content_creation/events`));
     const run = await startRun(app.url, 'forever', {});
     const runStream = runEvents(app.url, run.runId);

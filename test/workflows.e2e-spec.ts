@@ -10,6 +10,7 @@ import {
   createWorkflow,
   getRun,
   runEvents,
+  oneStep,
   startRun,
   type WorkflowEventData,
 } from './support/workflows';
@@ -254,16 +255,7 @@ describe('workflows over REST and SSE', () => {
   });
 
   it('ends a run whose agent fails with ERROR, marks it failed and dead-letters the agent request', async () => {
-    await createWorkflow(t.url, {
-      id: 'doomed',
-      places: [
-        { id: 'in', initial: true },
-        { id: 'out', final: true },
-      ],
-      transitions: [
-        { id: 'call', inputs: ['in'], outputs: ['out'], action: agent('breaker', 'simulated/broken', 'hi') },
-      ],
-    });
+    await createWorkflow(t.url, oneStep('doomed', agent('breaker', 'simulated/broken', 'hi'), 'call'));
     const run = await startRun(t.url, 'doomed', {});
     const { data } = await runEvents(t.url, run.runId);
     expect(data.map((e) => e.type)).toEqual(['TOKEN_CREATED', 'AGENT_STARTED', 'ERROR']);
@@ -288,21 +280,14 @@ describe('workflows over REST and SSE', () => {
   });
 
   it('calls webhooks with the token data and merges their answer; a failing one ends the run', async () => {
-    await createWorkflow(t.url, {
-      id: 'hooked',
-      places: [
-        { id: 'in', initial: true },
-        { id: 'out', final: true },
-      ],
-      transitions: [
-        {
-          id: 'notify',
-          inputs: ['in'],
-          outputs: ['out'],
-          action: { type: 'webhook', url: `${hookUrl}/ok`, headers: { 'x-secret': 's3cr3t' } },
-        },
-      ],
-    });
+    await createWorkflow(
+      t.url,
+      oneStep(
+        'hooked',
+        { type: 'webhook', url: `${hookUrl}/ok`, headers: { 'x-secret': 's3cr3t' } },
+        'notify',
+      ),
+    );
     const run = await startRun(t.url, 'hooked', { a: 1 });
     const { data } = await runEvents(t.url, run.runId);
     expect(data.map((e) => e.type)).toEqual([
@@ -331,21 +316,10 @@ describe('workflows over REST and SSE', () => {
       ['hook-500', '/fail', '5s', 'answered HTTP 500'],
       ['hook-slow', '/slow', '200ms', 'timed out after 200 ms'],
     ] as const) {
-      await createWorkflow(t.url, {
-        id,
-        places: [
-          { id: 'in', initial: true },
-          { id: 'out', final: true },
-        ],
-        transitions: [
-          {
-            id: 'notify',
-            inputs: ['in'],
-            outputs: ['out'],
-            action: { type: 'webhook', url: `${hookUrl}${path}`, timeout },
-          },
-        ],
-      });
+      await createWorkflow(
+        t.url,
+        oneStep(id, { type: 'webhook', url: `${hookUrl}${path}`, timeout }, 'notify'),
+      );
       const failing = await startRun(t.url, id, {});
       const last = (await runEvents(t.url, failing.runId)).data.at(-1)!;
       expect(last.type).toBe('ERROR');
@@ -355,21 +329,7 @@ describe('workflows over REST and SSE', () => {
   });
 
   it('cancels a run: its agent stops and the run ends with ERROR cancelled', async () => {
-    await createWorkflow(t.url, {
-      id: 'long',
-      places: [
-        { id: 'in', initial: true },
-        { id: 'out', final: true },
-      ],
-      transitions: [
-        {
-          id: 'think',
-          inputs: ['in'],
-          outputs: ['out'],
-          action: agent('thinker', 'simulated/slow', 'x', 400),
-        },
-      ],
-    });
+    await createWorkflow(t.url, oneStep('long', agent('thinker', 'simulated/slow', 'x', 400), 'think'));
     const run = await startRun(t.url, 'long', {});
     const seen: WorkflowEventData[] = [];
     const reading = readSse(await fetch(`${t.url}/v1/workflow-runs/${run.runId}/events`), (e) =>
@@ -462,13 +422,7 @@ describe('workflows over REST and SSE', () => {
       if (param !== undefined) expect(json.error.param).toBe(param);
       if (message !== undefined) expect(json.error.message).toContain(message);
     };
-    const base = {
-      places: [
-        { id: 'in', initial: true },
-        { id: 'out', final: true },
-      ],
-      transitions: [{ id: 'go', inputs: ['in'], outputs: ['out'] }],
-    };
+    const { id: _id, ...base } = oneStep('unused', undefined, 'go');
     await bad(
       { ...base, transitions: [{ id: 'go', inputs: ['nowhere'], outputs: ['out'] }] },
       400,

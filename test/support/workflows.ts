@@ -1,18 +1,9 @@
+import type { WorkflowEventView } from '../../src/workflow/workflow-views';
 import type { SseEvent } from '../../src/providers/framing/sse.parser';
 import { postJson, readSse } from './sse-client';
 
 /** A workflow event as SSE `data:` carries it. */
-export interface WorkflowEventData {
-  sequence: number;
-  type: string;
-  workflowId: string;
-  runId: string | null;
-  tokenId: string | null;
-  place: string | null;
-  agentId: string | null;
-  data: Record<string, unknown>;
-  timestamp: string;
-}
+export type WorkflowEventData = WorkflowEventView;
 
 export interface RunView {
   runId: string;
@@ -75,3 +66,17 @@ export const CONTENT_CREATION_ORDER = [
   'TOKEN_TRANSITIONED',
   'WORKFLOW_COMPLETED',
 ];
+
+/** A definition with one transition (`step` by default) from `in` (initial) to `out` (final). */
+export function oneStep(id: string, action: unknown, transition = 'step'): Record<string, unknown> {
+  return {
+    id,
+    places: [
+      { id: 'in', initial: true },
+      { id: 'out', final: true },
+    ],
+    transitions: [
+      { id: transition, inputs: ['in'], outputs: ['out'], ...(action === undefined ? {} : { action }) },
+    ],
+  };
+}

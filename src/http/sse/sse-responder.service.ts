@@ -145,15 +145,7 @@ export class SseResponder implements OnModuleInit {
       headersSent = true;
       batch();
       reply.hijack();
-      raw.writeHead(200, {
-        ...(reply.getHeaders() as Record<string, string>),
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        [REQUEST_ID_HEADER]: request.id,
-        ...servedByHeaders(stream),
-      });
+      raw.writeHead(200, { ...eventStreamHeaders(request, reply), ...servedByHeaders(stream) });
       raw.flushHeaders();
       if (options.eventSource) write(`retry: ${sse.retry_timeout}\n\n`);
     };
@@ -229,14 +221,7 @@ export class SseResponder implements OnModuleInit {
     const sse = this.config.streaming.protocols.sse;
     const meter = this.metrics.meter('sse');
     reply.hijack();
-    raw.writeHead(200, {
-      ...(reply.getHeaders() as Record<string, string>),
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      [REQUEST_ID_HEADER]: request.id,
-    });
+    raw.writeHead(200, eventStreamHeaders(request, reply));
     const write = (text: string): boolean => {
       if (raw.destroyed || raw.writableEnded) return true;
       meter.chunks.inc();
@@ -307,6 +292,18 @@ function identityOf(stream: CompletionStream): ChunkStreamIdentity {
 
 /** Chunk counters are updated every so many frames (and at the end of a stream), not on every frame. */
 const METER_BATCH = 64;
+
+/** The headers of an event stream (no caching or proxy buffering), with the reply's own and the request id. */
+function eventStreamHeaders(request: FastifyRequest, reply: FastifyReply): Record<string, string> {
+  return {
+    ...(reply.getHeaders() as Record<string, string>),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    [REQUEST_ID_HEADER]: request.id,
+  };
+}
 
 /** Resolves when the socket can take more, or has closed. */
 function writable(raw: ServerResponse): Promise<void> {
