@@ -234,3 +234,46 @@ export async function graphqlClosedLoop(
   await client.dispose();
   return result;
 }
+
+/**
+ * A workflow run per loop: `POST /v1/workflows/{id}/runs`, then its events over SSE
+ * (`GET /v1/workflow-runs/{runId}/events`) to WORKFLOW_COMPLETED. First chunk is the first AGENT_PROGRESS;
+ * frames are the SSE events. Every event goes through Redis (the run's kept history) on its way.
+ */
+export async function workflowClosedLoop(
+  baseUrl: string,
+  workflowId: string,
+  input: Record<string, unknown>,
+  concurrency: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const body = JSON.stringify({ input });
+  return loops(concurrency, seconds, async () => {
+    const t0 = performance.now();
+    const started = await fetch(`${baseUrl}/v1/workflows/${workflowId}/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    const runId = /"runId":"([^"]+)"/.exec(await started.text())?.[1];
+    if (started.status !== 201 || runId === undefined) {
+      return { ok: false, totalMs: performance.now() - t0, firstMs: performance.now() - t0, frames: 0 };
+    }
+    const events = await fetch(`${baseUrl}/v1/workflow-runs/${runId}/events`);
+    let first = -1;
+    let frames = 0;
+    let ok = false;
+    // The end of the previous read, so a name split across reads is still seen.
+    let carry = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of events.body as AsyncIterable<Uint8Array>) {
+      const text = carry + decoder.decode(chunk, { stream: true });
+      frames += text.split('\nevent: ').length - 1 - (carry.includes('\nevent: ') ? 1 : 0);
+      if (first < 0 && text.includes('event: AGENT_PROGRESS')) first = performance.now() - t0;
+      if (text.includes('event: WORKFLOW_COMPLETED')) ok = true;
+      carry = text.slice(-32);
+    }
+    const totalMs = performance.now() - t0;
+    return { ok, totalMs, firstMs: first < 0 ? totalMs : first, frames };
+  });
+}

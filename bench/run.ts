@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
 import { SHORT_WORDS, STREAM_WORDS } from './servers';
-import { closedLoop, graphqlClosedLoop, type LoadResult, wsClosedLoop } from './load';
+import { closedLoop, graphqlClosedLoop, type LoadResult, workflowClosedLoop, wsClosedLoop } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ONLY = process.env.BENCH_ONLY;
@@ -104,6 +104,36 @@ async function vendorPath(): Promise<Row[]> {
           SECONDS,
         ),
     );
+  // A one-agent workflow whose agent makes the same streaming call: a run per loop, its events over SSE.
+  const created = await fetch(`${router.url}/v1/workflows`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      id: 'bench-agent',
+      places: [
+        { id: 'in', initial: true },
+        { id: 'out', final: true },
+      ],
+      transitions: [
+        {
+          id: 'answer',
+          inputs: ['in'],
+          outputs: ['out'],
+          action: { type: 'agent', model: 'openai/bench', prompt: '{{text}}' },
+        },
+      ],
+    }),
+  });
+  // 409: made by an earlier bench run (definitions are kept).
+  if (created.status !== 201 && created.status !== 409)
+    throw new Error(`bench workflow refused: ${await created.text()}`);
+  const asWorkflow = (name: string, concurrency: number) =>
+    pair(
+      `fake OpenAI upstream: ${name}`,
+      () => closedLoop(directUrl, body('gpt-bench', STREAM_WORDS, true), concurrency, SECONDS),
+      () =>
+        workflowClosedLoop(router.url, 'bench-agent', { text: words(STREAM_WORDS) }, concurrency, SECONDS),
+    );
   const rows = [
     await run('non-streaming, concurrency 32', SHORT_WORDS, false, 32),
     await run(`streaming ${STREAM_WORDS} chunks, 1 client`, STREAM_WORDS, true, 1),
@@ -116,6 +146,8 @@ async function vendorPath(): Promise<Row[]> {
       1,
     ),
     await overGraphql(`streaming ${STREAM_WORDS} chunks over GraphQL, 32 on one graphql-ws connection`, 32),
+    await asWorkflow(`a one-agent workflow run (${STREAM_WORDS} chunks) followed over SSE, 1 at a time`, 1),
+    await asWorkflow(`one-agent workflow runs, 8 at a time`, 8),
   ];
   router.close();
   upstream.close();

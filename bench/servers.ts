@@ -38,6 +38,9 @@ async function start(kind: string): Promise<string> {
           },
         },
         models: [{ id: 'openai/bench', provider: 'openai', upstream: 'gpt-bench' }],
+        // Its own keys; the bench's workflow runs are kept briefly.
+        redis: { key_prefix: 'cb-bench:' },
+        workflows: { run_retention: '1m', directory: '' },
       });
     case 'router-simulated':
       return startRouter({

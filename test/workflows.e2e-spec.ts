@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeadLetterService } from '../src/dead-letter/dead-letter.service';
@@ -520,5 +523,28 @@ describe('workflows over REST and SSE', () => {
       slowRegex.status,
       ((await slowRegex.json()) as { error: { param: string } }).error.param,
     ]).toEqual([400, 'transitions[0].guard.value']);
+  });
+});
+
+describe('shipped workflow files', () => {
+  it('skips a shipped workflow whose models are not configured, and refuses to boot on a broken file', async () => {
+    const noSimulated = await startApp({ providers: { simulated: { enabled: false } } });
+    try {
+      expect((await fetch(`${noSimulated.url}/v1/workflows/content_creation`)).status).toBe(404);
+    } finally {
+      await noSimulated.close();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'cb-workflows-'));
+    try {
+      writeFileSync(
+        join(dir, 'broken.yml'),
+        'id: broken\nplaces: [{ id: a, initial: true }]\ntransitions: []\n',
+      );
+      await expect(startApp({ workflows: { directory: dir } })).rejects.toThrow(
+        /Workflow file .*broken\.yml is invalid: .*final place/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -72,6 +72,14 @@ export class WorkflowStore implements OnModuleInit {
         const raw: unknown = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
         stored = { ...this.parse(raw), source: 'config', createdAt: new Date().toISOString() };
       } catch (err) {
+        if (onlyUnknownModels(err)) {
+          // The catalogue changed (a provider or model removed): the file is sound, it just cannot run here.
+          this.log.warn(
+            { file: path, problems: err.problems },
+            'workflow skipped: its models are not configured',
+          );
+          continue;
+        }
         const reason = err instanceof Error ? err.message : String(err);
         throw new Error(`Workflow file ${path} is invalid: ${reason}`, { cause: err });
       }
@@ -150,6 +158,12 @@ export class WorkflowStore implements OnModuleInit {
       .map((id) => JSON.parse(raw[id]!) as StoredWorkflow);
     return [...this.fromConfig.values(), ...created];
   }
+}
+
+function onlyUnknownModels(err: unknown): err is WorkflowDefinitionError {
+  return (
+    err instanceof WorkflowDefinitionError && err.problems.every((p) => p.message.startsWith('unknown model'))
+  );
 }
 
 /** A slug of the name (or `workflow`) and a random suffix. */
