@@ -16,7 +16,7 @@ import { RedisService } from '../redis/redis.service';
 import { RunLeases } from './run-leases';
 import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
-import { EventBus } from '../events/event-bus.service';
+import { EventBus, type TopicWriter } from '../events/event-bus.service';
 import { SystemEvents } from '../events/system-events.service';
 import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../events/topics';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
@@ -146,15 +146,8 @@ export class WorkflowRuns
         data: { error },
       };
       const writers: Array<{ flushed(): Promise<void> }> = [];
-      const runWriter = await this.bus.open<WorkflowBusEvent, WorkflowRunSummary>(topic, failed, {
-        retentionMs,
-        limit,
-      });
-      const definitionWriter = await this.bus.open<WorkflowBusEvent, unknown>(
-        workflowTopic(summary.workflowId),
-        { workflowId: summary.workflowId },
-        { retentionMs, limit: Math.min(DEFINITION_HISTORY, limit) },
-      );
+      const runWriter = await this.openRunTopic(runId, failed);
+      const definitionWriter = await this.openDefinitionTopic(summary.workflowId);
       runWriter.publish(event, true);
       definitionWriter.publish(event);
       writers.push(runWriter, definitionWriter);
@@ -273,21 +266,10 @@ export class WorkflowRuns
       createdAt: now,
       updatedAt: now,
     };
-    const retentionMs = workflows.run_retention;
     // The definition's topic first: once the run's exists (its state says running), the run executes.
-    const definitionWriter = await this.bus.open<WorkflowBusEvent, unknown>(
-      workflowTopic(definition.id),
-      { workflowId: definition.id },
-      { retentionMs, limit: Math.min(DEFINITION_HISTORY, workflows.history_limit) },
-    );
+    const definitionWriter = await this.openDefinitionTopic(definition.id);
     await this.leases.take(runId, this.system.node);
-    const writers = {
-      run: await this.bus.open<WorkflowBusEvent, WorkflowRunSummary>(workflowTopic(runId), summary, {
-        retentionMs,
-        limit: workflows.history_limit,
-      }),
-      definition: definitionWriter,
-    };
+    const writers = { run: await this.openRunTopic(runId, summary), definition: definitionWriter };
     const execution = new RunExecution(
       definition,
       summary,
@@ -311,6 +293,22 @@ export class WorkflowRuns
     });
     execution.begin();
     return execution.snapshot();
+  }
+
+  /** A run's topic: its state and its kept events. */
+  private openRunTopic(
+    runId: string,
+    summary: WorkflowRunSummary,
+  ): Promise<TopicWriter<WorkflowBusEvent, WorkflowRunSummary>> {
+    const { run_retention: retentionMs, history_limit: limit } = this.config.workflows;
+    return this.bus.open(workflowTopic(runId), summary, { retentionMs, limit });
+  }
+
+  /** A definition's topic: every run's events, a short window kept. */
+  private openDefinitionTopic(workflowId: string): Promise<TopicWriter<WorkflowBusEvent, unknown>> {
+    const { run_retention: retentionMs, history_limit } = this.config.workflows;
+    const limit = Math.min(DEFINITION_HISTORY, history_limit);
+    return this.bus.open(workflowTopic(workflowId), { workflowId }, { retentionMs, limit });
   }
 
   /** A run's state, from any node; not_found when unknown or past its retention. */
