@@ -55,6 +55,12 @@ export async function createApp(
 
   // Frames up to four request bodies are read (and refused with a message past body_limit); larger ones close.
   app.useWebSocketAdapter(new StreamWsAdapter(app, config.server.body_limit * 4));
-  await app.init();
+  try {
+    await app.init();
+  } catch (err) {
+    // A module refused to start (a broken workflow file, ...): release what the others opened (Redis).
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return app;
 }
