@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
+import { redisUnavailable } from '../redis/redis-unavailable';
 import { RedisService } from '../redis/redis.service';
 import { withDeadline } from '../common/with-deadline';
 import { type BusEnvelope, BusSubscription } from './bus-subscription';
@@ -142,7 +142,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.redis.client.set(this.summaryKey(topic), JSON.stringify(summary), 'PX', retentionMs);
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable(err, 'The event bus (Redis)');
     }
     return new TopicWriter<T, S>(this, topic, retentionMs, options.limit ?? this.replayLimit);
   }
@@ -152,7 +152,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     try {
       return Number((await this.redis.client.get(`${this.prefix}${topic}:seq`)) ?? 0);
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable(err, 'The event bus (Redis)');
     }
   }
 
@@ -162,7 +162,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     try {
       raw = await this.redis.client.get(this.summaryKey(topic));
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable(err, 'The event bus (Redis)');
     }
     return raw === null ? undefined : (JSON.parse(raw) as S);
   }
@@ -195,7 +195,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
       await withDeadline(subscription.start(), this.timeoutMs, 'history read');
     } catch (err) {
       void subscription.return();
-      throw unavailable(err);
+      throw redisUnavailable(err, 'The event bus (Redis)');
     }
     return subscription;
   }
@@ -379,18 +379,6 @@ export class TopicWriter<T, S> {
   flushed(): Promise<void> {
     return this.pending.then(() => undefined);
   }
-}
-
-function unavailable(cause: unknown): CompletionError {
-  return new CompletionError(
-    StreamErrorCode.ServiceUnavailable,
-    'The event bus (Redis) is unavailable; retry shortly.',
-    {
-      retryable: true,
-      retryAfterMs: 1_000,
-      cause,
-    },
-  );
 }
 
 /** An envelope's JSON after its `seq` field (which Redis numbers). */

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
 
 type Phase = 'serving' | 'draining' | 'refusing';
 
@@ -26,6 +27,19 @@ export class LifecycleService {
 
   get current(): Phase {
     return this.phase;
+  }
+
+  /** Throws a retryable service_unavailable once new work is refused (the node is shutting down). */
+  assertAcceptingWork(): void {
+    if (this.acceptingWork) return;
+    throw new CompletionError(
+      StreamErrorCode.ServiceUnavailable,
+      'This instance is shutting down; retry the request.',
+      {
+        retryable: true,
+        retryAfterMs: 1_000,
+      },
+    );
   }
 
   beginDrain(): void {

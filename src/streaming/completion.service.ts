@@ -97,16 +97,7 @@ export class CompletionService {
    * `provider` name the first route until the stream commits to one (its first event), then the one serving.
    */
   start(request: ChatCompletionRequest, ctx: CompletionContext): CompletionStream {
-    if (!this.lifecycle.acceptingWork) {
-      throw new CompletionError(
-        StreamErrorCode.ServiceUnavailable,
-        'This instance is shutting down; retry the request.',
-        {
-          retryable: true,
-          retryAfterMs: 1_000,
-        },
-      );
-    }
+    this.lifecycle.assertAcceptingWork();
     const targets = this.routing.plan(request, ctx.providerKeys);
     // randomUUID draws from a cached entropy pool; randomBytes would be a synchronous call per completion.
     const completionId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;

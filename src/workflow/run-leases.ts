@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { unavailable } from './workflow-store.service';
+import { redisUnavailable } from '../redis/redis-unavailable';
 
 /**
  * Who executes which run: each running run has a lease key (`workflows:lease:<runId>`, the node's id) that its
@@ -26,7 +26,7 @@ export class RunLeases {
         .sadd(this.running, runId)
         .exec();
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable(err);
     }
   }
 

@@ -218,16 +218,7 @@ export class WorkflowRuns
         { param: 'input' },
       );
     }
-    if (!this.lifecycle.acceptingWork) {
-      throw new CompletionError(
-        StreamErrorCode.ServiceUnavailable,
-        'This instance is shutting down; retry.',
-        {
-          retryable: true,
-          retryAfterMs: 1_000,
-        },
-      );
-    }
+    this.lifecycle.assertAcceptingWork();
     if (this.running.size + this.starting >= workflows.max_running) {
       throw new CompletionError(
         StreamErrorCode.ServiceUnavailable,

@@ -3,12 +3,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { parse as parseYaml } from 'yaml';
-import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../common/errors/error-code';
 import { isObject } from '../common/is-object';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { DEFAULT_CONFIG_DIR } from '../config/config.loader';
+import { redisUnavailable } from '../redis/redis-unavailable';
 import { RedisService } from '../redis/redis.service';
 import { RoutingService } from '../routing/routing.service';
 import type { NetAnalysis, WorkflowDefinition } from './workflow-definition';
@@ -114,7 +115,7 @@ export class WorkflowStore implements OnModuleInit {
     try {
       created = await this.redis.client.hsetnx(this.key, id, JSON.stringify(stored));
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable(err);
     }
     if (created !== 1) throw taken(id);
     this.cache.set(id, stored);
@@ -129,7 +130,7 @@ export class WorkflowStore implements OnModuleInit {
     try {
       raw = await this.redis.client.hget(this.key, id);
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable(err);
     }
     if (raw === null) return undefined;
     const stored = JSON.parse(raw) as StoredWorkflow;
@@ -150,7 +151,7 @@ export class WorkflowStore implements OnModuleInit {
     try {
       raw = await this.redis.client.hgetall(this.key);
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable(err);
     }
     const created = Object.keys(raw)
       .sort()
@@ -188,13 +189,5 @@ export function workflowNotFound(id: string): WorkflowError {
 function taken(id: string): WorkflowError {
   return new WorkflowError(RequestErrorCode.Conflict, `A workflow '${id}' exists already; pick another id.`, {
     param: 'id',
-  });
-}
-
-export function unavailable(cause: unknown): CompletionError {
-  return new CompletionError(StreamErrorCode.ServiceUnavailable, 'Redis is unavailable; retry shortly.', {
-    retryable: true,
-    retryAfterMs: 1_000,
-    cause,
   });
 }
