@@ -14,6 +14,7 @@ import {
   Matches,
   Max,
   Min,
+  MinLength,
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
@@ -34,6 +35,20 @@ export class ShutdownConfig {
   @Duration() readiness_grace!: number;
 }
 
+/** Browser access (README "CORS"). */
+export class CorsConfig {
+  /** Origins (`https://app.example.com`) allowed to call from a browser, with credentials; `*` allows any
+   * origin without credentials. A request whose Origin is not listed is refused (403). */
+  @IsArray()
+  @Matches(/^(\*|https?:\/\/[^\s/]+)$/, {
+    each: true,
+    message: 'each must be an origin like https://app.example.com or *',
+  })
+  origins: string[] = [];
+  /** How long a browser may cache a preflight answer. */
+  @Duration() max_age = 600_000;
+}
+
 export class ServerConfig {
   @IsString() host!: string;
   @IsInt() @Min(0) @Max(65535) port!: number;
@@ -41,6 +56,13 @@ export class ServerConfig {
   @IsIn(LOG_LEVELS) log_level!: LogLevel;
   @IsBoolean() trust_proxy!: boolean;
   @ValidateNested() @Type(() => ShutdownConfig) shutdown!: ShutdownConfig;
+  /** `production` when NODE_ENV=production: then the service refuses to boot without authentication. */
+  @IsIn(['development', 'production']) environment: 'development' | 'production' = 'development';
+  /** Request headers, all together, larger than this are refused (431). */
+  @Size() @Min(1024) @Max(1_048_576) max_header_size = 16_384;
+  /** WebSocket frames (both WebSocket protocols) larger than this close the connection (1009). */
+  @Size() @Min(1024) max_frame_size = 4_194_304;
+  @ValidateNested() @Type(() => CorsConfig) cors: CorsConfig = new CorsConfig();
 }
 
 export class RedisConfig {
@@ -263,13 +285,134 @@ export class RoutingConfig {
   virtual_models!: VirtualModelConfig[];
 }
 
-export class AdminConfig {
-  /** Bearer token the `/admin` API requires. Usually left out here and read from the env var `token_env`
-   * names; without one the admin API is open (development only: a warning is logged at boot). */
-  @Secret() @IsOptional() @IsString() token?: string;
+/** Stream types a token grants `read` / `write` on (README "Authentication"). */
+export const STREAM_TYPES = ['completion', 'workflow', 'agent', 'system'] as const;
+export type StreamType = (typeof STREAM_TYPES)[number];
+export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+/** `<stream type>:<read|write>`, with `*` for either part (`*:read`, `completion:*`, `*`). */
+export const PERMISSION_PATTERN =
+  /^(\*|(completion|workflow|agent|system)(:(read|write|\*))?|\*:(read|write))$/;
+
+const usesJwt = (o: { mode?: string }) => o.mode === 'jwt';
+
+export class JwtConfig {
+  /** Algorithms a token may be signed with; HS256 needs `secret`, RS256/ES256 a public key or a JWKS file. */
+  @IsArray() @ArrayMinSize(1) @IsIn(JWT_ALGORITHMS, { each: true }) algorithms: JwtAlgorithm[] = ['HS256'];
+  /** HS256 shared secret (at least 32 bytes). Usually left out here and read from the env var `secret_env`. */
+  @Secret()
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'must be at least 32 characters' })
+  secret?: string;
   @IsOptional()
   @Matches(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an env var name' })
-  token_env?: string;
+  secret_env?: string;
+  /** RS256/ES256: a PEM public key (SPKI or certificate) file, relative to the app root. */
+  @IsOptional() @IsString() @IsNotEmpty() public_key_file?: string;
+  /** RS256/ES256: a JWKS file (`{"keys": [...]}`); a token's `kid` picks the key. */
+  @IsOptional() @IsString() @IsNotEmpty() jwks_file?: string;
+  /** Required `iss`, when set. */
+  @IsOptional() @IsString() @IsNotEmpty() issuer?: string;
+  /** Required `aud` (one of these), when set. */
+  @IsOptional() @IsArray() @IsString({ each: true }) audience?: string[];
+  /** Leeway on `exp` and `nbf`. */
+  @Duration() @Max(600_000) clock_skew = 30_000;
+  /** Tokens without `exp` are refused. */
+  @IsBoolean() require_expiry = true;
+}
+
+/** Which token claims carry what (README "Permissions"). */
+export class ClaimsConfig {
+  @IsString() @IsNotEmpty() user_id = 'sub';
+  /** An array of `<type>:<read|write>` (or an OAuth `scope` string with the same entries). */
+  @IsString() @IsNotEmpty() permissions = 'permissions';
+  @IsString() @IsNotEmpty() roles = 'roles';
+  /** The rate-limit tier's name. */
+  @IsString() @IsNotEmpty() tier = 'tier';
+  /** Event types the user may receive (completed and error always are); absent = all. */
+  @IsString() @IsNotEmpty() event_types = 'event_types';
+  /** `own` (default: only the completions and runs the user started) or `all`. */
+  @IsString() @IsNotEmpty() resource_scope = 'resource_scope';
+  /** `true` / `false` turns PII sanitization of this user's streams on or off, whatever the route says. */
+  @IsString() @IsNotEmpty() sanitize = 'pii_sanitization';
+}
+
+export class RateLimitTier {
+  /** Requests (REST calls, WebSocket work messages, GraphQL operations) per rolling minute; 0 = unlimited. */
+  @IsInt() @Min(0) requests_per_minute!: number;
+  /** Streams open at once across every node (SSE, WebSocket completions and subscriptions, GraphQL
+   * subscriptions); 0 = unlimited. */
+  @IsInt() @Min(0) concurrent_streams!: number;
+}
+
+export class RateLimitsConfig {
+  @IsBoolean() enabled = true;
+  /** The tier of users whose token names none (or an unknown one). */
+  @IsString() @IsNotEmpty() default_tier = 'default';
+  @ValidateNested({ each: true }) @Type(() => RateLimitTier) tiers!: Map<string, RateLimitTier>;
+  /** A node refreshes its stream slots every third of this; slots of a crashed node expire after it. */
+  @Duration() @Min(1_000) stream_lease_ttl = 60_000;
+}
+
+export class AuthConfig {
+  /** `jwt`: every edge wants a token. `none`: open (development only; refused when NODE_ENV=production). */
+  @IsIn(['none', 'jwt']) mode!: 'none' | 'jwt';
+  @ValidateIf(usesJwt) @ValidateNested() @Type(() => JwtConfig) jwt: JwtConfig = new JwtConfig();
+  @ValidateNested() @Type(() => ClaimsConfig) claims: ClaimsConfig = new ClaimsConfig();
+  /** What a token that carries no permissions claim may do. */
+  @IsArray()
+  @Matches(PERMISSION_PATTERN, { each: true, message: 'each must look like "completion:write"' })
+  default_permissions: string[] = [];
+  /** The role (in the roles claim) that opens `/admin` and every resource. */
+  @IsString() @IsNotEmpty() admin_role = 'admin';
+  /** A WebSocket that brought no token at the upgrade must send `{"type":"auth"}` within this. */
+  @Duration() @Min(100) ws_auth_timeout = 5_000;
+  /** The cookie the SSE GET form (EventSource) may carry its token in. */
+  @IsString() @Matches(/^[\w-]+$/, { message: 'must be a cookie name' }) cookie_name = 'cb_token';
+  @ValidateNested() @Type(() => RateLimitsConfig) rate_limits!: RateLimitsConfig;
+}
+
+export const PII_ENTITY_NAMES = ['email', 'phone', 'card', 'ssn', 'iban', 'ipv4', 'ipv6', 'secret'] as const;
+export type PiiEntityName = (typeof PII_ENTITY_NAMES)[number];
+export const MASK_STYLES = ['label', 'asterisks', 'partial', 'hash'] as const;
+export type MaskStyle = (typeof MASK_STYLES)[number];
+/** Where sanitization can be turned on or off (the edges, and workflow agents). */
+export const SANITIZATION_ROUTES = ['http', 'sse', 'ws', 'graphql', 'workflow'] as const;
+export type SanitizationRoute = (typeof SANITIZATION_ROUTES)[number];
+
+export class CustomPiiRule {
+  /** Names the mask (`[EMPLOYEE_ID]`). */
+  @Matches(/^[a-z][a-z0-9_]{0,31}$/, { message: 'must be a lower-case name like employee_id' }) name!: string;
+  /** A JavaScript regular expression (no flags other than `flags`). */
+  @IsString() @IsNotEmpty() pattern!: string;
+  @IsOptional() @Matches(/^[imsu]*$/, { message: 'may only hold the flags i, m, s, u' }) flags?: string;
+  /** The longest text it can match: what a stream holds back at most for it. */
+  @IsInt() @Min(1) @Max(1024) max_length = 64;
+}
+
+/** Streaming PII masking (README "Sanitization"). */
+export class SanitizationConfig {
+  /** The master switch: off, nothing is masked anywhere (streams, dead letters, logs). */
+  @IsBoolean() enabled!: boolean;
+  /** Stream events are masked on every route unless `routes` or the caller's claim say otherwise. Off by
+   * default: masking holds back the tail of each delta that may start an entity (about one delta). */
+  @IsBoolean() streams!: boolean;
+  @IsArray() @IsIn(PII_ENTITY_NAMES, { each: true }) entities!: PiiEntityName[];
+  @IsIn(MASK_STYLES) mask_style!: MaskStyle;
+  /** `hash` style: the HMAC key (the same on every node, so one value masks the same everywhere). */
+  @Secret() @IsOptional() @IsString() @MinLength(16) hash_key?: string;
+  @IsArray() @ValidateNested({ each: true }) @Type(() => CustomPiiRule) custom_rules: CustomPiiRule[] = [];
+  /** Metadata (and log field) names whose values are replaced whole, beside the credential-looking ones. */
+  @IsArray() @IsString({ each: true }) metadata_keys: string[] = [];
+  /** Per route on or off; a route not listed follows `streams`. */
+  @IsObject() routes: Partial<Record<SanitizationRoute, boolean>> = {};
+  /** Also mask prompts stored in dead letters (a replay then sends the masked prompt). */
+  @IsBoolean() dead_letters = true;
+  /** Also mask log lines. */
+  @IsBoolean() logs = true;
+  /** The most characters a stream holds back while an entity may still be arriving. */
+  @IsInt() @Min(16) @Max(4096) max_holdback = 256;
 }
 
 /** Petri-net workflows (README "Workflows"). */
@@ -309,6 +452,7 @@ export class AppConfig {
   @ValidateNested({ each: true }) @Type(() => ProviderConfig) providers!: Map<string, ProviderConfig>;
   @IsArray() @ValidateNested({ each: true }) @Type(() => ModelConfig) models!: ModelConfig[];
   @ValidateNested() @Type(() => RoutingConfig) routing!: RoutingConfig;
-  @ValidateNested() @Type(() => AdminConfig) admin!: AdminConfig;
+  @ValidateNested() @Type(() => AuthConfig) auth!: AuthConfig;
+  @ValidateNested() @Type(() => SanitizationConfig) sanitization!: SanitizationConfig;
   @ValidateNested() @Type(() => WorkflowsConfig) workflows!: WorkflowsConfig;
 }

@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
-import { AppConfig } from './app-config';
+import { AppConfig, SANITIZATION_ROUTES } from './app-config';
 import { isSecretProperty } from './config.decorators';
 
 /**
@@ -52,9 +52,10 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
     const file = isAbsolute(env.CB_CONFIG_FILE) ? env.CB_CONFIG_FILE : resolve(env.CB_CONFIG_FILE);
     layers.push(readYamlFile(file, true));
   }
+  layers.splice(1, 0, environmentLayer(env));
   layers.push(envLayer(env), ...(options.overrides ?? []));
   const merged = layers.reduce<ConfigLayer>((acc, layer) => deepMerge(acc, layer), {});
-  return buildConfig(resolveAdminEnv(resolveProviderEnv(merged, env), env));
+  return buildConfig(resolveAuthEnv(resolveProviderEnv(merged, env), env));
 }
 
 /**
@@ -84,13 +85,20 @@ function resolveProviderEnv(raw: ConfigLayer, env: NodeJS.ProcessEnv): ConfigLay
   return { ...raw, providers: resolved };
 }
 
-/** Fills `admin.token` from the env var `admin.token_env` names, unless config sets it. */
-function resolveAdminEnv(raw: ConfigLayer, env: NodeJS.ProcessEnv): ConfigLayer {
-  const admin = raw.admin;
-  if (!isPlainObject(admin) || (admin.token !== undefined && admin.token !== '')) return raw;
-  const name = admin.token_env;
+/** Fills `auth.jwt.secret` from the env var `auth.jwt.secret_env` names, unless config sets it. */
+function resolveAuthEnv(raw: ConfigLayer, env: NodeJS.ProcessEnv): ConfigLayer {
+  const auth = raw.auth;
+  const jwt = isPlainObject(auth) ? auth.jwt : undefined;
+  if (!isPlainObject(auth) || !isPlainObject(jwt) || (jwt.secret !== undefined && jwt.secret !== ''))
+    return raw;
+  const name = jwt.secret_env;
   const value = typeof name === 'string' ? env[name] : undefined;
-  return value ? { ...raw, admin: { ...admin, token: value } } : raw;
+  return value ? { ...raw, auth: { ...auth, jwt: { ...jwt, secret: value } } } : raw;
+}
+
+/** NODE_ENV=production makes `server.environment` production (an explicit setting wins). */
+function environmentLayer(env: NodeJS.ProcessEnv): ConfigLayer {
+  return env.NODE_ENV === 'production' ? { server: { environment: 'production' } } : {};
 }
 
 /** Validates a merged raw object into AppConfig, or throws ConfigError naming every bad key. */
@@ -121,6 +129,55 @@ function crossCheck(config: AppConfig): string[] {
       else names.set(name, `models[${i}]`);
     }
   });
+  return [...problems, ...authProblems(config), ...sanitizationProblems(config)];
+}
+
+function authProblems({ auth, server }: AppConfig): string[] {
+  const problems: string[] = [];
+  if (auth.mode === 'none' && server.environment === 'production') {
+    problems.push(
+      'auth.mode: production (NODE_ENV=production) does not run without authentication; set auth.mode: jwt ' +
+        'with auth.jwt.secret_env (HS256) or auth.jwt.public_key_file / jwks_file (RS256, ES256)',
+    );
+  }
+  if (auth.mode === 'jwt') {
+    const { algorithms, secret, public_key_file, jwks_file } = auth.jwt;
+    if (algorithms.includes('HS256') && !secret) {
+      problems.push('auth.jwt.secret: HS256 needs a secret (set the env var auth.jwt.secret_env names)');
+    }
+    if (algorithms.some((a) => a !== 'HS256') && !public_key_file && !jwks_file) {
+      problems.push('auth.jwt: RS256 and ES256 need public_key_file or jwks_file');
+    }
+  }
+  if (!auth.rate_limits.tiers.has(auth.rate_limits.default_tier)) {
+    problems.push(`auth.rate_limits.default_tier: no tier "${auth.rate_limits.default_tier}" under tiers`);
+  }
+  return problems;
+}
+
+function sanitizationProblems({ sanitization }: AppConfig): string[] {
+  const problems: string[] = [];
+  if (sanitization.mask_style === 'hash' && !sanitization.hash_key) {
+    problems.push('sanitization.hash_key: the hash mask style needs a key (the same on every node)');
+  }
+  const names = new Set<string>();
+  sanitization.custom_rules.forEach((rule, i) => {
+    if (names.has(rule.name))
+      problems.push(`sanitization.custom_rules[${i}].name: "${rule.name}" is used twice`);
+    names.add(rule.name);
+    try {
+      new RegExp(rule.pattern, rule.flags);
+    } catch (err) {
+      problems.push(
+        `sanitization.custom_rules[${i}].pattern: not a valid regular expression (${err instanceof Error ? err.message : String(err)})`,
+      );
+    }
+  });
+  for (const route of Object.keys(sanitization.routes)) {
+    if (!(SANITIZATION_ROUTES as readonly string[]).includes(route)) {
+      problems.push(`sanitization.routes.${route}: unknown route (one of ${SANITIZATION_ROUTES.join(', ')})`);
+    }
+  }
   return problems;
 }
 

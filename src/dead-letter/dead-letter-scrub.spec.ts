@@ -15,23 +15,27 @@ describe('dead-letter scrubbing', () => {
             headers: { 'api-key': 'azure-header-secret', 'X-Title': 'Circuit Breaker' },
           },
         },
-        admin: { token: 'admin-token-value' },
+        auth: { jwt: { secret: 'jwt-secret-value-0123456789abcdef0123' } },
       },
     ],
   });
   const secrets = configuredSecrets(config);
 
-  it('collects provider keys, header values and the admin token; only credential headers for the body', () => {
+  it('collects provider keys, header values and the JWT secret; only credential headers for the body', () => {
     expect(secrets.all).toEqual(
       expect.arrayContaining([
         'sk-configured-openai-key',
         'azure-header-secret',
         'Circuit Breaker',
-        'admin-token-value',
+        'jwt-secret-value-0123456789abcdef0123',
       ]),
     );
     expect(secrets.strict).toEqual(
-      expect.arrayContaining(['sk-configured-openai-key', 'azure-header-secret', 'admin-token-value']),
+      expect.arrayContaining([
+        'sk-configured-openai-key',
+        'azure-header-secret',
+        'jwt-secret-value-0123456789abcdef0123',
+      ]),
     );
     expect(secrets.strict).not.toContain('Circuit Breaker');
   });

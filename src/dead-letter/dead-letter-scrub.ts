@@ -23,7 +23,7 @@ export interface LetterSecrets {
   strict: string[];
 }
 
-/** Provider keys, provider header values and the admin token; shorter than 4 characters they are ignored. */
+/** Provider keys, provider header values and the JWT secret; shorter than 4 characters they are ignored. */
 export function configuredSecrets(config: AppConfig): LetterSecrets {
   const all = new Set<string>();
   const strict = new Set<string>();
@@ -37,9 +37,10 @@ export function configuredSecrets(config: AppConfig): LetterSecrets {
       if (isSecretName(name)) strict.add(value);
     }
   }
-  if (config.admin.token) {
-    all.add(config.admin.token);
-    strict.add(config.admin.token);
+  const jwtSecret = config.auth.jwt.secret;
+  if (jwtSecret) {
+    all.add(jwtSecret);
+    strict.add(jwtSecret);
   }
   const usable = (set: Set<string>) => [...set].filter((s) => s.length >= 4);
   return { all: usable(all), strict: usable(strict) };
@@ -52,7 +53,7 @@ export function configuredSecrets(config: AppConfig): LetterSecrets {
  * - `request.metadata` values and `request.user`: the same, and a metadata entry whose name says it is a
  *   credential (`api_key`, `token`, `authorization`…) loses its whole value;
  * - the rest of the request (messages, tools…): configured provider keys, credential-named provider headers
- *   and the admin token, verbatim, become `[redacted]`. Key-shaped text in prompts is left alone: it is the
+ *   and the JWT secret, verbatim, become `[redacted]`. Key-shaped text in prompts is left alone: it is the
  *   caller's content and a replay must send it as it was.
  * The caller's own keys (X-Provider-Key) never reach a letter: they travel outside the request.
  */
