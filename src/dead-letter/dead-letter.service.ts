@@ -33,6 +33,7 @@ import {
 } from './dead-letter-filter';
 import { configuredSecrets, type LetterSecrets, scrubLetter } from './dead-letter-scrub';
 import { DeadLetterSpool } from './dead-letter-spool';
+import { SanitizationService } from '../sanitization/sanitization.service';
 
 type StoredAs = 'queue' | 'spool' | 'lost';
 
@@ -79,6 +80,7 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
     config: AppConfig,
     redis: RedisService,
     private readonly metrics: MetricsService,
+    private readonly sanitization: SanitizationService,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'DeadLetters' });
@@ -128,7 +130,16 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
   record(letter: NewDeadLetter): string {
     const id = `dl-${randomUUID().replaceAll('-', '')}`;
     try {
-      const stored: DeadLetter = { ...scrubLetter(letter, this.secrets), id, replays: [] };
+      // Credentials first (always), then PII in the prompt and messages (sanitization.dead_letters).
+      const scrubbed = scrubLetter(letter, this.secrets);
+      const stored: DeadLetter = {
+        ...scrubbed,
+        request: this.sanitization.scrubStored(scrubbed.request),
+        errorMessage: this.sanitization.scrubStored(scrubbed.errorMessage),
+        attempts: this.sanitization.scrubStored(scrubbed.attempts),
+        id,
+        replays: [],
+      };
       const task = this.store(stored)
         .catch((err: unknown) => this.log.error({ err, dead_letter_id: id }, 'dead letter not stored'))
         .finally(() => this.inFlight.delete(task));

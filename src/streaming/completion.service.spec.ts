@@ -15,6 +15,7 @@ import { ProviderHealth } from '../routing/provider-health.service';
 import { RoutingService } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import type { ChatCompletionRequest } from './chat-request';
+import { SanitizationService } from '../sanitization/sanitization.service';
 import { CompletionService, type CompletionContext } from './completion.service';
 import type { StreamEvent } from './stream-event';
 
@@ -74,6 +75,8 @@ class FakeCircuits {
 /** Quick retries so failover tests do not wait on the shipped backoff. */
 const FAST: Record<string, unknown> = {
   streaming: { error_handling: { retry_delay: '1ms', max_retry_delay: '2ms' } },
+  // Routing and recovery are tested on raw events; sanitization has its own cases below.
+  sanitization: { enabled: false },
 };
 
 async function harness(script: FakeStep[], overrides: Record<string, unknown>[] = []): Promise<Harness> {
@@ -102,6 +105,7 @@ async function chainHarness(
       MetricsService,
       LatencyTracker,
       ProviderHealth,
+      SanitizationService,
       { provide: AppConfig, useValue: loadConfig({ env: {}, overrides: [FAST, ...overrides] }) },
       { provide: ROOT_LOGGER, useValue: pino({ level: 'silent' }) },
       { provide: RoutingService, useValue: { plan: () => targets } },
@@ -151,6 +155,37 @@ describe('CompletionService', () => {
     expect(events.every((e) => e.completionId === stream.completionId)).toBe(true);
     expect(h.adapter.seen[0]?.completionId).toBe(stream.completionId);
     expect(h.active.size).toBe(0);
+  });
+
+  it('masks PII split across provider deltas, releasing what it held before the terminal event', async () => {
+    const h = await harness(
+      [
+        { type: 'content_chunk', content: 'Write to jane.d', index: 0 },
+        { type: 'content_chunk', content: 'oe@exam', index: 0 },
+        { type: 'content_chunk', content: 'ple.com soon', index: 0 },
+        done,
+      ],
+      [{ sanitization: { streams: true } }],
+    );
+    const events = await drain(h.service.start(request, ctx()));
+    const text = events.map((e) => (e.type === 'content_chunk' ? e.content : '')).join('');
+    expect(text).toBe('Write to [EMAIL] soon');
+    expect(events.some((e) => e.type === 'content_chunk' && e.content.includes('jane'))).toBe(false);
+    expect(types(events).at(-1)).toBe('completed');
+    // The caller's claim turns it off; a route setting applies without one.
+    const raw = await harness(
+      [{ type: 'content_chunk', content: 'jane.doe@example.com', index: 0 }, done],
+      [{ sanitization: { streams: true } }],
+    );
+    const unmasked = await drain(raw.service.start(request, { ...ctx(), sanitize: false }));
+    expect(unmasked[0]).toMatchObject({ content: 'jane.doe@example.com' });
+    const offRoute = await harness(
+      [{ type: 'content_chunk', content: 'jane.doe@example.com', index: 0 }, done],
+      [{ sanitization: { streams: true, routes: { sse: false } } }],
+    );
+    expect((await drain(offRoute.service.start(request, ctx())))[0]).toMatchObject({
+      content: 'jane.doe@example.com',
+    });
   });
 
   it('turns a classified provider failure into one error event carrying its kind', async () => {

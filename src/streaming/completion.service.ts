@@ -16,6 +16,7 @@ import { ProviderHealth } from '../routing/provider-health.service';
 import { countsAgainstProvider, deadLetters, recoveryFor } from '../routing/recovery';
 import { RoutingService, type RouteTarget } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
+import { SanitizationService } from '../sanitization/sanitization.service';
 import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
 import { coalesceEvents } from './event-coalescer';
 import { ResultBuilder } from './result-builder';
@@ -41,6 +42,8 @@ export interface CompletionContext {
   providerKeys?: ProviderKeys;
   /** Set when an admin replays a dead letter: a failure is recorded on that letter, not dead-lettered again. */
   replayOf?: string;
+  /** The caller's PII sanitization claim: true / false overrides the route's setting (`protocol`). */
+  sanitize?: boolean;
 }
 
 /** A started completion: its identity is known before the first event. Iterate it once. */
@@ -85,6 +88,7 @@ export class CompletionService {
     private readonly latency: LatencyTracker,
     private readonly health: ProviderHealth,
     private readonly deadLetters: DeadLetterService,
+    private readonly sanitization: SanitizationService,
     @Inject(ROOT_LOGGER) private readonly rootLog: AppLogger,
   ) {
     const { batch_similar_events, max_buffer_time } = config.streaming.buffering;
@@ -104,9 +108,10 @@ export class CompletionService {
     const route: ServedRoute = { target: targets[0]! };
     const run = this.run(targets, request, completionId, ctx, route);
     const { content_chunk_size, max_buffer_time } = this.config.streaming.buffering;
-    const events = this.coalesce
+    const coalesced = this.coalesce
       ? coalesceEvents(run, { maxChars: content_chunk_size, maxWaitMs: max_buffer_time })
       : run;
+    const events = this.sanitization.events(coalesced, ctx.protocol, ctx.sanitize);
     return {
       completionId,
       created: Math.floor(Date.now() / 1000),

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { AppConfig } from '../../config/app-config';
+import { createSanitizer } from '../../sanitization/sanitization.service';
 
 /** The structured logger (pino) as Fastify types it, so request loggers and the root logger are one type. */
 export type AppLogger = FastifyBaseLogger;
@@ -41,14 +42,39 @@ export function describeRequestUrl(url: string): { path: string; query_keys?: st
 
 /** The service's logger; `destination` defaults to stdout (tests pass a sink). */
 export function createRootLogger(config: AppConfig, destination?: pino.DestinationStream): AppLogger {
+  // PII in logged fields (prompts in error details, emails in user fields...) is masked like stream output.
+  // IP addresses stay: operators need the bound address and peers' addresses (the request log's `remote`).
+  const sanitizer =
+    config.sanitization.logs && config.sanitization.enabled
+      ? createSanitizer({
+          ...config.sanitization,
+          entities: config.sanitization.entities.filter((e) => e !== 'ipv4' && e !== 'ipv6'),
+        })
+      : undefined;
   const options: pino.LoggerOptions = {
     level: config.server.log_level,
     base: { service: 'circuit-breaker', node: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT, censor: '[redacted]' },
+    ...(sanitizer?.enabled
+      ? {
+          formatters: { log: (object: Record<string, unknown>) => sanitizer.scrub(object) },
+          hooks: {
+            logMethod(this: pino.Logger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+              // The message itself (the last string argument).
+              const last = args.length - 1;
+              if (typeof args[last] === 'string') args[last] = sanitizer.mask(args[last]);
+              method.apply(this, args);
+            },
+          },
+        }
+      : {}),
     serializers: {
       req: (req: LoggedRequest) => ({ method: req.method, ...describeRequestUrl(req.url), remote: req.ip }),
-      err: pino.stdSerializers.err,
+      // Errors are serialized here, after formatters.log: their messages and stacks are masked here too.
+      err: sanitizer?.enabled
+        ? (err: Error) => sanitizer.scrub({ ...pino.stdSerializers.err(err) })
+        : pino.stdSerializers.err,
     },
   };
   return destination ? pino(options, destination) : pino(options);
