@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AnalyticsModule } from './analytics/analytics.module';
+import { AuthModule } from './auth/auth.module';
+import { SanitizationModule } from './sanitization/sanitization.module';
 import { OpenAiExceptionFilter } from './common/filters/openai-exception.filter';
 import type { AppLogger } from './common/logging/logger';
 import { LoggingModule } from './common/logging/logging.module';
@@ -24,6 +26,8 @@ export class AppModule {
         LoggingModule.forRoot(logger),
         LifecycleModule,
         RedisModule,
+        AuthModule,
+        SanitizationModule,
         AnalyticsModule.forRoot(config),
         HealthModule,
         HttpModule,

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { AdminModule } from '../admin/admin.module';
 import { StreamingModule } from '../streaming/streaming.module';
 import { DeadLetterReplayService } from './dead-letter-replay.service';
 import { DeadLetterModule } from './dead-letter.module';
@@ -7,7 +6,7 @@ import { DeadLettersController } from './dead-letters.controller';
 
 /** `/admin/dead-letters` and the replay worker. Separate from DeadLetterModule, which streaming imports. */
 @Module({
-  imports: [DeadLetterModule, StreamingModule, AdminModule],
+  imports: [DeadLetterModule, StreamingModule],
   controllers: [DeadLettersController],
   providers: [DeadLetterReplayService],
 })

@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { AdminOnly } from '../auth/access.decorators';
 import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
 import type { DeadLetter } from './dead-letter';
 import type { DeadLetterPage } from './dead-letter-filter';
@@ -9,7 +9,7 @@ import { parseBatchReplay, parseListQuery } from './dead-letters.dto';
 
 /** The dead-letter admin API: list, inspect, replay (one, waiting; or many, queued) and delete. */
 @Controller('admin/dead-letters')
-@UseGuards(AdminTokenGuard)
+@AdminOnly()
 export class DeadLettersController {
   constructor(
     private readonly deadLetters: DeadLetterService,

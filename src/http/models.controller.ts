@@ -1,6 +1,7 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { ModelCatalogue, type CatalogueEntry } from '../providers/model-catalogue.service';
 import { RoutingService, type VirtualModelView } from '../routing/routing.service';
+import { Authenticated } from '../auth/access.decorators';
 
 interface OpenAiModel {
   id: string;
@@ -20,6 +21,7 @@ const BOOTED_AT = Math.floor(Date.now() / 1000);
 
 /** OpenAI's model list (`GET /v1/models`) and retrieve (`GET /v1/models/{provider}/{model}`). */
 @Controller('v1/models')
+@Authenticated()
 export class ModelsController {
   constructor(
     private readonly catalogue: ModelCatalogue,

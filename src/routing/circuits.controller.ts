@@ -1,5 +1,5 @@
-import { Body, Controller, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
-import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { AdminOnly } from '../auth/access.decorators';
 import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
 import { isObject } from '../common/is-object';
 import {
@@ -12,7 +12,7 @@ import {
 
 /** The circuits of every provider and model as Redis knows them (`GET`), and forcing one closed (`reset`). */
 @Controller('admin/circuits')
-@UseGuards(AdminTokenGuard)
+@AdminOnly()
 export class CircuitsController {
   constructor(private readonly circuits: CircuitBreakerService) {}
 

@@ -1,5 +1,5 @@
-import { Controller, Get, UseGuards } from '@nestjs/common';
-import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { Controller, Get } from '@nestjs/common';
+import { AdminOnly } from '../auth/access.decorators';
 import { LatencyTracker } from './latency-tracker.service';
 import { type Misconfiguration, ProviderHealth } from './provider-health.service';
 import { RoutingService, type VirtualModelView } from './routing.service';
@@ -13,7 +13,7 @@ interface RoutingView {
 
 /** What routing is deciding with, for operators. */
 @Controller('admin/routing')
-@UseGuards(AdminTokenGuard)
+@AdminOnly()
 export class RoutingAdminController {
   constructor(
     private readonly routing: RoutingService,

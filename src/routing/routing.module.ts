@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { AdminModule } from '../admin/admin.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { CircuitsController } from './circuits.controller';
@@ -9,7 +8,7 @@ import { RoutingAdminController } from './routing-admin.controller';
 import { RoutingService } from './routing.service';
 
 @Module({
-  imports: [ProvidersModule, AdminModule],
+  imports: [ProvidersModule],
   controllers: [CircuitsController, RoutingAdminController],
   providers: [RoutingService, LatencyTracker, ProviderHealth, CircuitBreakerService],
   exports: [RoutingService, LatencyTracker, ProviderHealth, CircuitBreakerService],

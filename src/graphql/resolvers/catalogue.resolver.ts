@@ -6,6 +6,7 @@ import { LatencyTracker } from '../../routing/latency-tracker.service';
 import { ProviderHealth } from '../../routing/provider-health.service';
 import { RoutingService } from '../../routing/routing.service';
 import { type Circuit, CircuitState, Model, Provider } from '../types/catalogue.types';
+import { Authenticated, Requires } from '../../auth/access.decorators';
 
 /** Read-only views: the models one can ask for, and how each provider is doing. */
 @Resolver()
@@ -20,6 +21,7 @@ export class CatalogueResolver {
   ) {}
 
   @Query(() => [Model], { description: 'Virtual models, then the catalogue (as GET /v1/models lists them).' })
+  @Authenticated()
   models(): Model[] {
     const virtual: Model[] = this.routing.virtualModels().map((v) => ({
       id: v.id,
@@ -52,6 +54,7 @@ export class CatalogueResolver {
     description:
       'Every provider with its health: key refused, circuit states (shared by all nodes), latency.',
   })
+  @Requires('system', 'read')
   async providers(): Promise<Provider[]> {
     const circuits = await this.circuits.list();
     const latency = this.latency.snapshot();

@@ -1,0 +1,76 @@
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { GqlExecutionContext } from '@nestjs/graphql';
+import type { FastifyRequest } from 'fastify';
+import { AppConfig } from '../config/app-config';
+import type { GraphqlContext } from '../graphql/graphql-context';
+import { accessRuleOf, QUERY_TOKEN_METADATA } from './access.decorators';
+import { AuthService, forbidden } from './auth.service';
+import { bearerToken, requestToken } from './credentials';
+import type { Principal } from './principal';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the AuthGuard before any handler runs. */
+    principal?: Principal;
+  }
+}
+
+/**
+ * The one guard of every REST handler and GraphQL resolver (registered as APP_GUARD): authenticates the
+ * caller, checks the handler's access rule, and counts the request against the caller's rate limit. A handler
+ * without an access rule is refused (fail closed), and `access.spec.ts` makes that a build failure.
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly cookieName: string;
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly reflector: Reflector,
+    config: AppConfig,
+  ) {
+    this.cookieName = config.auth.cookie_name;
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const rule = accessRuleOf(this.reflector, context.getHandler(), context.getClass());
+    if (!rule) throw forbidden('This endpoint has no access rule; it is refused.');
+    if (rule.kind === 'public') return true;
+    if (context.getType<string>() === 'graphql') return this.graphql(context, rule);
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const eventSource = this.reflector.get<boolean | undefined>(QUERY_TOKEN_METADATA, context.getHandler());
+    const token = requestToken(
+      request.headers,
+      request.url,
+      eventSource && request.method === 'GET' ? { cookieName: this.cookieName } : undefined,
+    );
+    const principal = this.auth.authenticate(token);
+    this.auth.authorize(principal, rule);
+    request.principal = principal;
+    await this.auth.hit(principal);
+    return true;
+  }
+
+  /** Over graphql-ws the connection authenticated once (onConnect); over HTTP each request does. One
+   * operation counts once against the rate limit, however many root fields it has. */
+  private async graphql(
+    context: ExecutionContext,
+    rule: Exclude<ReturnType<typeof accessRuleOf>, undefined>,
+  ): Promise<boolean> {
+    const ctx = GqlExecutionContext.create(context).getContext<GraphqlContext>();
+    ctx.principal ??= this.auth.authenticate(bearerToken(ctx.req?.headers.authorization));
+    this.auth.authorize(ctx.principal, rule);
+    if (!ctx.counted) {
+      ctx.counted = true;
+      await this.auth.hit(ctx.principal);
+    }
+    return true;
+  }
+}
+
+/** The caller of a guarded REST handler (the AuthGuard set it). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new Error('principalOf: the handler is not behind the AuthGuard');
+  return request.principal;
+}
