@@ -3,6 +3,8 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type FastifyRequest, LogController } from 'fastify';
 import type { IncomingMessage } from 'node:http';
+import { OriginPolicy } from './http/origin-policy';
+import { UpgradeRouter } from './ws/upgrade-router';
 import { MetricsService } from './analytics/metrics.service';
 import { type AppLogger, createRootLogger } from './common/logging/logger';
 import { PinoNestLogger } from './common/logging/pino-nest-logger';
@@ -27,6 +29,8 @@ export async function createApp(
     loggerInstance: logger,
     bodyLimit: config.server.body_limit,
     trustProxy: config.server.trust_proxy,
+    // Larger request headers are refused by Node with 431.
+    http: { maxHeaderSize: config.server.max_header_size },
     logController: new LogController({
       requestIdLogLabel: 'request_id',
       // Probes and scrapes every few seconds would drown the request log.
@@ -47,14 +51,18 @@ export async function createApp(
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
   });
+  const origins = new OriginPolicy(config.server.cors);
+  fastify.addHook('onRequest', origins.onRequest);
+  UpgradeRouter.for(app.getHttpServer()).allowOrigin = (request) =>
+    origins.verdict(request.headers) !== 'refused';
   fastify.addHook('onResponse', async (request: FastifyRequest, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpRequests.labels(request.method, route, String(reply.statusCode)).inc();
     metrics.httpDuration.labels(request.method, route).observe(reply.elapsedTime / 1000);
   });
 
-  // Frames up to four request bodies are read (and refused with a message past body_limit); larger ones close.
-  app.useWebSocketAdapter(new StreamWsAdapter(app, config.server.body_limit * 4));
+  // Frames up to max_frame_size are read (and refused with a message past body_limit); larger ones close.
+  app.useWebSocketAdapter(new StreamWsAdapter(app, config.server.max_frame_size));
   try {
     await app.init();
   } catch (err) {

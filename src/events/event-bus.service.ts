@@ -206,7 +206,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
    */
   async follow<T>(
     topic: string,
-    options: { after?: number; overflow: () => Error; maxQueued?: number },
+    options: { after?: number; overflow: () => Error; maxQueued?: number; accept?: (event: T) => boolean },
   ): Promise<BusSubscription<T> | undefined> {
     if ((await this.summary(topic)) === undefined) return undefined;
     return this.subscribe<T>(topic, { replay: true, ...options });

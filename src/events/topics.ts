@@ -29,6 +29,8 @@ export interface WorkflowBusEvent {
   place?: string;
   agentId?: string;
   data?: Record<string, unknown>;
+  /** The user who started the run (not sent to clients: it filters shared streams by resource scope). */
+  owner?: string;
 }
 
 export const AGENT_EVENT_TYPES = [

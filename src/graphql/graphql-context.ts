@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Principal } from '../auth/principal';
 
 /** What resolvers get as context: the HTTP request, or the WebSocket upgrade request and connection params. */
 export interface GraphqlContext {
   req?: { id?: string; headers: IncomingHttpHeaders };
   /** graphql-ws `connection_init` payload. */
   connectionParams?: Readonly<Record<string, unknown>>;
+  /** Who is calling: set when the graphql-ws connection was accepted, or by the AuthGuard over HTTP. */
+  principal?: Principal;
+  /** The operation has been counted against the caller's rate limit. */
+  counted?: boolean;
 }
 
 /** A header from the HTTP request, else the same name in graphql-ws connection params (any case). */
@@ -22,4 +27,10 @@ export function headerOf(ctx: GraphqlContext, name: string): string | undefined 
 
 export function requestIdOf(ctx: GraphqlContext): string {
   return typeof ctx.req?.id === 'string' ? ctx.req.id : randomUUID();
+}
+
+/** The caller of a guarded resolver (the AuthGuard, or the graphql-ws connection, set it). */
+export function viewerOf(ctx: GraphqlContext): Principal {
+  if (!ctx.principal) throw new Error('viewerOf: the resolver is not behind the AuthGuard');
+  return ctx.principal;
 }

@@ -22,6 +22,10 @@ import { WsHeartbeat } from '../ws/ws-heartbeat';
 import type { GraphqlContext } from './graphql-context';
 import { formatGraphqlError, GraphqlErrorCode, isUnexpected } from './graphql-errors';
 import { SubscriptionGate } from './subscription-gate';
+import { AuthService } from '../auth/auth.service';
+import { bearerToken, requestToken } from '../auth/credentials';
+import type { Principal } from '../auth/principal';
+import { DomainError } from '../common/errors/error-code';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -30,6 +34,9 @@ const END_GRACE_MS = 1_000;
 
 interface Extra {
   request: IncomingMessage;
+  socket: WebSocket;
+  /** Set once onConnect accepted the connection's credentials. */
+  principal?: Principal;
 }
 
 /**
@@ -53,6 +60,7 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
     private readonly schemaHost: GraphQLSchemaHost,
     private readonly httpHost: HttpAdapterHost,
     private readonly gate: SubscriptionGate,
+    private readonly auth: AuthService,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'GraphqlWs' });
@@ -71,11 +79,28 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
     const maxConnections = this.config.streaming.protocols.websocket.max_connections;
     const wss = new WebSocketServer({
       noServer: true,
-      maxPayload: this.config.server.body_limit * 4,
+      maxPayload: this.config.server.max_frame_size,
       handleProtocols: (protocols) => handleProtocols(protocols),
     });
     const server = makeServer<Record<string, unknown>, Extra>({
       schema,
+      // Credentials: connectionParams (`authorization: "Bearer <JWT>"`, or `token`), else the upgrade's own
+      // (Authorization header, access_token query parameter, cookie). Refused: closed with 4403 and the reason.
+      onConnect: (ctx) => {
+        try {
+          ctx.extra.principal = this.auth.authenticate(
+            paramsToken(ctx.connectionParams) ??
+              requestToken(ctx.extra.request.headers, ctx.extra.request.url, {
+                cookieName: this.config.auth.cookie_name,
+              }),
+          );
+          return true;
+        } catch (err) {
+          const reason = err instanceof DomainError ? err.message : 'Forbidden';
+          ctx.extra.socket.close(CloseCode.Forbidden, reason.slice(0, 120));
+          return false;
+        }
+      },
       onSubscribe: (ctx: Context<Record<string, unknown>, Extra>, _id: string, payload: SubscribePayload) => {
         let document: DocumentNode;
         try {
@@ -102,6 +127,7 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
           contextValue: {
             req: { headers: ctx.extra.request.headers },
             connectionParams: ctx.connectionParams ?? {},
+            ...(ctx.extra.principal ? { principal: ctx.extra.principal } : {}),
           } satisfies GraphqlContext,
         };
       },
@@ -141,7 +167,7 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
               });
             }),
         },
-        { request },
+        { request, socket },
       );
       socket.once('close', (code: number, reason: Buffer) => {
         closed(code, reason.toString()).catch((err: unknown) =>
@@ -193,4 +219,16 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
       ...(error.path ? { path: error.path } : {}),
     });
   }
+}
+
+/** A token in graphql-ws connection params: `authorization` ("Bearer <JWT>", any case of the key) or `token`. */
+function paramsToken(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  if (!params) return undefined;
+  for (const [key, value] of Object.entries(params)) {
+    if (typeof value !== 'string') continue;
+    const name = key.toLowerCase();
+    if (name === 'authorization') return bearerToken(value) ?? value;
+    if (name === 'token' || name === 'access_token') return value;
+  }
+  return undefined;
 }

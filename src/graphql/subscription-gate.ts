@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { MetricsService } from '../analytics/metrics.service';
+import { AuthService } from '../auth/auth.service';
+import type { Principal } from '../auth/principal';
 import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
 import { GraphqlErrorCode, graphqlError } from './graphql-errors';
@@ -13,6 +15,7 @@ import { GraphqlErrorCode, graphqlError } from './graphql-errors';
 @Injectable()
 export class SubscriptionGate {
   private active = 0;
+  private sequence = 0;
   private readonly live = new Set<BusSubscription<unknown>>();
   private readonly max: number;
   private readonly timeoutMs: number;
@@ -20,12 +23,17 @@ export class SubscriptionGate {
   constructor(
     config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly auth: AuthService,
   ) {
     this.max = config.streaming.protocols.graphql.max_subscriptions;
     this.timeoutMs = config.streaming.protocols.graphql.subscription_timeout;
   }
 
-  async open<T>(create: (overflow: () => Error) => Promise<BusSubscription<T>>): Promise<BusSubscription<T>> {
+  /** Opens a subscription for `viewer`, holding one of their concurrent-stream slots while it lives. */
+  async open<T>(
+    viewer: Principal,
+    create: (overflow: () => Error) => Promise<BusSubscription<T>>,
+  ): Promise<BusSubscription<T>> {
     if (this.active >= this.max) {
       this.metrics.graphqlSubscriptionsRefused.labels('too_many').inc();
       throw graphqlError(
@@ -34,6 +42,7 @@ export class SubscriptionGate {
         { retryable: true },
       );
     }
+    const release = await this.auth.acquireStream(viewer, `graphql-${++this.sequence}`);
     this.active += 1;
     this.metrics.graphqlSubscriptions.inc();
     let subscription: BusSubscription<T>;
@@ -43,6 +52,7 @@ export class SubscriptionGate {
         return slowConsumer();
       });
     } catch (err) {
+      release();
       this.active -= 1;
       this.metrics.graphqlSubscriptions.dec();
       throw err;
@@ -62,6 +72,7 @@ export class SubscriptionGate {
     subscription.whenClosed(() => {
       this.live.delete(subscription as BusSubscription<unknown>);
       clearTimeout(timer);
+      release();
       this.active -= 1;
       this.metrics.graphqlSubscriptions.dec();
     });

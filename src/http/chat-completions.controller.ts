@@ -9,6 +9,10 @@ import { abortOnClientClose } from './abort-on-close';
 import { SseResponder } from './sse/sse-responder.service';
 import { PROVIDER_KEY_HEADER } from '../providers/provider-keys';
 import { ProviderRegistry } from '../providers/provider-registry.service';
+import { EventSourceAuth, Requires } from '../auth/access.decorators';
+import { principalOf } from '../auth/auth.guard';
+import { allowedEvents } from '../auth/event-filter';
+import { AuthService, withStreamSlot } from '../auth/auth.service';
 
 /** OpenAI Chat Completions over HTTP: JSON, SSE (POST), and SSE for EventSource (GET). */
 @Controller('v1/chat/completions')
@@ -17,10 +21,12 @@ export class ChatCompletionsController {
     private readonly completions: CompletionService,
     private readonly sse: SseResponder,
     private readonly providers: ProviderRegistry,
+    private readonly auth: AuthService,
   ) {}
 
   @Post()
   @HttpCode(200)
+  @Requires('completion', 'write')
   async create(
     @Body(ChatBodyPipe) body: ChatCompletionRequestDto,
     @Req() request: FastifyRequest,
@@ -32,6 +38,8 @@ export class ChatCompletionsController {
   }
 
   @Get('stream')
+  @Requires('completion', 'write')
+  @EventSourceAuth()
   async eventSource(
     @Query(ChatQueryPipe) body: ChatCompletionRequestDto,
     @Req() request: FastifyRequest,
@@ -53,14 +61,22 @@ export class ChatCompletionsController {
     reply: FastifyReply,
     eventSource: boolean,
   ): Promise<void> {
-    const stream = this.completions.start(body, this.context(request, reply, 'sse'));
-    const includeUsage = body.stream_options?.include_usage === true;
-    return this.sse.send(stream, request, reply, { includeUsage, eventSource });
+    const principal = principalOf(request);
+    return withStreamSlot(this.auth, principal, request.id, () => {
+      const stream = allowedEvents(
+        this.completions.start(body, this.context(request, reply, 'sse')),
+        principal.eventTypes,
+      );
+      const includeUsage = body.stream_options?.include_usage === true;
+      return this.sse.send(stream, request, reply, { includeUsage, eventSource });
+    });
   }
 
   private context(request: FastifyRequest, reply: FastifyReply, protocol: 'sse' | 'http'): CompletionContext {
     const keyHeader = request.headers[PROVIDER_KEY_HEADER];
+    const { sanitize } = principalOf(request);
     return {
+      ...(sanitize === undefined ? {} : { sanitize }),
       requestId: request.id,
       protocol,
       signal: abortOnClientClose(reply),

@@ -6,6 +6,9 @@ import { WorkflowStore } from '../workflow/workflow-store.service';
 import { workflowSseFrame, workflowView } from '../workflow/workflow-views';
 import { SseResponder } from './sse/sse-responder.service';
 import { afterParam, slowReader } from './workflow-events.params';
+import { EventSourceAuth, Requires } from '../auth/access.decorators';
+import { principalOf } from '../auth/auth.guard';
+import { AuthService, withStreamSlot } from '../auth/auth.service';
 
 /** Workflow definitions: create, read, list, start runs, and follow every run of one (SSE). */
 @Controller('v1/workflows')
@@ -14,46 +17,57 @@ export class WorkflowsController {
     private readonly store: WorkflowStore,
     private readonly runs: WorkflowRuns,
     private readonly sse: SseResponder,
+    private readonly auth: AuthService,
   ) {}
 
   @Post()
   @HttpCode(201)
+  @Requires('workflow', 'write')
   async create(@Body() body: unknown): Promise<Record<string, unknown>> {
     return workflowView(await this.store.create(body));
   }
 
   @Get()
+  @Requires('workflow', 'read')
   async list(): Promise<Record<string, unknown>> {
     return { object: 'list', data: (await this.store.list()).map(workflowView) };
   }
 
   @Get(':id')
+  @Requires('workflow', 'read')
   async get(@Param('id') id: string): Promise<Record<string, unknown>> {
     return workflowView(await this.store.get(id));
   }
 
   @Post(':id/runs')
   @HttpCode(201)
+  @Requires('workflow', 'write')
   async start(
     @Param('id') id: string,
     @Body() body: unknown,
     @Req() request: FastifyRequest,
   ): Promise<Record<string, unknown>> {
     const input = runInput(body);
-    return { object: 'workflow.run', ...(await this.runs.start(id, input, { requestId: request.id })) };
+    const run = await this.runs.start(id, input, { requestId: request.id, principal: principalOf(request) });
+    return { object: 'workflow.run', ...run };
   }
 
   /** Every run of this definition from now on (or after `after` / Last-Event-ID), as SSE. */
   @Get(':id/events')
+  @Requires('workflow', 'read')
+  @EventSourceAuth()
   async events(
     @Param('id') id: string,
     @Query('after') after: string | undefined,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
+    const viewer = principalOf(request);
     const from = afterParam(request, after);
-    const events = await this.runs.follow(id, { ...from, overflow: slowReader });
-    await this.sse.events(events, workflowSseFrame, request, reply, { endless: true });
+    await withStreamSlot(this.auth, viewer, request.id, async () => {
+      const events = await this.runs.follow(id, { ...from, overflow: slowReader, viewer });
+      await this.sse.events(events, workflowSseFrame, request, reply, { endless: true });
+    });
   }
 }
 

@@ -11,6 +11,9 @@ import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
 import { CompletionService, type CompletionStream } from './completion.service';
 import { ResultBuilder } from './result-builder';
 import type { FinishReason, Splice, StreamError, StreamEvent, TerminalEvent, Usage } from './stream-event';
+import { AuthError } from '../auth/auth.error';
+import { eventFilter } from '../auth/event-filter';
+import { owns, type Principal } from '../auth/principal';
 
 export type CompletionStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -21,6 +24,8 @@ export interface CompletionSummary {
   /** The model and provider serving it (the first planned until it commits, then the one that answered). */
   model: string;
   provider: string;
+  /** The user who started it (absent while auth is off); users with resource scope `own` see only theirs. */
+  owner?: string;
   /** ISO 8601. */
   createdAt: string;
   finishedAt?: string;
@@ -42,6 +47,8 @@ export interface PublishContext {
   requestId: string;
   providerKeys?: ProviderKeys;
   log?: AppLogger;
+  /** Who starts it: its owner, and whose sanitization claim applies. */
+  principal?: Principal;
 }
 
 interface CancelMessage {
@@ -88,15 +95,22 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
    */
   async start(request: ChatCompletionRequest, ctx: PublishContext): Promise<CompletionSummary> {
     const controller = new AbortController();
+    const { principal, ...context } = ctx;
     const stream = this.completions.start(
       { ...request, stream: true },
-      { ...ctx, protocol: 'graphql', signal: controller.signal },
+      {
+        ...context,
+        protocol: 'graphql',
+        signal: controller.signal,
+        ...(principal?.sanitize === undefined ? {} : { sanitize: principal.sanitize }),
+      },
     );
     const summary: CompletionSummary = {
       completionId: stream.completionId,
       status: 'running',
       model: stream.model,
       provider: stream.provider,
+      ...(principal && !principal.anonymous ? { owner: principal.userId } : {}),
       createdAt: new Date(stream.created * 1000).toISOString(),
       content: null,
       reasoning: null,
@@ -111,15 +125,21 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
     return summary;
   }
 
-  /** The summary of a completion started on any node, or undefined (unknown, or expired). */
-  summary(completionId: string): Promise<CompletionSummary | undefined> {
-    return this.bus.summary<CompletionSummary>(completionTopic(completionId));
+  /**
+   * The summary of a completion started on any node; not_found when unknown or expired, forbidden when
+   * `viewer` may not see it (another user's, for a viewer with resource scope `own`).
+   */
+  async summary(completionId: string, viewer?: Principal): Promise<CompletionSummary> {
+    const summary = await this.bus.summary<CompletionSummary>(completionTopic(completionId));
+    if (!summary) throw notFound(completionId);
+    if (viewer && !owns(viewer, summary.owner))
+      throw AuthError.forbidden('This completion belongs to another user.');
+    return summary;
   }
 
   /** Cancels a running completion wherever it runs; false when it had already finished. */
-  async cancel(completionId: string): Promise<boolean> {
-    const summary = await this.summary(completionId);
-    if (!summary) throw notFound(completionId);
+  async cancel(completionId: string, viewer?: Principal): Promise<boolean> {
+    const summary = await this.summary(completionId, viewer);
     if (summary.status !== 'running') return false;
     if (!this.abort(completionId)) this.bus.publish<CancelMessage>(CONTROL_TOPIC, { completionId });
     return true;
@@ -131,9 +151,15 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
    */
   async follow(
     completionId: string,
-    options: { after?: number; overflow: () => Error },
+    options: { after?: number; overflow: () => Error; viewer?: Principal },
   ): Promise<BusSubscription<PublishedEvent>> {
-    const subscription = await this.bus.follow<PublishedEvent>(completionTopic(completionId), options);
+    const { viewer, ...rest } = options;
+    await this.summary(completionId, viewer);
+    const accept = viewer ? eventFilter<PublishedEvent>(viewer, false) : undefined;
+    const subscription = await this.bus.follow<PublishedEvent>(completionTopic(completionId), {
+      ...rest,
+      ...(accept ? { accept } : {}),
+    });
     if (!subscription) throw notFound(completionId);
     return subscription;
   }

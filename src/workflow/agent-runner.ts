@@ -34,6 +34,8 @@ export interface AgentRun {
   transition: string;
   data: Record<string, unknown>;
   summary: WorkflowRunSummary;
+  /** PII sanitization as the run's starter's claim says; undefined = the workflow route's setting. */
+  sanitize?: boolean;
   signal: AbortSignal;
   /** Publishes a workflow event on the run's topics. */
   emit: (event: Omit<WorkflowBusEvent, 'workflowId' | 'runId'>) => void;
@@ -105,6 +107,7 @@ export class AgentRunner {
           ...workflowEvent,
           workflowId: summary.workflowId,
           runId: summary.runId,
+          ...ownerOf(summary),
         });
       }
     };
@@ -147,6 +150,7 @@ export class AgentRunner {
         {
           requestId: `${summary.runId}/${transition}`,
           protocol: 'workflow',
+          ...(run.sanitize === undefined ? {} : { sanitize: run.sanitize }),
           signal: run.signal,
           log: this.log,
         },
@@ -226,6 +230,7 @@ export class AgentRunner {
       type: 'error',
       workflowId: summary.workflowId,
       runId: summary.runId,
+      ...ownerOf(summary),
       agentId: action.agent,
       data: { executionId, transition, error },
     });
@@ -298,4 +303,9 @@ function streamErrorOf(err: unknown): StreamError {
     };
   }
   return { code: StreamErrorCode.Internal, message: 'The agent failed unexpectedly.', retryable: true };
+}
+
+/** The run's owner on an agent_status event (the stream is shared; own-scoped readers see only theirs). */
+function ownerOf(summary: WorkflowRunSummary): { owner?: string } {
+  return summary.owner === undefined ? {} : { owner: summary.owner };
 }

@@ -37,6 +37,8 @@ export interface RunSettings {
   maxParallel: number;
   timeoutMs: number;
   maxTokenData: number;
+  /** PII sanitization of its agents' output, as the starting user's claim says (undefined: the route's). */
+  sanitize?: boolean;
 }
 
 /**
@@ -261,6 +263,7 @@ export class RunExecution {
           transition: transition.id,
           data,
           summary: this.summary,
+          ...(this.settings.sanitize === undefined ? {} : { sanitize: this.settings.sanitize }),
           signal: this.controller.signal,
           emit: (event) => this.emit(event),
           onStart: (executionId) => {
@@ -374,6 +377,7 @@ export class RunExecution {
     // Nothing after the run's last event (an aborted agent may still flush its batched progress).
     if (this.finished && !last) return;
     const full: WorkflowBusEvent = { ...event, workflowId: this.definition.id, runId: this.runId };
+    if (this.summary.owner !== undefined) full.owner = this.summary.owner;
     this.writers.run.publish(full, last);
     this.writers.definition.publish(full);
   }

@@ -51,6 +51,8 @@ export interface WorkflowRunSummary {
   status: RunStatus;
   /** The node executing it. */
   node: string;
+  /** The user who started it (absent while auth is off); users with resource scope `own` see only theirs. */
+  owner?: string;
   input: Record<string, unknown>;
   /** The data of the tokens in final places (merged), once completed. */
   output?: Record<string, unknown>;

@@ -26,6 +26,9 @@ import { AGENT_STATUS_TOPIC, AgentRunner } from './agent-runner';
 import { RunExecution } from './run-execution';
 import { WorkflowError } from './workflow.error';
 import { withDeadline } from '../common/with-deadline';
+import { AuthError } from '../auth/auth.error';
+import { eventFilter } from '../auth/event-filter';
+import { owns, type Principal } from '../auth/principal';
 import type { WorkflowRunSummary } from './workflow-run';
 import { WorkflowStore, workflowNotFound } from './workflow-store.service';
 
@@ -47,12 +50,16 @@ interface CancelMessage {
 export interface StartContext {
   requestId: string;
   log?: AppLogger;
+  /** Who starts it: the run's owner, and whose sanitization claim its agents follow. */
+  principal?: Principal;
 }
 
 export interface FollowOptions {
   /** Resume after this sequence number. */
   after?: number;
   overflow: () => Error;
+  /** Who follows: a run must be theirs to see (resource scope), and only their allowed event types come. */
+  viewer?: Principal;
 }
 
 /**
@@ -143,6 +150,7 @@ export class WorkflowRuns
         type: 'error',
         workflowId: summary.workflowId,
         runId,
+        ...(summary.owner === undefined ? {} : { owner: summary.owner }),
         data: { error },
       };
       const writers: Array<{ flushed(): Promise<void> }> = [];
@@ -248,6 +256,7 @@ export class WorkflowRuns
       workflowId: definition.id,
       status: 'running',
       node: this.system.node,
+      ...(ctx.principal && !ctx.principal.anonymous ? { owner: ctx.principal.userId } : {}),
       input: data,
       marking: {},
       active: [],
@@ -271,6 +280,7 @@ export class WorkflowRuns
         maxParallel: workflows.max_parallel,
         timeoutMs: definition.timeoutMs ?? workflows.run_timeout,
         maxTokenData: workflows.max_token_data,
+        ...(ctx.principal?.sanitize === undefined ? {} : { sanitize: ctx.principal.sanitize }),
       },
       (ctx.log ?? this.log).child({ run_id: runId, request_id: ctx.requestId }),
     );
@@ -302,24 +312,29 @@ export class WorkflowRuns
     return this.bus.open(workflowTopic(workflowId), { workflowId }, { retentionMs, limit });
   }
 
-  /** A run's state, from any node; not_found when unknown or past its retention. */
-  async get(runId: string): Promise<WorkflowRunSummary> {
+  /**
+   * A run's state, from any node; not_found when unknown or past its retention, forbidden when `viewer` may
+   * not see it (another user's run, for a viewer with resource scope `own`).
+   */
+  async get(runId: string, viewer?: Principal): Promise<WorkflowRunSummary> {
     const summary = runId.startsWith(RUN_ID_PREFIX)
       ? await this.bus.summary<WorkflowRunSummary>(workflowTopic(runId))
       : undefined;
     if (!summary) throw runNotFound(runId);
+    if (viewer && !owns(viewer, summary.owner))
+      throw AuthError.forbidden('This workflow run belongs to another user.');
     return summary;
   }
 
   /** Whether a run has ended and its events up to `after` include the last (nothing more to follow). */
-  async endedBy(runId: string, after: number): Promise<boolean> {
-    const run = await this.get(runId);
+  async endedBy(runId: string, after: number, viewer?: Principal): Promise<boolean> {
+    const run = await this.get(runId, viewer);
     return run.status !== 'running' && after >= (await this.bus.head(workflowTopic(runId)));
   }
 
   /** Cancels a run wherever it runs; returns its state (unchanged when it had already ended). */
-  async cancel(runId: string): Promise<{ cancelled: boolean; run: WorkflowRunSummary }> {
-    const run = await this.get(runId);
+  async cancel(runId: string, viewer?: Principal): Promise<{ cancelled: boolean; run: WorkflowRunSummary }> {
+    const run = await this.get(runId, viewer);
     if (run.status !== 'running') return { cancelled: false, run };
     const local = this.running.get(runId);
     if (local) {
@@ -350,11 +365,9 @@ export class WorkflowRuns
    */
   async follow(id: string, options: FollowOptions): Promise<BusSubscription<WorkflowBusEvent>> {
     const topic = workflowTopic(id);
-    if (id.startsWith(RUN_ID_PREFIX)) {
-      if ((await this.bus.summary(topic)) === undefined) throw runNotFound(id);
-    } else if (!(await this.store.find(id))) {
-      throw workflowNotFound(id);
-    }
+    const viewer = options.viewer;
+    if (id.startsWith(RUN_ID_PREFIX)) await this.get(id, viewer);
+    else if (!(await this.store.find(id))) throw workflowNotFound(id);
     const head = await this.bus.head(topic);
     if (options.after !== undefined && options.after > head) {
       throw new WorkflowError(
@@ -364,17 +377,28 @@ export class WorkflowRuns
       );
     }
     const defaultAfter = id.startsWith(RUN_ID_PREFIX) ? 0 : head;
+    // A definition's stream carries every user's runs: an own-scoped viewer gets only theirs.
+    const accept = viewer ? eventFilter<WorkflowBusEvent>(viewer, true) : undefined;
     return this.bus.subscribe<WorkflowBusEvent>(topic, {
       replay: true,
       after: options.after ?? defaultAfter,
       overflow: options.overflow,
       maxQueued: this.config.workflows.history_limit + 1_000,
+      ...(accept ? { accept } : {}),
     });
   }
 
-  /** Every agent's lifecycle and progress, from every node, live (the WebSocket's agent_status stream). */
-  agentStatus(overflow: () => Error): Promise<BusSubscription<WorkflowBusEvent>> {
-    return this.bus.subscribe<WorkflowBusEvent>(AGENT_STATUS_TOPIC, { replay: false, overflow });
+  /**
+   * Every agent's lifecycle and progress, from every node, live (the WebSocket's agent_status stream); an
+   * own-scoped viewer gets only the agents of their runs.
+   */
+  agentStatus(overflow: () => Error, viewer?: Principal): Promise<BusSubscription<WorkflowBusEvent>> {
+    const accept = viewer ? eventFilter<WorkflowBusEvent>(viewer, true) : undefined;
+    return this.bus.subscribe<WorkflowBusEvent>(AGENT_STATUS_TOPIC, {
+      replay: false,
+      overflow,
+      ...(accept ? { accept } : {}),
+    });
   }
 
   /** Runs executing on this node. */

@@ -1,10 +1,13 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
 import { StreamMultiplexer } from '../streaming/multiplexer/stream-multiplexer.service';
 import { WsHeartbeat } from './ws-heartbeat';
+import { AuthService } from '../auth/auth.service';
+import { authenticateSocket } from './ws-auth';
 
 /**
  * `/ws/stream`: the multiplexed WebSocket edge. It hands sockets and frames to the StreamMultiplexer and keeps
@@ -19,25 +22,34 @@ export class StreamGateway
   constructor(
     private readonly mux: StreamMultiplexer,
     private readonly config: AppConfig,
+    private readonly auth: AuthService,
   ) {}
 
   afterInit(server: WebSocketServer): void {
     this.heartbeat = new WsHeartbeat(server, this.config.streaming.protocols.websocket.ping_interval);
   }
 
-  handleConnection(socket: WebSocket): void {
-    const id = this.mux.open({
-      send: (text) => socket.send(text),
-      get bufferedAmount() {
-        return socket.bufferedAmount;
-      },
-      close: (code, reason) => socket.close(code, reason),
-      whenWritable: () => whenWritable(socket),
-    });
-    if (id === undefined) return;
+  /** Authenticates the connection (see authenticateSocket), then hands it to the multiplexer. */
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
     this.heartbeat?.watch(socket);
-    socket.on('message', (data: RawData, binary: boolean) => this.mux.receive(id, toText(data), binary));
-    socket.on('close', () => this.mux.close(id));
+    const { ws_auth_timeout: timeoutMs, cookie_name: cookieName } = this.config.auth;
+    authenticateSocket(socket, request, this.auth, { timeoutMs, cookieName }, (session, announce) => {
+      const id = this.mux.open(
+        {
+          send: (text) => socket.send(text),
+          get bufferedAmount() {
+            return socket.bufferedAmount;
+          },
+          close: (code, reason) => socket.close(code, reason),
+          whenWritable: () => whenWritable(socket),
+        },
+        session,
+      );
+      if (id === undefined) return;
+      if (announce) this.mux.announce(id);
+      socket.on('message', (data: RawData, binary: boolean) => this.mux.receive(id, toText(data), binary));
+      socket.on('close', () => this.mux.close(id));
+    });
   }
 
   /** After the drain (dead peers are still reaped while streams finish). */

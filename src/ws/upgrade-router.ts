@@ -12,6 +12,8 @@ const routers = new WeakMap<Server, UpgradeRouter>();
  */
 export class UpgradeRouter {
   private readonly routes = new Map<string, UpgradeHandler>();
+  /** Refuses an upgrade (with 403) whose Origin the CORS allowlist does not allow. */
+  allowOrigin: (request: IncomingMessage) => boolean = () => true;
 
   private constructor(server: Server) {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -44,6 +46,14 @@ export class UpgradeRouter {
     const url = request.url ?? '/';
     const query = url.indexOf('?');
     const handler = this.routes.get(query === -1 ? url : url.slice(0, query));
+    if (handler && !this.allowOrigin(request)) {
+      const body =
+        '{"error":{"message":"This Origin is not allowed (server.cors.origins).","type":"permission_error","param":null,"code":"forbidden"}}';
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      return;
+    }
     if (handler) {
       handler(request, socket, head);
       return;

@@ -4,13 +4,12 @@ import { ProviderRegistry } from '../../providers/provider-registry.service';
 import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
 import {
   type CompletionSummary,
-  notFound,
   PublishedCompletions,
   type PublishedEvent,
 } from '../../streaming/published-completions.service';
 import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
 import { toCompletionEvent, usageOf } from '../event-mappers';
-import { type GraphqlContext, headerOf, requestIdOf } from '../graphql-context';
+import { type GraphqlContext, headerOf, requestIdOf, viewerOf } from '../graphql-context';
 import { afterOf, SubscriptionGate } from '../subscription-gate';
 import {
   CompletionHandle,
@@ -19,6 +18,7 @@ import {
   CompletionStatus,
   CompletionStreamEvent,
 } from '../types/completion.types';
+import { Requires } from '../../auth/access.decorators';
 
 /** The GraphQL edge for completions: start one, follow its events, read its result, cancel it. */
 @Resolver(() => CompletionStreamEvent)
@@ -32,6 +32,7 @@ export class CompletionsResolver {
   @Mutation(() => CompletionHandle, {
     description: 'Starts a completion; its events flow to completionStream (kept for late subscribers).',
   })
+  @Requires('completion', 'write')
   async createCompletion(
     @Args('input') input: CompletionInput,
     @Context() ctx: GraphqlContext,
@@ -40,6 +41,7 @@ export class CompletionsResolver {
     const providerKeys = this.providers.parseKeys(headerOf(ctx, PROVIDER_KEY_HEADER));
     const summary = await this.published.start(request, {
       requestId: requestIdOf(ctx),
+      principal: viewerOf(ctx),
       ...(providerKeys ? { providerKeys } : {}),
     });
     return {
@@ -52,17 +54,21 @@ export class CompletionsResolver {
   }
 
   @Mutation(() => Boolean, { description: 'Cancels a running completion; false if it had already ended.' })
-  cancelCompletion(@Args('completionId', { type: () => ID }) completionId: string): Promise<boolean> {
-    return this.published.cancel(completionId);
+  @Requires('completion', 'write')
+  cancelCompletion(
+    @Args('completionId', { type: () => ID }) completionId: string,
+    @Context() ctx: GraphqlContext,
+  ): Promise<boolean> {
+    return this.published.cancel(completionId, viewerOf(ctx));
   }
 
   @Query(() => CompletionResult, { description: "A completion's state, and its whole answer once ended." })
+  @Requires('completion', 'read')
   async completion(
     @Args('completionId', { type: () => ID }) completionId: string,
+    @Context() ctx: GraphqlContext,
   ): Promise<CompletionResult> {
-    const summary = await this.published.summary(completionId);
-    if (!summary) throw notFound(completionId);
-    return toResult(summary);
+    return toResult(await this.published.summary(completionId, viewerOf(ctx)));
   }
 
   @Subscription(() => CompletionStreamEvent, {
@@ -71,12 +77,17 @@ export class CompletionsResolver {
       'afterSequence, only those after it (resuming after a reconnect).',
     resolve: (envelope: BusEnvelope<PublishedEvent>) => toCompletionEvent(envelope),
   })
+  @Requires('completion', 'read')
   completionStream(
     @Args('completionId', { type: () => ID }) completionId: string,
+    @Context() ctx: GraphqlContext,
     @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
   ): Promise<BusSubscription<PublishedEvent>> {
     const after = afterOf(afterSequence);
-    return this.gate.open((overflow) => this.published.follow(completionId, { overflow, ...after }));
+    const viewer = viewerOf(ctx);
+    return this.gate.open(viewer, (overflow) =>
+      this.published.follow(completionId, { overflow, viewer, ...after }),
+    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { Args, ID, Int, Resolver, Subscription } from '@nestjs/graphql';
+import { Args, Context, ID, Int, Resolver, Subscription } from '@nestjs/graphql';
 import { RequestErrorCode, DomainError } from '../../common/errors/error-code';
 import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
 import { EventBus } from '../../events/event-bus.service';
@@ -14,6 +14,9 @@ import { toAgentEvent, toSystemEvent, toWorkflowEvent } from '../event-mappers';
 import { afterOf, SubscriptionGate } from '../subscription-gate';
 import { EventFilter, SystemEvent } from '../types/system.types';
 import { AgentStreamEvent, WorkflowStreamEvent } from '../types/workflow.types';
+import { Requires } from '../../auth/access.decorators';
+import { eventFilter } from '../../auth/event-filter';
+import { type GraphqlContext, viewerOf } from '../graphql-context';
 
 /** Workflow, agent and system event subscriptions, all on the Redis-backed bus. */
 @Resolver()
@@ -31,38 +34,59 @@ export class EventsResolver {
       'of a definition (by its id: live from now, or after afterSequence; it does not end).',
     resolve: (envelope: BusEnvelope<WorkflowBusEvent>) => toWorkflowEvent(envelope),
   })
+  @Requires('workflow', 'read')
   workflowStream(
     @Args('workflowId', { type: () => ID }) workflowId: string,
+    @Context() ctx: GraphqlContext,
     @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
   ): Promise<BusSubscription<WorkflowBusEvent>> {
     const after = afterOf(afterSequence);
-    return this.gate.open((overflow) => this.runs.follow(workflowId, { overflow, ...after }));
+    const viewer = viewerOf(ctx);
+    return this.gate.open(viewer, (overflow) => this.runs.follow(workflowId, { overflow, viewer, ...after }));
   }
 
   @Subscription(() => AgentStreamEvent, {
     description: "An agent execution's events, history first, to COMPLETED or ERROR.",
     resolve: (envelope: BusEnvelope<AgentBusEvent>) => toAgentEvent(envelope),
   })
+  @Requires('agent', 'read')
   agentExecutionStream(
     @Args('executionId', { type: () => ID }) executionId: string,
+    @Context() ctx: GraphqlContext,
     @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
   ): Promise<BusSubscription<AgentBusEvent>> {
-    return this.kept<AgentBusEvent>(
-      agentTopic(executionId),
-      'executionId',
-      `agent execution ${executionId}`,
-      afterSequence,
-    );
+    const after = afterOf(afterSequence);
+    const viewer = viewerOf(ctx);
+    const topic = agentTopic(executionId);
+    return this.gate.open(viewer, async (overflow) => {
+      // An execution belongs to its run's owner.
+      const agent = await this.bus.summary<{ runId?: string }>(topic);
+      if (agent?.runId !== undefined) await this.runs.get(agent.runId, viewer);
+      const accept = eventFilter<AgentBusEvent>(viewer, false);
+      const subscription = await this.bus.follow<AgentBusEvent>(topic, {
+        overflow,
+        ...after,
+        ...(accept ? { accept } : {}),
+      });
+      if (subscription) return subscription;
+      throw new DomainError(
+        RequestErrorCode.NotFound,
+        `No agent execution ${executionId}: it never existed here or its retention ended.`,
+        { param: 'executionId' },
+      );
+    });
   }
 
   @Subscription(() => SystemEvent, {
     description: 'Operational events from every node, as they happen (no history), filtered.',
     resolve: (envelope: BusEnvelope<BusSystemEvent>) => toSystemEvent(envelope),
   })
+  @Requires('system', 'read')
   systemEvents(
+    @Context() ctx: GraphqlContext,
     @Args('filter', { type: () => EventFilter, nullable: true }) filter?: EventFilter,
   ): Promise<BusSubscription<BusSystemEvent>> {
-    return this.gate.open((overflow) =>
+    return this.gate.open(viewerOf(ctx), (overflow) =>
       this.system.subscribe(
         {
           ...(filter?.eventTypes
@@ -77,25 +101,5 @@ export class EventsResolver {
         overflow,
       ),
     );
-  }
-
-  private kept<T>(
-    topic: string,
-    param: string,
-    what: string,
-    afterSequence: number | undefined,
-  ): Promise<BusSubscription<T>> {
-    const after = afterOf(afterSequence);
-    return this.gate.open(async (overflow) => {
-      const subscription = await this.bus.follow<T>(topic, { overflow, ...after });
-      if (subscription) return subscription;
-      throw new DomainError(
-        RequestErrorCode.NotFound,
-        `No ${what}: it never existed here or its retention ended.`,
-        {
-          param,
-        },
-      );
-    });
   }
 }

@@ -5,9 +5,10 @@ import { WorkflowRuns } from '../../workflow/workflow-runs.service';
 import type { WorkflowRunSummary } from '../../workflow/workflow-run';
 import { definitionDocument } from '../../workflow/workflow-views';
 import { usageOf } from '../event-mappers';
-import { type GraphqlContext, requestIdOf } from '../graphql-context';
+import { type GraphqlContext, requestIdOf, viewerOf } from '../graphql-context';
 import { GraphQLJSON } from '../json.scalar';
 import { Workflow, WorkflowRun, WorkflowRunStatus } from '../types/workflow.types';
+import { Requires } from '../../auth/access.decorators';
 
 /** The GraphQL edge for workflows: definitions, runs (start, read, cancel); their streams are EventsResolver's. */
 @Resolver()
@@ -20,6 +21,7 @@ export class WorkflowsResolver {
   @Mutation(() => Workflow, {
     description: 'Validates and keeps a workflow definition (the same document as POST /v1/workflows).',
   })
+  @Requires('workflow', 'write')
   async createWorkflow(
     @Args('definition', { type: () => GraphQLJSON }) definition: unknown,
   ): Promise<Workflow> {
@@ -27,11 +29,13 @@ export class WorkflowsResolver {
   }
 
   @Query(() => Workflow, { description: 'A workflow definition by id.' })
+  @Requires('workflow', 'read')
   async workflow(@Args('id', { type: () => ID }) id: string): Promise<Workflow> {
     return toWorkflow(await this.store.get(id));
   }
 
   @Query(() => [Workflow], { description: 'Every workflow definition.' })
+  @Requires('workflow', 'read')
   async workflows(): Promise<Workflow[]> {
     return (await this.store.list()).map(toWorkflow);
   }
@@ -39,22 +43,36 @@ export class WorkflowsResolver {
   @Mutation(() => WorkflowRun, {
     description: 'Starts a run with input data; follow it with workflowStream(workflowId: runId).',
   })
+  @Requires('workflow', 'write')
   async startWorkflow(
     @Args('workflowId', { type: () => ID }) workflowId: string,
     @Args('input', { type: () => GraphQLJSON, nullable: true }) input: unknown,
     @Context() ctx: GraphqlContext,
   ): Promise<WorkflowRun> {
-    return toRun(await this.runs.start(workflowId, input ?? undefined, { requestId: requestIdOf(ctx) }));
+    return toRun(
+      await this.runs.start(workflowId, input ?? undefined, {
+        requestId: requestIdOf(ctx),
+        principal: viewerOf(ctx),
+      }),
+    );
   }
 
   @Query(() => WorkflowRun, { description: "A run's state, from any node." })
-  async workflowRun(@Args('runId', { type: () => ID }) runId: string): Promise<WorkflowRun> {
-    return toRun(await this.runs.get(runId));
+  @Requires('workflow', 'read')
+  async workflowRun(
+    @Args('runId', { type: () => ID }) runId: string,
+    @Context() ctx: GraphqlContext,
+  ): Promise<WorkflowRun> {
+    return toRun(await this.runs.get(runId, viewerOf(ctx)));
   }
 
   @Mutation(() => WorkflowRun, { description: 'Cancels a run (it ends with ERROR, code cancelled).' })
-  async cancelWorkflowRun(@Args('runId', { type: () => ID }) runId: string): Promise<WorkflowRun> {
-    return toRun((await this.runs.cancel(runId)).run);
+  @Requires('workflow', 'write')
+  async cancelWorkflowRun(
+    @Args('runId', { type: () => ID }) runId: string,
+    @Context() ctx: GraphqlContext,
+  ): Promise<WorkflowRun> {
+    return toRun((await this.runs.cancel(runId, viewerOf(ctx))).run);
   }
 }
 

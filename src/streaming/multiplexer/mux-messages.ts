@@ -21,7 +21,15 @@ export enum MuxErrorCode {
   TooManySubscriptions = 'too_many_subscriptions',
   TooManyConnections = 'too_many_connections',
   SlowConsumer = 'slow_consumer',
+  /** Not authenticated (no token, a bad or expired one): the connection closes with 4401. */
+  Unauthorized = 'unauthorized',
+  /** The token does not allow this message (a permission, another user's resource). */
+  Forbidden = 'forbidden',
 }
+
+/** WebSocket close codes of authentication: no or bad credentials, and refused ones. */
+export const CLOSE_UNAUTHORIZED = 4401;
+export const CLOSE_FORBIDDEN = 4403;
 
 export interface MuxError {
   code: string;
@@ -52,6 +60,7 @@ export type ServerMessage =
       provider: string;
     }
   | WorkflowMessage
+  | { type: 'authenticated'; userId: string; expiresAt: string | null }
   | { type: 'pong' };
 
 /** What a workflow event is called on this protocol. */
@@ -101,7 +110,37 @@ export type ClientMessage =
   | { type: 'cancel'; id: string }
   | { type: 'subscribe_workflow'; workflowId: string; afterSequence?: number }
   | { type: 'unsubscribe_workflow'; workflowId: string }
+  | { type: 'auth'; token: string }
   | { type: 'ping' };
+
+/**
+ * What each client message needs of the token (README "Permissions"): a stream type and access, or nothing
+ * (protocol housekeeping). `subscribe` needs read on each stream kind it names. A spec checks every message
+ * type is listed.
+ */
+export const MESSAGE_ACCESS: Record<
+  ClientMessage['type'],
+  { type: 'completion' | 'workflow' | 'agent'; access: 'read' | 'write' } | 'per_stream' | 'none'
+> = {
+  completion: { type: 'completion', access: 'write' },
+  cancel: 'none', // only the connection's own completions
+  subscribe: 'per_stream',
+  unsubscribe: 'none',
+  subscribe_workflow: { type: 'workflow', access: 'read' },
+  unsubscribe_workflow: 'none',
+  auth: 'none',
+  ping: 'none',
+};
+
+/** The permission each `subscribe` stream kind needs. */
+export const STREAM_KIND_ACCESS: Record<StreamKind, 'completion' | 'workflow' | 'agent'> = {
+  completion: 'completion',
+  workflow: 'workflow',
+  agent_status: 'agent',
+};
+
+/** The largest token an `auth` message may carry. */
+const MAX_TOKEN_LENGTH = 8_192;
 
 const ID = /^[\w.:-]{1,128}$/;
 
@@ -159,6 +198,12 @@ export function parseClientMessage(text: string): ClientMessage {
       return { type, workflowId: idField(message, 'workflowId') };
     case 'ping':
       return { type };
+    case 'auth': {
+      const token = message.token;
+      if (typeof token === 'string' && token.length > 0 && token.length <= MAX_TOKEN_LENGTH)
+        return { type, token };
+      throw new MuxMessageError(MuxErrorCode.InvalidMessage, "'token' must be a JWT string.", 'token');
+    }
     default:
       throw new MuxMessageError(
         MuxErrorCode.UnknownType,

@@ -8,13 +8,17 @@ import { CompletionService, type CompletionStream } from '../completion.service'
 import { validateChatRequest } from '../dto/validate-chat-request';
 import type { BusEnvelope } from '../../events/bus-subscription';
 import type { WorkflowBusEvent } from '../../events/topics';
-import type { StreamEvent } from '../stream-event';
+import { isTerminal, type StreamEvent } from '../stream-event';
+import type { ChatCompletionRequest } from '../chat-request';
+import { can, OPEN_PRINCIPAL, type Principal } from '../../auth/principal';
 import {
   type ClientMessage,
   type MuxError,
   MuxErrorCode,
+  MESSAGE_ACCESS,
   MuxMessageError,
   parseClientMessage,
+  STREAM_KIND_ACCESS,
   type ServerMessage,
   type StreamKind,
   toWorkflowMessage,
@@ -27,10 +31,31 @@ export type WorkflowEvents = AsyncIterableIterator<BusEnvelope<WorkflowBusEvent>
 
 /** Where workflow events come from (the workflow module's WorkflowRuns, on the Redis bus). */
 export interface WorkflowFeed {
-  /** A run's events (history first, to its end) or a definition's (every run, live); throws DomainErrors. */
-  follow(id: string, options: { after?: number; overflow: () => Error }): Promise<WorkflowEvents>;
-  /** Every agent's lifecycle and progress, on every node, live. */
-  agentStatus(overflow: () => Error): Promise<WorkflowEvents>;
+  /**
+   * A run's events (history first, to its end) or a definition's (every run, live), as `viewer` may see them;
+   * throws DomainErrors (not_found, forbidden).
+   */
+  follow(
+    id: string,
+    options: { after?: number; overflow: () => Error; viewer?: Principal },
+  ): Promise<WorkflowEvents>;
+  /** Every agent's lifecycle and progress, on every node, live (the viewer's runs' only, if own-scoped). */
+  agentStatus(overflow: () => Error, viewer?: Principal): Promise<WorkflowEvents>;
+}
+
+/**
+ * Who a connection is and what it may do, from the WebSocket edge (auth). Without one a connection is the
+ * open principal with no limits (auth off).
+ */
+export interface MuxSession {
+  /** The connection's principal (it changes when the client sends a new token). */
+  readonly principal: Principal;
+  /** An `auth` message on an open connection: verifies the new token (the same user); throws DomainErrors. */
+  reauthenticate(token: string): Principal;
+  /** Counts one request (a completion, a subscription) against the user's rate limit; throws past it. */
+  hit(): Promise<void>;
+  /** Takes one of the user's concurrent-stream slots; throws when all are taken. Returns its release. */
+  acquireStream(streamId: string): Promise<() => void>;
 }
 
 export const WORKFLOW_FEED = Symbol('WORKFLOW_FEED');
@@ -50,16 +75,23 @@ export interface MuxConnection {
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 export const CLOSE_SLOW_CONSUMER = 4008;
 
+/** A followed stream: its events once the follow has started, and the stream slot it holds. */
+interface Follow {
+  events?: WorkflowEvents;
+  release?: () => void;
+}
+
 interface ConnectionState {
   id: string;
   connection: MuxConnection;
+  session?: MuxSession;
   /** Live completions by the client's id. */
   completions: Map<string, AbortController>;
   streams: Set<StreamKind>;
-  /** Followed workflows (by the id the client gave); the stream once the follow has started. */
-  workflows: Map<string, { events?: WorkflowEvents }>;
+  /** Followed workflows (by the id the client gave). */
+  workflows: Map<string, Follow>;
   /** The agent_status stream, while subscribed. */
-  agentStatus?: { events?: WorkflowEvents };
+  agentStatus?: Follow;
   closed: boolean;
 }
 
@@ -102,8 +134,11 @@ export class StreamMultiplexer {
     this.log = log.child({ context: 'StreamMultiplexer' });
   }
 
-  /** Registers a connection; over `max_connections` it is told why and closed, and undefined is returned. */
-  open(connection: MuxConnection): string | undefined {
+  /**
+   * Registers a connection (authenticated by the edge as `session`); over `max_connections` it is told why and
+   * closed, and undefined is returned.
+   */
+  open(connection: MuxConnection, session?: MuxSession): string | undefined {
     if (this.connections.size >= this.maxConnections) {
       connection.send(
         serialize({
@@ -118,6 +153,7 @@ export class StreamMultiplexer {
     this.connections.set(id, {
       id,
       connection,
+      ...(session ? { session } : {}),
       completions: new Map(),
       streams: new Set(),
       workflows: new Map(),
@@ -157,6 +193,18 @@ export class StreamMultiplexer {
     }
   }
 
+  /** Tells the peer who it is authenticated as (after an `auth` message). */
+  announce(connectionId: string, principal?: Principal): void {
+    const state = this.connections.get(connectionId);
+    if (!state) return;
+    const { userId, expiresAt } = principal ?? state.session?.principal ?? OPEN_PRINCIPAL;
+    this.send(state, {
+      type: 'authenticated',
+      userId,
+      expiresAt: expiresAt === undefined ? null : new Date(expiresAt).toISOString(),
+    });
+  }
+
   /** The peer went away: aborts its completions and forgets everything it registered. */
   close(connectionId: string): void {
     const state = this.connections.get(connectionId);
@@ -183,10 +231,15 @@ export class StreamMultiplexer {
   }
 
   private handle(state: ConnectionState, message: ClientMessage): void {
+    const access = MESSAGE_ACCESS[message.type];
+    if (typeof access === 'object') this.authorize(state, access.type, access.access, message);
     switch (message.type) {
       case 'ping':
         return this.send(state, { type: 'pong' });
+      case 'auth':
+        return this.announce(state.id, state.session?.reauthenticate(message.token));
       case 'subscribe':
+        for (const kind of message.streams) this.authorize(state, STREAM_KIND_ACCESS[kind], 'read', message);
         for (const kind of message.streams) state.streams.add(kind);
         if (state.streams.has('agent_status')) this.startAgentStatus(state);
         return this.acknowledge(state);
@@ -217,6 +270,22 @@ export class StreamMultiplexer {
     }
   }
 
+  /** Throws forbidden unless the connection's token grants `access` on `type`. */
+  private authorize(
+    state: ConnectionState,
+    type: 'completion' | 'workflow' | 'agent',
+    access: 'read' | 'write',
+    message: ClientMessage,
+  ): void {
+    if (!state.session || can(state.session.principal, type, access)) return;
+    throw new MuxMessageError(
+      MuxErrorCode.Forbidden,
+      `Your token does not allow ${type}:${access}.`,
+      undefined,
+      message.type === 'completion' ? message.id : undefined,
+    );
+  }
+
   private startCompletion(state: ConnectionState, id: string, body: Record<string, unknown>): void {
     if (state.completions.has(id)) {
       throw new MuxMessageError(
@@ -234,22 +303,55 @@ export class StreamMultiplexer {
         id,
       );
     }
-    const controller = new AbortController();
-    let stream: CompletionStream;
+    let request: ChatCompletionRequest;
     try {
       // Always a stream here: events go out as they come (and the first-token rules of streams apply).
-      const request = validateChatRequest({ ...body, stream: true });
-      stream = this.completions.start(request, {
-        requestId: `${state.id}:${id}`,
-        protocol: 'ws',
-        signal: controller.signal,
-      });
+      request = validateChatRequest({ ...body, stream: true });
     } catch (err) {
       this.send(state, { type: 'error', completionId: id, error: errorOf(err) });
       return;
     }
+    // Registered before admission (rate limits are checked in Redis), so a cancel right after finds it.
+    const controller = new AbortController();
     state.completions.set(id, controller);
-    void this.pump(state, id, stream, controller);
+    void this.admit(state, id, request, controller);
+  }
+
+  /** Rate limits (requests and a stream slot, shared by every node), then the completion itself. */
+  private async admit(
+    state: ConnectionState,
+    id: string,
+    request: ChatCompletionRequest,
+    controller: AbortController,
+  ): Promise<void> {
+    const session = state.session;
+    let release: (() => void) | undefined;
+    let stream: CompletionStream;
+    try {
+      // Without a session (auth off) nothing is awaited: the completion starts (or is refused) at once, so
+      // replies keep the order of the messages.
+      if (session) {
+        await session.hit();
+        release = await session.acquireStream(`${state.id}:${id}`);
+      }
+      const sanitize = session?.principal.sanitize;
+      stream = this.completions.start(request, {
+        requestId: `${state.id}:${id}`,
+        protocol: 'ws',
+        signal: controller.signal,
+        ...(sanitize === undefined ? {} : { sanitize }),
+      });
+    } catch (err) {
+      release?.();
+      if (state.completions.get(id) === controller) state.completions.delete(id);
+      this.send(state, { type: 'error', completionId: id, error: errorOf(err) });
+      return;
+    }
+    try {
+      await this.pump(state, id, stream, controller);
+    } finally {
+      release?.();
+    }
   }
 
   /** Forwards one completion's events; pauses (does not read on) while the peer's buffer is over budget. */
@@ -262,9 +364,11 @@ export class StreamMultiplexer {
     // Content deltas, the hot path, are written from a per-completion template (one JSON.stringify of the
     // text); the rarer messages go through JSON.stringify whole.
     const contentHead = `{"type":"content_chunk","completionId":${JSON.stringify(id)},"content":`;
+    const allowed = state.session?.principal.eventTypes;
     try {
       for await (const event of stream) {
         if (state.closed) break;
+        if (allowed && !isTerminal(event) && !allowed.has(event.type)) continue;
         if (event.type === 'content_chunk')
           this.sendText(state, `${contentHead}${JSON.stringify(event.content)}}`);
         else {
@@ -314,16 +418,30 @@ export class StreamMultiplexer {
         'workflowId',
       );
     }
-    const entry: { events?: WorkflowEvents } = {};
+    const entry: Follow = {};
     state.workflows.set(workflowId, entry);
-    feed.follow(workflowId, { ...(after === undefined ? {} : { after }), overflow: slowConsumer }).then(
+    const session = state.session;
+    const start = async (): Promise<WorkflowEvents> => {
+      await session?.hit();
+      entry.release = await session?.acquireStream(`${state.id}:workflow:${workflowId}`);
+      return feed.follow(workflowId, {
+        ...(after === undefined ? {} : { after }),
+        overflow: slowConsumer,
+        ...(session ? { viewer: session.principal } : {}),
+      });
+    };
+    start().then(
       (events) => {
-        if (state.closed || state.workflows.get(workflowId) !== entry) return void events.return();
+        if (state.closed || state.workflows.get(workflowId) !== entry) {
+          entry.release?.();
+          return void events.return();
+        }
         entry.events = events;
         this.acknowledge(state);
         void this.pumpWorkflow(state, workflowId, entry, events, false);
       },
       (err: unknown) => {
+        entry.release?.();
         if (state.workflows.get(workflowId) === entry) state.workflows.delete(workflowId);
         this.send(state, { type: 'error', workflowId, error: { ...errorOf(err), param: 'workflowId' } });
       },
@@ -334,20 +452,32 @@ export class StreamMultiplexer {
     const entry = state.workflows.get(workflowId);
     if (!entry) return;
     state.workflows.delete(workflowId);
+    entry.release?.();
     void entry.events?.return();
   }
 
   private startAgentStatus(state: ConnectionState): void {
-    if (state.agentStatus || !this.feed) return;
-    const entry: { events?: WorkflowEvents } = {};
+    const feed = this.feed;
+    if (state.agentStatus || !feed) return;
+    const entry: Follow = {};
     state.agentStatus = entry;
-    this.feed.agentStatus(slowConsumer).then(
+    const session = state.session;
+    const start = async (): Promise<WorkflowEvents> => {
+      await session?.hit();
+      entry.release = await session?.acquireStream(`${state.id}:agent_status`);
+      return feed.agentStatus(slowConsumer, session?.principal);
+    };
+    start().then(
       (events) => {
-        if (state.closed || state.agentStatus !== entry) return void events.return();
+        if (state.closed || state.agentStatus !== entry) {
+          entry.release?.();
+          return void events.return();
+        }
         entry.events = events;
         void this.pumpWorkflow(state, undefined, entry, events, true);
       },
       (err: unknown) => {
+        entry.release?.();
         if (state.agentStatus === entry) state.agentStatus = undefined;
         state.streams.delete('agent_status');
         this.send(state, { type: 'error', error: { ...errorOf(err), param: 'streams' } });
@@ -356,6 +486,7 @@ export class StreamMultiplexer {
   }
 
   private stopAgentStatus(state: ConnectionState): void {
+    state.agentStatus?.release?.();
     void state.agentStatus?.events?.return();
     state.agentStatus = undefined;
   }
@@ -364,7 +495,7 @@ export class StreamMultiplexer {
   private async pumpWorkflow(
     state: ConnectionState,
     workflowId: string | undefined,
-    entry: { events?: WorkflowEvents },
+    entry: Follow,
     events: WorkflowEvents,
     agentStatus: boolean,
   ): Promise<void> {
@@ -381,6 +512,7 @@ export class StreamMultiplexer {
         error: errorOf(err),
       });
     } finally {
+      entry.release?.();
       void events.return();
       if (workflowId !== undefined && state.workflows.get(workflowId) === entry)
         state.workflows.delete(workflowId);

@@ -1,0 +1,155 @@
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { AuthService } from '../auth/auth.service';
+import { requestToken } from '../auth/credentials';
+import type { Principal } from '../auth/principal';
+import { DomainError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import type { MuxSession } from '../streaming/multiplexer/stream-multiplexer.service';
+import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, MuxErrorCode } from '../streaming/multiplexer/mux-messages';
+
+/** Frames a connection may send before it has authenticated (an `auth` message is small). */
+const MAX_PREAUTH_FRAME = 16_384;
+
+export interface WsAuthSettings {
+  timeoutMs: number;
+  cookieName: string;
+}
+
+/**
+ * Authenticates a `/ws/stream` connection: a token on the upgrade (Authorization header, `access_token` query
+ * parameter or the cookie), else a first `{"type":"auth","token":...}` message within `ws_auth_timeout`. A
+ * connection that fails is told why (an `error` message) and closed with 4401. An authenticated one is closed
+ * the same way when its token expires, unless the client sent a fresh one (`auth` again) before.
+ */
+export function authenticateSocket(
+  socket: WebSocket,
+  request: IncomingMessage,
+  auth: AuthService,
+  settings: WsAuthSettings,
+  onReady: (session: MuxSession | undefined, announce: boolean) => void,
+): void {
+  const ready = (principal: Principal, announce: boolean) =>
+    onReady(new SocketSession(socket, auth, principal), announce);
+  // Auth off: no session, so the multiplexer neither checks permissions nor counts rate limits.
+  if (auth.open) return onReady(undefined, false);
+  const token = requestToken(request.headers, request.url, { cookieName: settings.cookieName });
+  if (token !== undefined) {
+    try {
+      return ready(auth.authenticate(token), false);
+    } catch (err) {
+      return deny(socket, err);
+    }
+  }
+  const timer = setTimeout(
+    () =>
+      deny(
+        socket,
+        new DomainError(
+          RequestErrorCode.Unauthorized,
+          `No credentials: send {"type":"auth","token":"<JWT>"} first (within ${settings.timeoutMs} ms).`,
+        ),
+      ),
+    settings.timeoutMs,
+  );
+  const first = (data: Buffer, binary: boolean): void => {
+    clearTimeout(timer);
+    const given = binary || data.length > MAX_PREAUTH_FRAME ? undefined : tokenOf(data.toString('utf8'));
+    if (given === undefined) {
+      return deny(
+        socket,
+        new DomainError(
+          RequestErrorCode.Unauthorized,
+          'Authenticate first: the first message must be {"type":"auth","token":"<JWT>"}.',
+        ),
+      );
+    }
+    try {
+      ready(auth.authenticate(given), true);
+    } catch (err) {
+      deny(socket, err);
+    }
+  };
+  socket.once('message', first);
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** A connection's identity; closes it (4401) when its token expires. */
+class SocketSession implements MuxSession {
+  private expiry?: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly auth: AuthService,
+    private current: Principal,
+  ) {
+    this.watchExpiry();
+    socket.once('close', () => clearTimeout(this.expiry));
+  }
+
+  get principal(): Principal {
+    return this.current;
+  }
+
+  reauthenticate(token: string): Principal {
+    const next = this.auth.authenticate(token);
+    if (next.userId !== this.current.userId) {
+      throw new DomainError(
+        RequestErrorCode.Unauthorized,
+        'A new token must be for the same user; open another connection for another user.',
+      );
+    }
+    this.current = next;
+    this.watchExpiry();
+    return next;
+  }
+
+  hit(): Promise<void> {
+    return this.auth.hit(this.current);
+  }
+
+  acquireStream(streamId: string): Promise<() => void> {
+    return this.auth.acquireStream(this.current, streamId);
+  }
+
+  private watchExpiry(): void {
+    clearTimeout(this.expiry);
+    const expiresAt = this.current.expiresAt;
+    if (expiresAt === undefined) return;
+    const delay = Math.min(expiresAt + this.auth.clockSkewMs - Date.now(), 2_147_483_647);
+    this.expiry = setTimeout(
+      () =>
+        deny(
+          this.socket,
+          new DomainError(
+            RequestErrorCode.Unauthorized,
+            'The token expired; reconnect with a new one (or send {"type":"auth"} with one before it expires).',
+          ),
+        ),
+      Math.max(0, delay),
+    );
+    this.expiry.unref();
+  }
+}
+
+/** Tells the client why, then closes: 4403 for a refusal (forbidden), 4401 for anything about credentials. */
+export function deny(socket: WebSocket, err: unknown): void {
+  const forbidden = err instanceof DomainError && err.code === StreamErrorCode.Forbidden;
+  const message = err instanceof DomainError ? err.message : 'Authentication failed.';
+  const code = forbidden ? MuxErrorCode.Forbidden : MuxErrorCode.Unauthorized;
+  if (socket.readyState === socket.OPEN) {
+    socket.send(JSON.stringify({ type: 'error', error: { code, message } }));
+    // A close reason is at most 123 bytes.
+    socket.close(forbidden ? CLOSE_FORBIDDEN : CLOSE_UNAUTHORIZED, message.slice(0, 120));
+  }
+}
+
+function tokenOf(text: string): string | undefined {
+  try {
+    const message = JSON.parse(text) as unknown;
+    if (typeof message !== 'object' || message === null) return undefined;
+    const { type, token } = message as { type?: unknown; token?: unknown };
+    return type === 'auth' && typeof token === 'string' && token !== '' ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
