@@ -2,8 +2,9 @@ import { CircuitBreakerService, type CircuitTransition } from '../src/routing/ci
 import { startApp, type TestApp } from './support/app';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
 import { waitFor } from './support/wait';
+import { bearer, jwtAuth, token } from './support/auth';
 
-const ADMIN = { authorization: 'Bearer x' };
+const ADMIN = bearer(token({ sub: 'operator', roles: ['admin'] }));
 
 /** Two nodes sharing one Redis prefix: what one learns about a circuit, the other sees. */
 describe('circuits shared between nodes, and /admin/circuits', () => {
@@ -15,8 +16,8 @@ describe('circuits shared between nodes, and /admin/circuits', () => {
 
   beforeAll(async () => {
     const layer = {
+      ...jwtAuth(),
       redis: { key_prefix: prefix },
-      admin: { token: 'x' },
       streaming: {
         error_handling: {
           circuit_breaker_threshold: 50,
@@ -172,21 +173,25 @@ describe('circuits shared between nodes, and /admin/circuits', () => {
     });
   });
 
-  it('wants the admin token', async () => {
-    const wrong: Array<Record<string, string>> = [{}, { authorization: 'Bearer y' }, { authorization: 'x' }];
-    for (const headers of wrong) {
+  it('wants the admin role', async () => {
+    const refused: Array<[Record<string, string>, number, string]> = [
+      [{}, 401, 'unauthorized'],
+      [{ authorization: 'Bearer y' }, 401, 'unauthorized'],
+      [bearer(token({ sub: 'someone' })), 403, 'forbidden'],
+    ];
+    for (const [headers, status, code] of refused) {
       const listed = await get(a, '/admin/circuits', headers);
-      expect(listed.status).toBe(401);
+      expect(listed.status).toBe(status);
       expect(await listed.json()).toEqual({
         error: {
           message: expect.any(String),
-          type: 'authentication_error',
+          type: status === 401 ? 'authentication_error' : 'permission_error',
           param: null,
-          code: 'unauthorized',
+          code,
         },
       });
       const reset = await post(a, '/admin/circuits/reset', { provider: 'simulated', model: 'x' }, headers);
-      expect(reset.status).toBe(401);
+      expect(reset.status).toBe(status);
     }
   });
 });

@@ -23,13 +23,12 @@ interface Letter {
 describe('dead-letter round trip', () => {
   let fake: VendorFake;
   let t: TestApp;
-  const admin = { authorization: 'Bearer admin-secret' };
+  const admin = {}; // auth is off here: the admin role is tested in auth.e2e-spec.ts
 
   beforeAll(async () => {
     fake = await new VendorFake(openAiWire).start();
     t = await startApp(
       {
-        admin: { token: 'admin-secret' },
         providers: {
           up: { type: 'openai', base_url: `${fake.url}/v1`, api_key: TEST_KEY, ...TEST_TIMEOUTS },
         },

@@ -12,6 +12,7 @@ import { hasRedisServer, RedisServerProcess } from './support/redis';
 import { deleteKeys, REDIS_URL as SHARED_REDIS_URL, testPrefix } from './support/redis-prefix';
 import { simulatedOf } from './support/simulated';
 import { waitFor } from './support/wait';
+import { jwtAuth, token } from './support/auth';
 
 interface ApiResponse<T> {
   status: number;
@@ -330,8 +331,8 @@ describe('dead letters: BullMQ storage and the /admin/dead-letters API', () => {
     expect(page!.data.map((l) => l.id).sort()).toEqual(recorded.slice(2).sort());
   });
 
-  it('wants the admin token when one is configured', async () => {
-    const app = await boot({ admin: { token: 'sekret' } });
+  it('wants the admin role when auth is on', async () => {
+    const app = await boot(jwtAuth());
     const id = await record(app);
     for (const [method, path] of [
       ['GET', ''],
@@ -345,7 +346,8 @@ describe('dead letters: BullMQ storage and the /admin/dead-letters API', () => {
       expect(res.body.error).toMatchObject({ code: 'unauthorized', type: 'authentication_error' });
     }
     expect((await api(app, 'GET', '', undefined, 'wrong')).status).toBe(401);
-    const ok = await api<Page>(app, 'GET', '', undefined, 'sekret');
+    expect((await api(app, 'GET', '', undefined, token({ sub: 'user' }))).status).toBe(403);
+    const ok = await api<Page>(app, 'GET', '', undefined, token({ sub: 'ops', roles: ['admin'] }));
     expect(ok.status).toBe(200);
     expect(ids(ok.body.data)).toEqual([id]);
   });

@@ -4,6 +4,7 @@ import { startApp, withModels } from './support/app';
 import { jsonFrames, postJson, readSseFromFirstEvent } from './support/sse-client';
 import { waitFor } from './support/wait';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
+import { bearer, TEST_JWT_SECRET, token } from './support/auth';
 
 const slowModel = {
   id: 'test/slow',
@@ -85,6 +86,9 @@ describe('graceful shutdown', () => {
           env: {
             ...process.env,
             NODE_ENV: 'production',
+            // Production does not boot without authentication.
+            CB__AUTH__MODE: 'jwt',
+            CB_JWT_SECRET: TEST_JWT_SECRET,
             PORT: '0',
             HOST: '127.0.0.1',
             LOG_LEVEL: 'info',
@@ -109,12 +113,16 @@ describe('graceful shutdown', () => {
         child!.once('exit', () => reject(new Error(`server exited before listening:\n${logs}`)));
       });
 
-      const res = await postJson(`${url}/v1/chat/completions`, {
-        model: 'simulated/lorem',
-        messages: [{ role: 'user', content: 'a long answer' }],
-        max_tokens: 200,
-        stream: true,
-      });
+      const res = await postJson(
+        `${url}/v1/chat/completions`,
+        {
+          model: 'simulated/lorem',
+          messages: [{ role: 'user', content: 'a long answer' }],
+          max_tokens: 200,
+          stream: true,
+        },
+        { headers: bearer(token()) },
+      );
       const { firstEvent, done: reading } = readSseFromFirstEvent(res);
       await firstEvent;
       child.kill('SIGTERM');
@@ -131,6 +139,23 @@ describe('graceful shutdown', () => {
       const exit = await exited;
       expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
       expect(logs).toContain('"msg":"drain timeout: ending remaining streams with an error"');
+    }, 30_000);
+
+    it('refuses to start in production without authentication, saying why', async () => {
+      const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1' };
+      delete env.CB__AUTH__MODE;
+      child = spawn(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', 'src', 'main.ts')],
+        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child!.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(stderr).toContain(
+        'auth.mode: production (NODE_ENV=production) does not run without authentication',
+      );
     }, 30_000);
   });
 });

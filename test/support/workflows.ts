@@ -7,6 +7,7 @@ export type WorkflowEventData = WorkflowEventView;
 
 export interface RunView {
   runId: string;
+  owner?: string;
   workflowId: string;
   status: string;
   output?: Record<string, unknown>;
@@ -18,23 +19,36 @@ export interface RunView {
 }
 
 /** Creates a definition over REST; fails the test unless it was accepted. */
-export async function createWorkflow(url: string, definition: unknown): Promise<Record<string, unknown>> {
-  const res = await postJson(`${url}/v1/workflows`, definition);
+export async function createWorkflow(
+  url: string,
+  definition: unknown,
+  headers: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
+  const res = await postJson(`${url}/v1/workflows`, definition, { headers });
   const body = (await res.json()) as Record<string, unknown>;
   if (res.status !== 201) throw new Error(`create refused (${res.status}): ${JSON.stringify(body)}`);
   return body;
 }
 
 /** Starts a run over REST; fails the test unless it started. */
-export async function startRun(url: string, workflowId: string, input: unknown): Promise<RunView> {
-  const res = await postJson(`${url}/v1/workflows/${workflowId}/runs`, { input });
+export async function startRun(
+  url: string,
+  workflowId: string,
+  input: unknown,
+  headers: Record<string, string> = {},
+): Promise<RunView> {
+  const res = await postJson(`${url}/v1/workflows/${workflowId}/runs`, { input }, { headers });
   const body = (await res.json()) as RunView;
   if (res.status !== 201) throw new Error(`start refused (${res.status}): ${JSON.stringify(body)}`);
   return body;
 }
 
-export async function getRun(url: string, runId: string): Promise<RunView> {
-  return (await (await fetch(`${url}/v1/workflow-runs/${runId}`)).json()) as RunView;
+export async function getRun(
+  url: string,
+  runId: string,
+  headers: Record<string, string> = {},
+): Promise<RunView> {
+  return (await (await fetch(`${url}/v1/workflow-runs/${runId}`, { headers })).json()) as RunView;
 }
 
 /** Reads a run's whole event stream over SSE (history first, to its end). */
