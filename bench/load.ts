@@ -21,12 +21,17 @@ interface Response {
 }
 
 /** One POST; times the first body chunk that carries content and counts SSE data frames. */
-export function post(agent: Agent, url: string, body: string): Promise<Response> {
+export function post(
+  agent: Agent,
+  url: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } },
       (res) => {
         let firstChunkMs = -1;
         let dataFrames = 0;
@@ -108,10 +113,11 @@ export async function closedLoop(
   body: string,
   concurrency: number,
   seconds: number,
+  headers: Record<string, string> = {},
 ): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const result = await loops(concurrency, seconds, async () => {
-    const res = await post(agent, url, body);
+    const res = await post(agent, url, body, headers);
     return {
       ok: res.status === 200,
       totalMs: res.totalMs,

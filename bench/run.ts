@@ -5,12 +5,16 @@
  *   2. the framework: the router on its in-process simulated provider against a bare node:http server running
  *      the same provider and serializer (direct-server.ts).
  * Load generator, router and upstream share the cores, so read the ratios, not the absolute numbers.
- * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework.
+ *   3. security: the vendor path with stream masking off and on, auth off and on, and the masker alone.
+ * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework|masking.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { loadConfig } from '../src/config/config.loader';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
-import { SHORT_WORDS, STREAM_WORDS } from './servers';
+import { createSanitizer } from '../src/sanitization/sanitization.service';
+import { BENCH_JWT_SECRET, SHORT_WORDS, STREAM_WORDS } from './servers';
+import { JwtService } from '@nestjs/jwt';
 import { closedLoop, graphqlClosedLoop, type LoadResult, workflowClosedLoop, wsClosedLoop } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -186,11 +190,109 @@ async function frameworkPath(): Promise<Row[]> {
   return rows;
 }
 
+/**
+ * What security costs: the same streams through a router with `sanitization.streams` off and one with it on,
+ * and requests with auth off against JWT verification and Redis rate limits (all calling the fake upstream).
+ */
+async function securityPath(): Promise<Row[]> {
+  const upstream = await spawnServer('fake-openai');
+  const off = await spawnServer('router-openai', { UPSTREAM_URL: upstream.url });
+  const on = await spawnServer('router-openai-masking', { UPSTREAM_URL: upstream.url });
+  const body = JSON.stringify({
+    model: 'openai/bench',
+    messages: [{ role: 'user', content: words(STREAM_WORDS) }],
+    stream: true,
+  });
+  const run = (name: string, concurrency: number) =>
+    pair(
+      `masking off (direct column) vs on (router column): streaming ${STREAM_WORDS} chunks, ${name}`,
+      () => closedLoop(`${off.url}/v1/chat/completions`, body, concurrency, SECONDS),
+      () => closedLoop(`${on.url}/v1/chat/completions`, body, concurrency, SECONDS),
+    );
+  const rows = [await run('1 client', 1), await run('100 concurrent', 100)];
+  on.close();
+  // Authentication: the same router with a JWT to verify and both rate limits counted in Redis per request.
+  const jwt = await spawnServer('router-openai-jwt', { UPSTREAM_URL: upstream.url });
+  const now = Math.floor(Date.now() / 1000);
+  const headers = {
+    authorization: `Bearer ${new JwtService().sign({ sub: 'bench', exp: now + 3600 }, { secret: BENCH_JWT_SECRET })}`,
+  };
+  const plain = JSON.stringify({
+    model: 'openai/bench',
+    messages: [{ role: 'user', content: words(SHORT_WORDS) }],
+  });
+  rows.push(
+    await pair(
+      'auth off (direct column) vs JWT + rate limits (router column): non-streaming, concurrency 32',
+      () => closedLoop(`${off.url}/v1/chat/completions`, plain, 32, SECONDS),
+      () => closedLoop(`${jwt.url}/v1/chat/completions`, plain, 32, SECONDS, headers),
+    ),
+    await pair(
+      `auth off (direct column) vs JWT + rate limits (router column): streaming ${STREAM_WORDS} chunks, 1 client`,
+      () => closedLoop(`${off.url}/v1/chat/completions`, body, 1, SECONDS),
+      () => closedLoop(`${jwt.url}/v1/chat/completions`, body, 1, SECONDS, headers),
+    ),
+  );
+  off.close();
+  jwt.close();
+  upstream.close();
+  return rows;
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  if (ONLY !== 'framework') rows.push(...(await vendorPath()));
-  if (ONLY !== 'vendor') rows.push(...(await frameworkPath()));
+  if (ONLY === undefined || ONLY === 'vendor') rows.push(...(await vendorPath()));
+  if (ONLY === undefined || ONLY === 'framework') rows.push(...(await frameworkPath()));
+  if (ONLY === undefined || ONLY === 'masking') rows.push(...(await securityPath()));
   report(rows);
+  if (ONLY === undefined || ONLY === 'masking') maskerReport();
+}
+
+/**
+ * The masker alone on LLM-like deltas (a word and its space per chunk, prose with an email, a phone number
+ * and a key in it): ns per chunk, and how much text it holds back. A held character leaves with a later chunk,
+ * so its added latency is the upstream's gap between chunks (one chunk for the tail of each word).
+ */
+function maskerReport(): void {
+  const config = loadConfig({ env: {}, overrides: [{ sanitization: { streams: true } }] });
+  const sanitizer = createSanitizer(config.sanitization);
+  const prose =
+    'Sure, here is the summary you asked for. Contact jane.doe@example.com or call +1 415-555-0100 ' +
+    'about order 48213 before 2026-12-01; the staging key sk-proj-abcdefghijklmnopqrstu0123 was rotated. ';
+  const chunks = (prose.repeat(20).match(/\S+\s*/g) ?? []).map((w, i) => (i % 3 === 0 ? w : ` ${w.trim()}`));
+  const N = 200;
+  let sink = 0;
+  let heldChars = 0;
+  let heldChunks = 0;
+  let maxHeld = 0;
+  let total = 0;
+  const once = (measure: boolean) => {
+    const masker = sanitizer.stream();
+    for (const chunk of chunks) {
+      sink += masker.push(chunk).length;
+      if (measure) {
+        total += chunk.length;
+        heldChars += masker.held;
+        if (masker.held > 0) heldChunks++;
+        maxHeld = Math.max(maxHeld, masker.held);
+      }
+    }
+    sink += masker.flush().length;
+  };
+  for (let i = 0; i < 20; i++) once(false);
+  once(true);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) once(false);
+  const nsPerChunk = Number(process.hrtime.bigint() - t0) / (N * chunks.length);
+  if (sink === 0) console.log('');
+  console.log('\nStreaming PII masker alone (LLM-like deltas, prose with an email, a phone and a key):');
+  console.log('| metric | value |\n|---|---|');
+  console.log(`| ns per chunk | ${fmt(nsPerChunk, 0)} |`);
+  console.log(`| chunks after which something is held | ${fmt((100 * heldChunks) / chunks.length, 0)} % |`);
+  console.log(
+    `| characters held per chunk, mean / max | ${fmt(heldChars / chunks.length, 1)} / ${maxHeld} |`,
+  );
+  console.log(`| share of the text delayed by one chunk | ${fmt((100 * heldChars) / total, 0)} % |`);
 }
 
 function report(rows: Row[]): void {

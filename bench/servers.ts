@@ -3,7 +3,9 @@
  * the upstream do not share one event loop (in one process, an upstream writing a burst of frames would hold
  * back the router's first chunk until the burst ends, which is not what a network upstream does).
  *   node -r ts-node/register/transpile-only bench/servers.ts <kind>   ->  prints "READY <base url>"
- * kinds: fake-openai; router-openai (needs UPSTREAM_URL); router-simulated; direct-simulated (needs WORDS).
+ * kinds: fake-openai; router-openai, router-openai-masking, router-openai-jwt (need UPSTREAM_URL);
+ * router-simulated;
+ * direct-simulated (needs WORDS).
  */
 import { createApp } from '../src/app.factory';
 import { loadConfig } from '../src/config/config.loader';
@@ -12,6 +14,14 @@ import { VendorFake } from '../test/fakes/vendor-fake';
 import { startDirectServer } from './direct-server';
 
 export const STREAM_WORDS = 200;
+export const BENCH_JWT_SECRET = 'bench-only-secret-0123456789abcdef0123456789';
+const BENCH_AUTH = {
+  mode: 'jwt',
+  jwt: { secret: BENCH_JWT_SECRET },
+  rate_limits: {
+    tiers: { default: { requests_per_minute: 100_000_000, concurrent_streams: 1_000_000 } },
+  },
+};
 export const SHORT_WORDS = 16;
 
 async function startRouter(layer: Record<string, unknown>): Promise<string> {
@@ -29,7 +39,13 @@ async function start(kind: string): Promise<string> {
     case 'fake-openai':
       return (await new VendorFake(openAiWire, { record: false }).start()).url;
     case 'router-openai':
+    case 'router-openai-masking':
+    case 'router-openai-jwt':
       return startRouter({
+        // The other kinds mask PII in every stream, or want a JWT and count rate limits in Redis on every
+        // request (limits high enough never to refuse), to measure what each costs.
+        sanitization: { streams: kind === 'router-openai-masking' },
+        ...(kind === 'router-openai-jwt' ? { auth: BENCH_AUTH } : {}),
         providers: {
           openai: {
             type: 'openai',
