@@ -1,4 +1,10 @@
-import { MuxErrorCode, MuxMessageError, parseClientMessage } from './mux-messages';
+import {
+  MESSAGE_ACCESS,
+  MuxErrorCode,
+  MuxMessageError,
+  parseClientMessage,
+  STREAM_KIND_ACCESS,
+} from './mux-messages';
 
 const refusal = (text: string) => {
   try {
@@ -55,5 +61,31 @@ describe('parseClientMessage', () => {
     ['{"type":"subscribe_workflow","workflowId":5}', MuxErrorCode.InvalidMessage, 'workflowId'],
   ])('refuses %s with %s', (text, code, param) => {
     expect(refusal(text)).toEqual({ code, param });
+  });
+});
+
+describe('message access rules', () => {
+  it('names what every client message type needs of the token', () => {
+    const types = [
+      'completion',
+      'cancel',
+      'subscribe',
+      'unsubscribe',
+      'subscribe_workflow',
+      'unsubscribe_workflow',
+      'auth',
+      'ping',
+    ];
+    expect(Object.keys(MESSAGE_ACCESS).sort()).toEqual([...types].sort());
+    // Every type the parser accepts has a rule (a new type without one fails here and in tsc).
+    for (const type of types) expect(MESSAGE_ACCESS[type as keyof typeof MESSAGE_ACCESS]).toBeDefined();
+    expect(MESSAGE_ACCESS.completion).toEqual({ type: 'completion', access: 'write' });
+    expect(MESSAGE_ACCESS.subscribe_workflow).toEqual({ type: 'workflow', access: 'read' });
+    expect(STREAM_KIND_ACCESS.agent_status).toBe('agent');
+  });
+
+  it('parses an auth message and refuses one without a token', () => {
+    expect(parseClientMessage('{"type":"auth","token":"a.b.c"}')).toEqual({ type: 'auth', token: 'a.b.c' });
+    expect(() => parseClientMessage('{"type":"auth"}')).toThrow(MuxMessageError);
   });
 });
