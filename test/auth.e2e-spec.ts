@@ -10,6 +10,7 @@ import {
   type Operation,
 } from './support/graphql-client';
 import { readSse } from './support/sse-client';
+import { waitFor } from './support/wait';
 import { WsTestClient } from './support/ws-client';
 import { createWorkflow, getRun, startRun } from './support/workflows';
 
@@ -110,6 +111,11 @@ describe('authentication and permissions on every edge', () => {
       const without = await fetch(`${app.url}/v1/chat/completions/stream?${query}`);
       expect(without.status).toBe(401);
       expect(await errorOf(without)).toMatchObject({ code: 'unauthorized' });
+      // A cookie a browser sends with a cross-site request (an <img> elsewhere) is not a credential.
+      const crossSite = await fetch(`${app.url}/v1/chat/completions/stream?${query}`, {
+        headers: { cookie: `cb_token=${ALICE}`, 'sec-fetch-site': 'cross-site' },
+      });
+      expect(crossSite.status).toBe(401);
       // Anywhere else a token in the URL is not read.
       expect((await fetch(`${app.url}/v1/models?access_token=${ALICE}`)).status).toBe(401);
       const postWithQuery = await post(app, `/v1/chat/completions?access_token=${ALICE}`, echo('x'));
@@ -256,7 +262,9 @@ describe('authentication and permissions on every edge', () => {
       expect(renewed.closeCode).toBeUndefined();
       // Another user's token on the same connection is refused.
       renewed.send({ type: 'auth', token: BOB });
-      await renewed.next('refused', (m) => m.type === 'error');
+      expect(await renewed.next('refused', (m) => m.type === 'error')).toMatchObject({
+        error: { code: 'unauthorized' },
+      });
       renewed.socket.close();
     }, 10_000);
   });
@@ -272,6 +280,18 @@ describe('authentication and permissions on every edge', () => {
       const ok = await graphqlHttp(app.url, '{ providers { id } }', undefined, bearer(ADMIN));
       expect(ok.body.errors).toBeUndefined();
     });
+
+    it('closes a graphql-ws connection with 4403 when its token expires', async () => {
+      const client = GraphqlWsTestClient.connect(app.url, {
+        authorization: `Bearer ${token({}, { ttlSeconds: 1 })}`,
+      });
+      try {
+        expect((await client.collect('{ models { id } }')).length).toBe(1);
+        await waitFor('the close at expiry', () => client.closes.includes(4403), 5_000);
+      } finally {
+        await client.dispose();
+      }
+    }, 10_000);
 
     it('closes graphql-ws with 4403 without valid connectionParams, and serves valid ones', async () => {
       for (const params of [{}, { authorization: `Bearer ${FORGED}` }, { token: EXPIRED }]) {

@@ -167,6 +167,13 @@ describe('rate limits shared across two nodes', () => {
     await held.firstEvent;
 
     try {
+      // A client-chosen request id (the one the holding stream had too) does not share its slot.
+      const sameId = await postJson(`${a.url}/v1/chat/completions`, sseBody('refused'), {
+        headers: { ...bearer(jwt), 'x-request-id': holding.headers.get('x-request-id')! },
+      });
+      expect(sameId.status).toBe(429);
+      await sameId.text();
+
       // SSE on B: 429 with retry-after and OpenAI error JSON.
       const sse = await postJson(`${b.url}/v1/chat/completions`, sseBody('refused'), {
         headers: bearer(jwt),

@@ -193,7 +193,10 @@ describe('PII sanitization of what leaves the service', () => {
           output: 'text',
         }),
       );
-      const run = await startRun(t.url, id, { topic: 'contacts' });
+      // The input holds PII too: the run works on it, but its events and state carry it masked.
+      const run = await startRun(t.url, id, { topic: 'contacts', requester: PII.email[0] });
+      expect(JSON.stringify(run)).toContain('"requester":"[EMAIL]"');
+      expect(JSON.stringify(run)).not.toContain(PII.email[0]);
       const res = await fetch(`${t.url}/v1/workflow-runs/${run.runId}/events`);
       const stream = await readSse(res);
       expectMasked(stream.raw);

@@ -2,11 +2,10 @@ import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import type { FastifyRequest } from 'fastify';
-import { AppConfig } from '../config/app-config';
 import type { GraphqlContext } from '../graphql/graphql-context';
 import { accessRuleOf, QUERY_TOKEN_METADATA } from './access.decorators';
 import { AuthService, forbidden } from './auth.service';
-import { bearerToken, requestToken } from './credentials';
+import { bearerToken } from './credentials';
 import type { Principal } from './principal';
 
 declare module 'fastify' {
@@ -23,15 +22,10 @@ declare module 'fastify' {
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly cookieName: string;
-
   constructor(
     private readonly auth: AuthService,
     private readonly reflector: Reflector,
-    config: AppConfig,
-  ) {
-    this.cookieName = config.auth.cookie_name;
-  }
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const rule = accessRuleOf(this.reflector, context.getHandler(), context.getClass());
@@ -40,10 +34,10 @@ export class AuthGuard implements CanActivate {
     if (context.getType<string>() === 'graphql') return this.graphql(context, rule);
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const eventSource = this.reflector.get<boolean | undefined>(QUERY_TOKEN_METADATA, context.getHandler());
-    const token = requestToken(
+    const token = this.auth.tokenOf(
       request.headers,
       request.url,
-      eventSource && request.method === 'GET' ? { cookieName: this.cookieName } : undefined,
+      eventSource === true && request.method === 'GET',
     );
     const principal = this.auth.authenticate(token);
     this.auth.authorize(principal, rule);
@@ -60,6 +54,8 @@ export class AuthGuard implements CanActivate {
   ): Promise<boolean> {
     const ctx = GqlExecutionContext.create(context).getContext<GraphqlContext>();
     ctx.principal ??= this.auth.authenticate(bearerToken(ctx.req?.headers.authorization));
+    // A graphql-ws connection authenticated once: its token may have expired since.
+    this.auth.assertCurrent(ctx.principal);
     this.auth.authorize(ctx.principal, rule);
     if (!ctx.counted) {
       ctx.counted = true;

@@ -13,6 +13,9 @@ import { AuthError } from './auth.error';
 import { JwtVerifier } from './jwt-verifier';
 import { can, OPEN_PRINCIPAL, type Principal } from './principal';
 import { RateLimiter } from './rate-limiter';
+import type { IncomingHttpHeaders } from 'node:http';
+import { OriginPolicy } from '../http/origin-policy';
+import { cookieToken, queryToken, requestToken } from './credentials';
 
 /** Releases a stream slot (idempotent). */
 export type ReleaseSlot = () => void;
@@ -27,6 +30,8 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
   private verifier?: JwtVerifier;
   private readonly limiter: RateLimiter;
   private readonly log: AppLogger;
+  private readonly origins: OriginPolicy;
+  private slots = 0;
   readonly open: boolean;
 
   constructor(
@@ -36,6 +41,7 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
   ) {
     this.log = logger.child({ context: 'Auth' });
     this.open = config.auth.mode === 'none';
+    this.origins = new OriginPolicy(config.server.cors);
     const node = `${hostname()}-${randomUUID().slice(0, 8)}`;
     this.limiter = new RateLimiter(redis.client, config.redis.key_prefix, config.auth.rate_limits, node);
   }
@@ -89,9 +95,43 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
     return this.limiter.hit(principal);
   }
 
-  /** Takes one of the user's concurrent-stream slots (shared by every node); throws rate_limit_exceeded. */
-  acquireStream(principal: Principal, streamId: string): Promise<ReleaseSlot> {
-    return this.limiter.acquireStream(principal, streamId);
+  /**
+   * Takes one of the user's concurrent-stream slots (shared by every node); throws rate_limit_exceeded. The
+   * slot's id is made here, unique per acquisition (`label` only names it): an id a client chose, such as its
+   * X-Request-Id, would let two streams share one slot.
+   */
+  acquireStream(principal: Principal, label: string): Promise<ReleaseSlot> {
+    return this.limiter.acquireStream(principal, `${label}#${++this.slots}`);
+  }
+
+  /**
+   * The token of an HTTP request or WebSocket upgrade: the Authorization header; where `urlAndCookie`, also
+   * the access_token query parameter and the cookie. A cookie is ambient (a browser sends it to any page's
+   * requests), so it counts only from this server's own pages or a listed origin: not from `*`, a refused
+   * origin, or a request a browser marks cross-site.
+   */
+  tokenOf(headers: IncomingHttpHeaders, url: string | undefined, urlAndCookie: boolean): string | undefined {
+    if (!urlAndCookie) return requestToken(headers, url, undefined);
+    return (
+      requestToken(headers, url, undefined) ??
+      queryToken(url) ??
+      (this.cookieAllowed(headers) ? cookieToken(headers.cookie, this.config.auth.cookie_name) : undefined)
+    );
+  }
+
+  private cookieAllowed(headers: IncomingHttpHeaders): boolean {
+    const verdict = this.origins.verdict(headers);
+    if (verdict === 'same' || verdict === 'listed') return true;
+    if (verdict !== 'absent') return false;
+    const site = headers['sec-fetch-site'];
+    return site === undefined || site === 'same-origin' || site === 'same-site' || site === 'none';
+  }
+
+  /** Throws unauthorized when a principal authenticated earlier (a WebSocket's) has expired since. */
+  assertCurrent(principal: Principal): void {
+    if (principal.expiresAt !== undefined && principal.expiresAt + this.clockSkewMs < Date.now()) {
+      throw AuthError.unauthorized('The token has expired; reconnect with a new one.');
+    }
   }
 
   /** How long after its expiry a token is still accepted (the configured clock skew). */

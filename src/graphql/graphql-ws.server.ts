@@ -23,7 +23,7 @@ import type { GraphqlContext } from './graphql-context';
 import { formatGraphqlError, GraphqlErrorCode, isUnexpected } from './graphql-errors';
 import { SubscriptionGate } from './subscription-gate';
 import { AuthService } from '../auth/auth.service';
-import { bearerToken, requestToken } from '../auth/credentials';
+import { bearerToken } from '../auth/credentials';
 import type { Principal } from '../auth/principal';
 import { DomainError } from '../common/errors/error-code';
 
@@ -88,12 +88,12 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
       // (Authorization header, access_token query parameter, cookie). Refused: closed with 4403 and the reason.
       onConnect: (ctx) => {
         try {
-          ctx.extra.principal = this.auth.authenticate(
+          const principal = this.auth.authenticate(
             paramsToken(ctx.connectionParams) ??
-              requestToken(ctx.extra.request.headers, ctx.extra.request.url, {
-                cookieName: this.config.auth.cookie_name,
-              }),
+              this.auth.tokenOf(ctx.extra.request.headers, ctx.extra.request.url, true),
           );
+          ctx.extra.principal = principal;
+          this.closeAtExpiry(ctx.extra.socket, principal);
           return true;
         } catch (err) {
           const reason = err instanceof DomainError ? err.message : 'Forbidden';
@@ -208,6 +208,18 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     })();
     return this.closing;
+  }
+
+  /** A connection's token expires: it is closed (4403), as each operation after that would be refused. */
+  private closeAtExpiry(socket: WebSocket, principal: Principal): void {
+    if (principal.expiresAt === undefined) return;
+    const delay = Math.min(principal.expiresAt + this.auth.clockSkewMs - Date.now(), 2_147_483_647);
+    const timer = setTimeout(
+      () => socket.close(CloseCode.Forbidden, 'The token expired.'),
+      Math.max(0, delay),
+    );
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   private format(error: GraphQLError, beforeExecution = false): GraphQLError {

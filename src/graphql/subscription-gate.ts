@@ -15,7 +15,6 @@ import { GraphqlErrorCode, graphqlError } from './graphql-errors';
 @Injectable()
 export class SubscriptionGate {
   private active = 0;
-  private sequence = 0;
   private readonly live = new Set<BusSubscription<unknown>>();
   private readonly max: number;
   private readonly timeoutMs: number;
@@ -42,11 +41,13 @@ export class SubscriptionGate {
         { retryable: true },
       );
     }
-    const release = await this.auth.acquireStream(viewer, `graphql-${++this.sequence}`);
+    // The place is taken before anything is awaited, so subscriptions arriving at once cannot all pass.
     this.active += 1;
     this.metrics.graphqlSubscriptions.inc();
+    let release: () => void = () => undefined;
     let subscription: BusSubscription<T>;
     try {
+      release = await this.auth.acquireStream(viewer, 'graphql');
       subscription = await create(() => {
         this.metrics.graphqlSubscriptionsRefused.labels('slow_consumer').inc();
         return slowConsumer();

@@ -39,6 +39,9 @@ export interface RunSettings {
   maxTokenData: number;
   /** PII sanitization of its agents' output, as the starting user's claim says (undefined: the route's). */
   sanitize?: boolean;
+  /** Set when the run's output is masked: what its events and state carry (token data, function and webhook
+   * results, input and output) leaves through this; the run itself works on the real data. */
+  mask?: <T>(value: T) => T;
 }
 
 /**
@@ -83,7 +86,7 @@ export class RunExecution {
 
   /** The run's state now (a copy). */
   snapshot(): WorkflowRunSummary {
-    return structuredClone(this.summary);
+    return this.settings.mask ? this.settings.mask(this.summary) : structuredClone(this.summary);
   }
 
   /** Marks the initial places with the input and starts firing. */
@@ -355,7 +358,7 @@ export class RunExecution {
     this.summary.active = [];
     this.summary.finishedAt = now;
     this.summary.updatedAt = now;
-    this.writers.run.summarize(this.summary);
+    this.publishState();
     this.emit(event, true);
     this.log.info(
       {
@@ -378,6 +381,7 @@ export class RunExecution {
     if (this.finished && !last) return;
     const full: WorkflowBusEvent = { ...event, workflowId: this.definition.id, runId: this.runId };
     if (this.summary.owner !== undefined) full.owner = this.summary.owner;
+    if (this.settings.mask && full.data) full.data = this.settings.mask(full.data);
     this.writers.run.publish(full, last);
     this.writers.definition.publish(full);
   }
@@ -404,8 +408,12 @@ export class RunExecution {
       if (this.finished) return;
       this.summary.marking = Object.fromEntries(this.marking);
       this.summary.updatedAt = new Date().toISOString();
-      this.writers.run.summarize(this.summary);
+      this.publishState();
     });
+  }
+
+  private publishState(): void {
+    this.writers.run.summarize(this.settings.mask ? this.settings.mask(this.summary) : this.summary);
   }
 }
 

@@ -31,6 +31,7 @@ import { eventFilter } from '../auth/event-filter';
 import { owns, type Principal } from '../auth/principal';
 import type { WorkflowRunSummary } from './workflow-run';
 import { WorkflowStore, workflowNotFound } from './workflow-store.service';
+import { SanitizationService } from '../sanitization/sanitization.service';
 
 /** Run ids carry this prefix (definition ids may not), so one id names either. */
 export const RUN_ID_PREFIX = 'run_';
@@ -90,6 +91,7 @@ export class WorkflowRuns
     private readonly metrics: MetricsService,
     redis: RedisService,
     completions: CompletionService,
+    private readonly sanitization: SanitizationService,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'WorkflowRuns' });
@@ -269,7 +271,13 @@ export class WorkflowRuns
     // The definition's topic first: once the run's exists (its state says running), the run executes.
     const definitionWriter = await this.openDefinitionTopic(definition.id);
     await this.leases.take(runId, this.system.node);
-    const writers = { run: await this.openRunTopic(runId, summary), definition: definitionWriter };
+    const mask = this.sanitization.applies('workflow', ctx.principal?.sanitize)
+      ? <T>(value: T): T => this.sanitization.sanitizer.scrub(value)
+      : undefined;
+    const writers = {
+      run: await this.openRunTopic(runId, mask ? mask(summary) : summary),
+      definition: definitionWriter,
+    };
     const execution = new RunExecution(
       definition,
       summary,
@@ -281,6 +289,7 @@ export class WorkflowRuns
         timeoutMs: definition.timeoutMs ?? workflows.run_timeout,
         maxTokenData: workflows.max_token_data,
         ...(ctx.principal?.sanitize === undefined ? {} : { sanitize: ctx.principal.sanitize }),
+        ...(mask ? { mask } : {}),
       },
       (ctx.log ?? this.log).child({ run_id: runId, request_id: ctx.requestId }),
     );

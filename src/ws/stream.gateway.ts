@@ -4,7 +4,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
-import { StreamMultiplexer } from '../streaming/multiplexer/stream-multiplexer.service';
+import {
+  CLOSE_TRY_AGAIN_LATER,
+  StreamMultiplexer,
+} from '../streaming/multiplexer/stream-multiplexer.service';
 import { WsHeartbeat } from './ws-heartbeat';
 import { AuthService } from '../auth/auth.service';
 import { authenticateSocket } from './ws-auth';
@@ -18,6 +21,8 @@ export class StreamGateway
   implements OnGatewayInit<WebSocketServer>, OnGatewayConnection<WebSocket>, OnApplicationShutdown
 {
   private heartbeat?: WsHeartbeat;
+  /** Sockets accepted and not yet authenticated. */
+  private pending = 0;
 
   constructor(
     private readonly mux: StreamMultiplexer,
@@ -31,9 +36,22 @@ export class StreamGateway
 
   /** Authenticates the connection (see authenticateSocket), then hands it to the multiplexer. */
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    // Sockets still authenticating are capped too (the multiplexer counts the authenticated ones).
+    if (this.pending >= this.config.streaming.protocols.websocket.max_connections) {
+      socket.close(CLOSE_TRY_AGAIN_LATER, 'too many connections');
+      return;
+    }
+    this.pending++;
+    let counted = true;
+    const settle = () => {
+      if (counted) this.pending--;
+      counted = false;
+    };
+    socket.once('close', settle);
     this.heartbeat?.watch(socket);
-    const { ws_auth_timeout: timeoutMs, cookie_name: cookieName } = this.config.auth;
-    authenticateSocket(socket, request, this.auth, { timeoutMs, cookieName }, (session, announce) => {
+    const timeoutMs = this.config.auth.ws_auth_timeout;
+    authenticateSocket(socket, request, this.auth, { timeoutMs }, (session, announce) => {
+      settle();
       const id = this.mux.open(
         {
           send: (text) => socket.send(text),

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { AuthService } from '../auth/auth.service';
-import { requestToken } from '../auth/credentials';
 import type { Principal } from '../auth/principal';
 import { DomainError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
 import type { MuxSession } from '../streaming/multiplexer/stream-multiplexer.service';
@@ -12,7 +11,6 @@ const MAX_PREAUTH_FRAME = 16_384;
 
 export interface WsAuthSettings {
   timeoutMs: number;
-  cookieName: string;
 }
 
 /**
@@ -32,7 +30,7 @@ export function authenticateSocket(
     onReady(new SocketSession(socket, auth, principal), announce);
   // Auth off: no session, so the multiplexer neither checks permissions nor counts rate limits.
   if (auth.open) return onReady(undefined, false);
-  const token = requestToken(request.headers, request.url, { cookieName: settings.cookieName });
+  const token = auth.tokenOf(request.headers, request.url, true);
   if (token !== undefined) {
     try {
       return ready(auth.authenticate(token), false);

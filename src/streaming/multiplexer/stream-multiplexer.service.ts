@@ -183,6 +183,9 @@ export class StreamMultiplexer {
           ...(err.completionId === undefined ? {} : { completionId: err.completionId }),
           error: { code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}) },
         });
+      } else if (err instanceof DomainError) {
+        // A refused `auth` (a bad or another user's token): the current token stays in force.
+        this.send(state, { type: 'error', error: errorOf(err) });
       } else {
         this.log.error({ err, connection: connectionId }, 'WebSocket message failed');
         this.send(state, {
