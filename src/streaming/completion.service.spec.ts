@@ -165,7 +165,7 @@ describe('CompletionService', () => {
         { type: 'content_chunk', content: 'ple.com soon', index: 0 },
         done,
       ],
-      [{ sanitization: { streams: true } }],
+      [{ sanitization: { enabled: true, streams: true } }],
     );
     const events = await drain(h.service.start(request, ctx()));
     const text = events.map((e) => (e.type === 'content_chunk' ? e.content : '')).join('');
@@ -175,13 +175,13 @@ describe('CompletionService', () => {
     // The caller's claim turns it off; a route setting applies without one.
     const raw = await harness(
       [{ type: 'content_chunk', content: 'jane.doe@example.com', index: 0 }, done],
-      [{ sanitization: { streams: true } }],
+      [{ sanitization: { enabled: true, streams: true } }],
     );
     const unmasked = await drain(raw.service.start(request, { ...ctx(), sanitize: false }));
     expect(unmasked[0]).toMatchObject({ content: 'jane.doe@example.com' });
     const offRoute = await harness(
       [{ type: 'content_chunk', content: 'jane.doe@example.com', index: 0 }, done],
-      [{ sanitization: { streams: true, routes: { sse: false } } }],
+      [{ sanitization: { enabled: true, streams: true, routes: { sse: false } } }],
     );
     expect((await drain(offRoute.service.start(request, ctx())))[0]).toMatchObject({
       content: 'jane.doe@example.com',
