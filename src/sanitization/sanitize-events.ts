@@ -27,18 +27,14 @@ export async function* sanitizeEvents(
       case 'content_chunk': {
         let channel = content.get(event.index);
         if (!channel) content.set(event.index, (channel = { masker: sanitizer.stream(), last: event }));
-        channel.last = event;
-        const text = channel.masker.push(event.content);
-        if (text === event.content) yield event;
-        else if (text !== '') yield { ...event, content: text };
+        const masked = pushText(channel, event);
+        if (masked) yield masked;
         break;
       }
       case 'thinking': {
         thinking ??= { masker: sanitizer.stream(), last: event };
-        thinking.last = event;
-        const text = thinking.masker.push(event.content);
-        if (text === event.content) yield event;
-        else if (text !== '') yield { ...event, content: text };
+        const masked = pushText(thinking, event);
+        if (masked) yield masked;
         break;
       }
       case 'tool_call': {
@@ -64,6 +60,17 @@ export async function* sanitizeEvents(
   }
   // A source that ended without a terminal event (it always has one; defensive): nothing held is lost.
   yield* flush(content, thinking, tools);
+}
+
+/** A text event through its channel's masker: itself when nothing changed, undefined when all is held. */
+function pushText<E extends ContentChunkEvent | ThinkingEvent>(
+  channel: { masker: StreamSanitizer; last: E },
+  event: E,
+): E | undefined {
+  channel.last = event;
+  const text = channel.masker.push(event.content);
+  if (text === event.content) return event;
+  return text === '' ? undefined : { ...event, content: text };
 }
 
 function* flush(
