@@ -1,5 +1,10 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { principalOf } from '../auth/auth.guard';
+import { type AuthService, withStreamSlot } from '../auth/auth.service';
 import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import type { WorkflowRuns } from '../workflow/workflow-runs.service';
+import { workflowSseFrame } from '../workflow/workflow-views';
+import type { SseResponder } from './sse/sse-responder.service';
 
 /** Where an event stream resumes: `?after=<sequence>`, or an EventSource's Last-Event-ID. */
 export function afterParam(request: FastifyRequest, query: string | undefined): { after?: number } {
@@ -21,4 +26,23 @@ export function slowReader(): Error {
     'The stream fell too far behind and was ended; reconnect with Last-Event-ID to resume.',
     { retryable: true },
   );
+}
+
+/**
+ * A run's or a definition's events as SSE for the caller (as they may see them), holding one of their stream
+ * slots while it lasts. `endless`: a definition's stream, which never ends by itself.
+ */
+export async function followAsSse(
+  edge: { runs: WorkflowRuns; sse: SseResponder; auth: AuthService },
+  id: string,
+  from: { after?: number },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  endless: boolean,
+): Promise<void> {
+  const viewer = principalOf(request);
+  await withStreamSlot(edge.auth, viewer, request.id, async () => {
+    const events = await edge.runs.follow(id, { ...from, overflow: slowReader, viewer });
+    await edge.sse.events(events, workflowSseFrame, request, reply, { endless });
+  });
 }

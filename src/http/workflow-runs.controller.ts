@@ -1,20 +1,19 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { WorkflowRuns } from '../workflow/workflow-runs.service';
-import { workflowSseFrame } from '../workflow/workflow-views';
 import { SseResponder } from './sse/sse-responder.service';
-import { afterParam, slowReader } from './workflow-events.params';
+import { afterParam, followAsSse } from './workflow-events.params';
 import { EventSourceAuth, Requires } from '../auth/access.decorators';
 import { principalOf } from '../auth/auth.guard';
-import { AuthService, withStreamSlot } from '../auth/auth.service';
+import { AuthService } from '../auth/auth.service';
 
 /** Workflow runs: state (from any node), events as SSE (history first), cancel. */
 @Controller('v1/workflow-runs')
 export class WorkflowRunsController {
   constructor(
-    private readonly runs: WorkflowRuns,
-    private readonly sse: SseResponder,
-    private readonly auth: AuthService,
+    readonly runs: WorkflowRuns,
+    readonly sse: SseResponder,
+    readonly auth: AuthService,
   ) {}
 
   @Get(':runId')
@@ -40,10 +39,7 @@ export class WorkflowRunsController {
       await reply.status(204).send();
       return;
     }
-    await withStreamSlot(this.auth, viewer, request.id, async () => {
-      const events = await this.runs.follow(runId, { ...from, overflow: slowReader, viewer });
-      await this.sse.events(events, workflowSseFrame, request, reply, { endless: false });
-    });
+    await followAsSse(this, runId, from, request, reply, false);
   }
 
   @Post(':runId/cancel')

@@ -3,21 +3,21 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
 import { WorkflowRuns } from '../workflow/workflow-runs.service';
 import { WorkflowStore } from '../workflow/workflow-store.service';
-import { workflowSseFrame, workflowView } from '../workflow/workflow-views';
+import { workflowView } from '../workflow/workflow-views';
 import { SseResponder } from './sse/sse-responder.service';
-import { afterParam, slowReader } from './workflow-events.params';
+import { afterParam, followAsSse } from './workflow-events.params';
 import { EventSourceAuth, Requires } from '../auth/access.decorators';
 import { principalOf } from '../auth/auth.guard';
-import { AuthService, withStreamSlot } from '../auth/auth.service';
+import { AuthService } from '../auth/auth.service';
 
 /** Workflow definitions: create, read, list, start runs, and follow every run of one (SSE). */
 @Controller('v1/workflows')
 export class WorkflowsController {
   constructor(
     private readonly store: WorkflowStore,
-    private readonly runs: WorkflowRuns,
-    private readonly sse: SseResponder,
-    private readonly auth: AuthService,
+    readonly runs: WorkflowRuns,
+    readonly sse: SseResponder,
+    readonly auth: AuthService,
   ) {}
 
   @Post()
@@ -62,12 +62,7 @@ export class WorkflowsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const viewer = principalOf(request);
-    const from = afterParam(request, after);
-    await withStreamSlot(this.auth, viewer, request.id, async () => {
-      const events = await this.runs.follow(id, { ...from, overflow: slowReader, viewer });
-      await this.sse.events(events, workflowSseFrame, request, reply, { endless: true });
-    });
+    await followAsSse(this, id, afterParam(request, after), request, reply, true);
   }
 }
 
