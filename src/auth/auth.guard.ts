@@ -4,7 +4,8 @@ import { GqlExecutionContext } from '@nestjs/graphql';
 import type { FastifyRequest } from 'fastify';
 import type { GraphqlContext } from '../graphql/graphql-context';
 import { accessRuleOf, QUERY_TOKEN_METADATA } from './access.decorators';
-import { AuthService, forbidden } from './auth.service';
+import { AuthError } from './auth.error';
+import { AuthService } from './auth.service';
 import { bearerToken } from './credentials';
 import type { Principal } from './principal';
 
@@ -29,7 +30,7 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const rule = accessRuleOf(this.reflector, context.getHandler(), context.getClass());
-    if (!rule) throw forbidden('This endpoint has no access rule; it is refused.');
+    if (!rule) throw AuthError.forbidden('This endpoint has no access rule; it is refused.');
     if (rule.kind === 'public') return true;
     if (context.getType<string>() === 'graphql') return this.graphql(context, rule);
     const request = context.switchToHttp().getRequest<FastifyRequest>();

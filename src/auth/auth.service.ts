@@ -15,7 +15,7 @@ import { can, OPEN_PRINCIPAL, type Principal } from './principal';
 import { RateLimiter } from './rate-limiter';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OriginPolicy } from '../http/origin-policy';
-import { cookieToken, queryToken, requestToken } from './credentials';
+import { requestToken } from './credentials';
 
 /** Releases a stream slot (idempotent). */
 export type ReleaseSlot = () => void;
@@ -83,10 +83,10 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
         return;
       case 'admin':
         if (principal.admin) return;
-        throw forbidden('This needs the admin role.');
+        throw AuthError.forbidden('This needs the admin role.');
       case 'stream':
         if (can(principal, rule.type, rule.access)) return;
-        throw forbidden(`This needs the ${rule.type}:${rule.access} permission.`);
+        throw AuthError.forbidden(`This needs the ${rule.type}:${rule.access} permission.`);
     }
   }
 
@@ -112,11 +112,8 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
    */
   tokenOf(headers: IncomingHttpHeaders, url: string | undefined, urlAndCookie: boolean): string | undefined {
     if (!urlAndCookie) return requestToken(headers, url, undefined);
-    return (
-      requestToken(headers, url, undefined) ??
-      queryToken(url) ??
-      (this.cookieAllowed(headers) ? cookieToken(headers.cookie, this.config.auth.cookie_name) : undefined)
-    );
+    const cookieName = this.cookieAllowed(headers) ? this.config.auth.cookie_name : undefined;
+    return requestToken(headers, url, { cookieName });
   }
 
   private cookieAllowed(headers: IncomingHttpHeaders): boolean {
@@ -129,19 +126,30 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
 
   /** Throws unauthorized when a principal authenticated earlier (a WebSocket's) has expired since. */
   assertCurrent(principal: Principal): void {
-    if (principal.expiresAt !== undefined && principal.expiresAt + this.clockSkewMs < Date.now()) {
+    const left = this.acceptedForMs(principal);
+    if (left !== undefined && left < 0) {
       throw AuthError.unauthorized('The token has expired; reconnect with a new one.');
     }
   }
 
-  /** How long after its expiry a token is still accepted (the configured clock skew). */
-  get clockSkewMs(): number {
-    return this.config.auth.jwt.clock_skew;
+  /**
+   * Runs `expired` once the principal's token is no longer accepted (its expiry plus the clock skew), on an
+   * unref'd timer; returns its cancel. Nothing for a principal that never expires.
+   */
+  whenExpired(principal: Principal, expired: () => void): () => void {
+    const left = this.acceptedForMs(principal);
+    if (left === undefined) return () => undefined;
+    // A Node timer waits at most 2^31 - 1 ms.
+    const timer = setTimeout(expired, Math.min(Math.max(0, left), 2_147_483_647));
+    timer.unref();
+    return () => clearTimeout(timer);
   }
-}
 
-export function forbidden(message: string): AuthError {
-  return AuthError.forbidden(message);
+  /** How long the principal's token is still accepted (negative once it is not); undefined: no expiry. */
+  private acceptedForMs(principal: Principal): number | undefined {
+    if (principal.expiresAt === undefined) return undefined;
+    return principal.expiresAt + this.config.auth.jwt.clock_skew - Date.now();
+  }
 }
 
 /**

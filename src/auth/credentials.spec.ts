@@ -26,5 +26,8 @@ describe('credentials', () => {
     expect(requestToken({ cookie: 'cb_token=c' }, '/s?access_token=q', { cookieName: 'cb_token' })).toBe('q');
     expect(requestToken({ cookie: 'cb_token=c' }, '/s', { cookieName: 'cb_token' })).toBe('c');
     expect(requestToken({ cookie: 'cb_token=c' }, '/s?access_token=q', undefined)).toBeUndefined();
+    // A cookie that may not count (its origin): the query still does, the cookie does not.
+    expect(requestToken({ cookie: 'cb_token=c' }, '/s?access_token=q', { cookieName: undefined })).toBe('q');
+    expect(requestToken({ cookie: 'cb_token=c' }, '/s', { cookieName: undefined })).toBeUndefined();
   });
 });

@@ -35,14 +35,17 @@ export function cookieToken(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-/** The token of an HTTP request (or WebSocket upgrade): the Authorization header, else (where allowed) the
- * query parameter, else the cookie. */
+/**
+ * The token of an HTTP request (or WebSocket upgrade): the Authorization header, else (where `urlAndCookie`
+ * allows) the query parameter, else the cookie when it may count (`cookieName` undefined: it may not).
+ */
 export function requestToken(
   headers: IncomingHttpHeaders,
   url: string | undefined,
-  allowUrlAndCookie: { cookieName: string } | undefined,
+  urlAndCookie: { cookieName: string | undefined } | undefined,
 ): string | undefined {
   const header = bearerToken(headers.authorization);
-  if (header !== undefined || !allowUrlAndCookie) return header;
-  return queryToken(url) ?? cookieToken(headers.cookie, allowUrlAndCookie.cookieName);
+  if (header !== undefined || !urlAndCookie) return header;
+  const cookieName = urlAndCookie.cookieName;
+  return queryToken(url) ?? (cookieName === undefined ? undefined : cookieToken(headers.cookie, cookieName));
 }

@@ -38,11 +38,6 @@ export function owns(principal: Principal, owner: string | undefined): boolean {
   return owner !== undefined && owner === principal.userId;
 }
 
-/** Whether an event of `type` may be delivered (terminal events always are, so every stream ends). */
-export function allowsEvent(principal: Principal, type: string): boolean {
-  return principal.eventTypes === undefined || principal.eventTypes.has(type);
-}
-
 const ALL = { read: true, write: true } as const;
 
 /** `auth.mode: none`: everything is allowed, nothing is owned, nothing is rate limited. */

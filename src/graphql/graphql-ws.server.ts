@@ -212,14 +212,10 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
 
   /** A connection's token expires: it is closed (4403), as each operation after that would be refused. */
   private closeAtExpiry(socket: WebSocket, principal: Principal): void {
-    if (principal.expiresAt === undefined) return;
-    const delay = Math.min(principal.expiresAt + this.auth.clockSkewMs - Date.now(), 2_147_483_647);
-    const timer = setTimeout(
-      () => socket.close(CloseCode.Forbidden, 'The token expired.'),
-      Math.max(0, delay),
+    const cancel = this.auth.whenExpired(principal, () =>
+      socket.close(CloseCode.Forbidden, 'The token expired.'),
     );
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', cancel);
   }
 
   private format(error: GraphQLError, beforeExecution = false): GraphQLError {

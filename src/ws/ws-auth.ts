@@ -73,7 +73,7 @@ export function authenticateSocket(
 
 /** A connection's identity; closes it (4401) when its token expires. */
 class SocketSession implements MuxSession {
-  private expiry?: NodeJS.Timeout;
+  private stopWatching: () => void = () => undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -81,7 +81,7 @@ class SocketSession implements MuxSession {
     private current: Principal,
   ) {
     this.watchExpiry();
-    socket.once('close', () => clearTimeout(this.expiry));
+    socket.once('close', () => this.stopWatching());
   }
 
   get principal(): Principal {
@@ -110,22 +110,16 @@ class SocketSession implements MuxSession {
   }
 
   private watchExpiry(): void {
-    clearTimeout(this.expiry);
-    const expiresAt = this.current.expiresAt;
-    if (expiresAt === undefined) return;
-    const delay = Math.min(expiresAt + this.auth.clockSkewMs - Date.now(), 2_147_483_647);
-    this.expiry = setTimeout(
-      () =>
-        deny(
-          this.socket,
-          new DomainError(
-            RequestErrorCode.Unauthorized,
-            'The token expired; reconnect with a new one (or send {"type":"auth"} with one before it expires).',
-          ),
+    this.stopWatching();
+    this.stopWatching = this.auth.whenExpired(this.current, () =>
+      deny(
+        this.socket,
+        new DomainError(
+          RequestErrorCode.Unauthorized,
+          'The token expired; reconnect with a new one (or send {"type":"auth"} with one before it expires).',
         ),
-      Math.max(0, delay),
+      ),
     );
-    this.expiry.unref();
   }
 }
 
