@@ -133,6 +133,9 @@ export class ErrorHandlingConfig {
   /** A stream is held (nothing sent) until its first content, thinking or tool-call event; a provider that
    * has produced none within this time is abandoned for the next one. */
   @Duration() first_token_timeout!: number;
+  /** The longest a completion may run, failovers included (a Node timer: at most 24 days); then it ends with
+   * a provider_timeout error. With providers' idle_timeout (content, not bytes) it bounds every stream. */
+  @Duration() @Min(1_000) @Max(2_147_483_647) max_stream_duration!: number;
   /** After a failure past the first token, continue on the next provider with the partial answer as an
    * assistant prefix (marked in the final chunk), instead of ending the stream with an error. */
   @IsBoolean() continue_after_failure!: boolean;
@@ -228,8 +231,12 @@ export class ProviderConfig {
   @ValidateIf(isHttpProvider) @Duration() connect_timeout = 10_000;
   /** Streams: time allowed until the response headers arrive. */
   @ValidateIf(isHttpProvider) @Duration() first_byte_timeout = 60_000;
-  /** Streams: longest silence between two received chunks (keepalive comments count). */
+  /** Streams: the longest time without content (a content, thinking or tool-call delta, or the end); bytes that
+   * make no event (keepalive comments, pings, a line that never ends) do not count. */
   @ValidateIf(isHttpProvider) @Duration() idle_timeout = 60_000;
+  /** Streams: the longest line (SSE) or NDJSON line, and the longest SSE event's data, accepted from the vendor;
+   * past it the attempt fails as invalid_response (and fails over). Also capped by max_memory_per_stream. */
+  @ValidateIf(isHttpProvider) @Size() @Min(1024) max_frame_size = 1_048_576;
   /** Non-streaming requests: time allowed for the whole response. */
   @ValidateIf(isHttpProvider) @Duration() request_timeout = 600_000;
   /** Serve `<provider id>/<any upstream model>` even when the model is not in the catalogue. */

@@ -206,6 +206,10 @@ export class CompletionService {
     let chunks = 0;
     this.active.add(completionId, controller, ctx.protocol);
     this.metrics.activeStreams.labels(ctx.protocol).inc();
+    const deadline = setTimeout(
+      () => controller.abort(tooLong(settings.max_stream_duration)),
+      settings.max_stream_duration,
+    ).unref();
 
     try {
       let index = 0;
@@ -357,6 +361,7 @@ export class CompletionService {
       terminal ??= this.finalError(completionId, controller.signal, lastError, refusedRetryAfter);
       yield terminal;
     } finally {
+      clearTimeout(deadline);
       ctx.signal?.removeEventListener('abort', onClientAbort);
       this.active.remove(completionId);
       const outcome = this.outcomeOf(terminal);
@@ -501,6 +506,14 @@ function firstTokenTimeout(provider: string, ms: number): CompletionError {
     StreamErrorCode.ProviderTimeout,
     `${provider}: no first token within ${ms} ms.`,
     { retryable: true },
+  );
+}
+
+function tooLong(ms: number): CompletionError {
+  return new CompletionError(
+    StreamErrorCode.ProviderTimeout,
+    `The completion ran longer than streaming.error_handling.max_stream_duration (${ms} ms).`,
+    { retryable: false },
   );
 }
 

@@ -1,4 +1,5 @@
 import { byteSplits } from '../testing/byte-splits';
+import { FrameLimitError } from './frame-limit';
 import { NdjsonParser } from './ndjson.parser';
 
 function lines(chunks: Uint8Array[]): string[] {
@@ -43,5 +44,26 @@ describe('NdjsonParser', () => {
     parser.feed(':1}\n{"b":2}');
     parser.end();
     expect(out).toEqual(['{"a":1}', '{"b":2}']);
+  });
+
+  it('throws FrameLimitError for a line past its limit, split anywhere, and accepts one at the limit', () => {
+    const limit = 32;
+    const run = (chunks: string[]) => {
+      const out: string[] = [];
+      const parser = new NdjsonParser((line) => out.push(line), limit);
+      for (const chunk of chunks) parser.feed(chunk);
+      parser.end();
+      return out;
+    };
+    const ok = `{"a":"${'x'.repeat(limit - 8)}"}`;
+    const long = `{"a":"${'x'.repeat(limit - 7)}"}`;
+    for (let i = 0; i <= ok.length + 1; i++) {
+      const input = `${ok}\n`;
+      expect(run([input.slice(0, i), input.slice(i)])).toEqual([ok]);
+      const bad = `${long}\n`;
+      expect(() => run([bad.slice(0, i), bad.slice(i)])).toThrow(FrameLimitError);
+    }
+    // A last line without a newline is bounded too.
+    expect(() => run([long])).toThrow(FrameLimitError);
   });
 });

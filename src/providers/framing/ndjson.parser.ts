@@ -1,41 +1,39 @@
+import { DEFAULT_MAX_FRAME_SIZE, PendingLine } from './frame-limit';
+
 /**
  * An incremental NDJSON (newline-delimited JSON) line splitter, fed raw bytes as they arrive. Lines end in LF
  * (a CR before it is dropped); blank lines are skipped; UTF-8 characters split across chunks stay intact. A last
  * line without a newline is still a line: `end()` delivers it. Parsing the JSON is the caller's job, so a
- * malformed line can be reported with its vendor's context.
+ * malformed line can be reported with its vendor's context. A line longer than `maxFrameSize` characters
+ * throws a FrameLimitError; each byte is copied once.
  */
 export class NdjsonParser {
   private readonly decoder = new TextDecoder('utf-8');
-  private buffer = '';
+  /** The unterminated line so far (it holds no LF). */
+  private readonly pending: PendingLine;
 
-  constructor(private readonly onLine: (line: string) => void) {}
+  constructor(
+    private readonly onLine: (line: string) => void,
+    maxFrameSize = DEFAULT_MAX_FRAME_SIZE,
+  ) {
+    this.pending = new PendingLine(maxFrameSize, 'a stream line');
+  }
 
   feed(chunk: Uint8Array | string): void {
     const text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
-    // The buffer never holds a LF, so scanning starts in the new text.
-    let from: number;
+    let from = 0;
     let newline = text.indexOf('\n');
-    if (newline === -1) {
-      this.buffer += text;
-      return;
-    }
-    let line = this.buffer + text.slice(0, newline);
-    this.buffer = '';
-    for (;;) {
-      this.emit(line);
+    while (newline !== -1) {
+      this.emit(this.pending.take(text.slice(from, newline)));
       from = newline + 1;
       newline = text.indexOf('\n', from);
-      if (newline === -1) break;
-      line = text.slice(from, newline);
     }
-    this.buffer = text.slice(from);
+    if (from < text.length) this.pending.push(from === 0 ? text : text.slice(from));
   }
 
   /** End of stream: a final unterminated line is delivered. */
   end(): void {
-    const rest = this.buffer + this.decoder.decode();
-    this.buffer = '';
-    this.emit(rest);
+    this.emit(this.pending.take(this.decoder.decode()));
   }
 
   private emit(raw: string): void {

@@ -1,3 +1,4 @@
+import { FrameLimitError } from './frame-limit';
 import { type SseEvent, SseParser } from './sse.parser';
 
 interface Parsed {
@@ -97,6 +98,61 @@ describe('SseParser', () => {
       events: [msg('a\nb')],
       comments: [],
       retries: [],
+    });
+  });
+
+  describe('with a frame limit', () => {
+    const limit = 64;
+    const limited = (chunks: string[]) => {
+      const events: SseEvent[] = [];
+      const comments: string[] = [];
+      const parser = new SseParser(
+        { onEvent: (e) => events.push(e), onComment: (c) => comments.push(c) },
+        limit,
+      );
+      for (const chunk of chunks) parser.feed(chunk);
+      parser.end();
+      return { events, comments };
+    };
+    /** Every way of cutting `input` in two. */
+    const splits = (input: string) =>
+      Array.from({ length: input.length + 1 }, (_, i) => [input.slice(0, i), input.slice(i)]);
+
+    it('accepts a line of exactly the limit however it is split', () => {
+      const line = `data: ${'x'.repeat(limit - 6)}`;
+      for (const chunks of splits(`${line}\n\n`)) {
+        expect(limited(chunks).events).toEqual([msg('x'.repeat(limit - 6))]);
+      }
+    });
+
+    it('throws FrameLimitError once a line passes the limit, fed whole, split or byte by byte', () => {
+      const input = `data: ${'x'.repeat(limit - 5)}\n\n`;
+      for (const chunks of [...splits(input), [...input]]) {
+        expect(() => limited(chunks)).toThrow(FrameLimitError);
+      }
+    });
+
+    it('throws as soon as the unterminated part passes the limit, before any line end arrives', () => {
+      const parser = new SseParser({ onEvent: () => undefined }, limit);
+      parser.feed('data: ');
+      expect(() => {
+        for (let i = 0; i < limit; i++) parser.feed('y');
+      }).toThrow(/a stream line is longer than 64 characters/);
+    });
+
+    it("bounds an event's data joined from many short data lines", () => {
+      const lines = Array.from({ length: 20 }, () => 'data: abcd\n').join('');
+      expect(() => limited([`${lines}\n`])).toThrow(/an event's data is longer than 64 characters/);
+    });
+
+    it('bounds comment lines (keepalives) like any line', () => {
+      expect(() => limited([`:${' '.repeat(limit)}\n`])).toThrow(FrameLimitError);
+      expect(limited([`: ${'k'.repeat(limit - 2)}\n`]).comments).toEqual(['k'.repeat(limit - 2)]);
+    });
+
+    it('starts each line afresh: many lines under the limit pass, whatever their total', () => {
+      const body = Array.from({ length: 100 }, (_, i) => `data: ${i}\n\n`).join('');
+      expect(limited([body]).events).toHaveLength(100);
     });
   });
 });

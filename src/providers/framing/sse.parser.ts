@@ -3,7 +3,12 @@
  * arrive. Handles CRLF, LF and lone CR line ends (a CR at the end of one chunk may be half of a CRLF), comments,
  * multi-line data, event names, id and retry, a leading BOM, and UTF-8 characters split across chunks.
  * An event still unterminated at the end of the stream is dropped, as the standard says.
+ *
+ * Linear time and bounded memory: an unterminated line is kept as the pieces it arrived in (each byte is copied
+ * once, when its line ends), only new text is scanned for line ends, and a line or an event's data longer than
+ * `maxFrameSize` characters throws a FrameLimitError instead of growing without end.
  */
+import { DEFAULT_MAX_FRAME_SIZE, FrameLimitError, PendingLine } from './frame-limit';
 
 export interface SseEvent {
   /** `message` when the stream named none. */
@@ -25,7 +30,8 @@ const STREAM = { stream: true };
 
 export class SseParser {
   private readonly decoder = new TextDecoder('utf-8');
-  private buffer = '';
+  /** The unterminated line so far (it holds no CR or LF). */
+  private readonly pendingLine: PendingLine;
   /** The previous chunk ended in CR: a LF at the start of the next one belongs to it. */
   private pendingCr = false;
   private started = false;
@@ -34,7 +40,12 @@ export class SseParser {
   private eventType = '';
   private lastEventId = '';
 
-  constructor(private readonly handlers: SseHandlers) {}
+  constructor(
+    private readonly handlers: SseHandlers,
+    private readonly maxFrameSize = DEFAULT_MAX_FRAME_SIZE,
+  ) {
+    this.pendingLine = new PendingLine(maxFrameSize, 'a stream line');
+  }
 
   feed(chunk: Uint8Array | string): void {
     let text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, STREAM);
@@ -46,32 +57,30 @@ export class SseParser {
       this.pendingCr = false;
       if (text.charCodeAt(0) === LF) text = text.slice(1);
     }
-    // The buffer holds an unterminated line (no CR or LF in it), so scanning resumes after it. Line ends are
-    // found with native indexOf scans (a CR position is only looked up again once it has been passed).
-    const scanFrom = this.buffer.length;
-    const input = scanFrom === 0 ? text : this.buffer + text;
-    let nextLf = input.indexOf('\n', scanFrom);
-    let nextCr = input.indexOf('\r', scanFrom);
+    // Line ends are found with native indexOf scans of the new text only (a CR position is only looked up again
+    // once it has been passed); text before the first line end completes the pending line.
+    let nextLf = text.indexOf('\n');
+    let nextCr = text.indexOf('\r');
     let lineStart = 0;
     while (nextLf !== -1 || nextCr !== -1) {
       const atCr = nextCr !== -1 && (nextLf === -1 || nextCr < nextLf);
       const end = atCr ? nextCr : nextLf;
-      this.line(input.slice(lineStart, end));
+      this.line(this.pendingLine.take(text.slice(lineStart, end)));
       lineStart = end + 1;
       if (atCr) {
-        if (lineStart === input.length) this.pendingCr = true;
-        else if (input.charCodeAt(lineStart) === LF) lineStart++;
+        if (lineStart === text.length) this.pendingCr = true;
+        else if (text.charCodeAt(lineStart) === LF) lineStart++;
       }
-      if (nextLf !== -1 && nextLf < lineStart) nextLf = input.indexOf('\n', lineStart);
-      if (nextCr !== -1 && nextCr < lineStart) nextCr = input.indexOf('\r', lineStart);
+      if (nextLf !== -1 && nextLf < lineStart) nextLf = text.indexOf('\n', lineStart);
+      if (nextCr !== -1 && nextCr < lineStart) nextCr = text.indexOf('\r', lineStart);
     }
-    this.buffer = lineStart === 0 ? input : input.slice(lineStart);
+    if (lineStart < text.length) this.pendingLine.push(lineStart === 0 ? text : text.slice(lineStart));
   }
 
   /** End of stream: whatever is unterminated is discarded. */
   end(): void {
     this.decoder.decode();
-    this.buffer = '';
+    this.pendingLine.clear();
     this.data = '';
     this.hasData = false;
     this.eventType = '';
@@ -85,9 +94,7 @@ export class SseParser {
     }
     if (line.startsWith('data: ')) {
       // The common case, without the general field split below.
-      const value = line.slice(6);
-      this.data = this.hasData ? `${this.data}\n${value}` : value;
-      this.hasData = true;
+      this.appendData(line.slice(6));
       return;
     }
     const colon = line.indexOf(':');
@@ -100,8 +107,7 @@ export class SseParser {
     if (value.charCodeAt(0) === 32) value = value.slice(1);
     switch (field) {
       case 'data':
-        this.data = this.hasData ? `${this.data}\n${value}` : value;
-        this.hasData = true;
+        this.appendData(value);
         break;
       case 'event':
         this.eventType = value;
@@ -115,6 +121,18 @@ export class SseParser {
       default:
         break; // unknown fields are ignored
     }
+  }
+
+  /** Data lines of one event join with LF; together they are bounded like one line. */
+  private appendData(value: string): void {
+    if (!this.hasData) {
+      this.data = value;
+      this.hasData = true;
+      return;
+    }
+    if (this.data.length + 1 + value.length > this.maxFrameSize)
+      throw new FrameLimitError(this.maxFrameSize, "an event's data");
+    this.data = `${this.data}\n${value}`;
   }
 
   private dispatch(): void {

@@ -19,12 +19,14 @@ export class FrameTranslator {
   constructor(
     framing: 'sse' | 'ndjson',
     private readonly parser: VendorStreamParser,
+    /** The longest line or frame accepted, in characters; past it `feed` throws a FrameLimitError. */
+    maxFrameSize?: number,
   ) {
     const pending = this.pending;
     this.framer =
       framing === 'sse'
-        ? new SseParser({ onEvent: (e) => pending.push(e.event, e.data) })
-        : new NdjsonParser((line) => pending.push('message', line));
+        ? new SseParser({ onEvent: (e) => pending.push(e.event, e.data) }, maxFrameSize)
+        : new NdjsonParser((line) => pending.push('message', line), maxFrameSize);
   }
 
   /** The vendor's end marker has been seen. */

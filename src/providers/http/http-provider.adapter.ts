@@ -4,6 +4,7 @@ import type { ModelConfig, ProviderConfig, ProviderType } from '../../config/app
 import type { ChatCompletionRequest } from '../../streaming/chat-request';
 import type { StreamEvent } from '../../streaming/stream-event';
 import type { ProviderAdapter, ProviderStreamRequest } from '../provider-adapter';
+import { FrameLimitError } from '../framing/frame-limit';
 import { FrameTranslator } from './frame-translator';
 import { ProviderError } from '../provider.error';
 import {
@@ -167,17 +168,32 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
         yield* events;
         return;
       }
-      const translator = new FrameTranslator(this.framing, this.codec.parser(ctx));
+      // A line or frame is bounded by the provider's max_frame_size and by what one stream may hold.
+      const maxFrame = Math.min(this.config.max_frame_size, this.deps.maxResponseBytes);
+      const translator = new FrameTranslator(this.framing, this.codec.parser(ctx), maxFrame);
       vendorEnd = () => translator.finished;
       // Leaving the loop early (the vendor's end marker, the consumer stopping) must not destroy the body: the
       // finally below decides between reading it out (connection reused) and closing it.
       const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>;
+      // Progress is content, not bytes: keepalives, pings and partial lines do not count. The body timeout
+      // (idle) ends a silent stream; this ends one that trickles bytes without an event for as long.
+      const idle = this.timeouts.idle;
+      let lastProgress = performance.now();
       for await (const chunk of chunks) {
-        yield* translator.feed(chunk);
+        let produced = false;
+        for (const event of translator.feed(chunk)) {
+          produced = true;
+          yield event;
+        }
         if (translator.finished) break;
+        // Taken after the consumer has read the events, so a slow reader is not mistaken for a stalled vendor.
+        const now = performance.now();
+        if (produced) lastProgress = now;
+        else if (now - lastProgress > idle) throw noProgress(this.id, idle);
       }
       yield* translator.end();
     } catch (err) {
+      if (err instanceof FrameLimitError) throw invalidResponse(this.id, err.message);
       throw transportError(this.id, err, this.timeouts) ?? err;
     } finally {
       release(body, vendorEnd());
@@ -291,6 +307,16 @@ function parseJson(text: string, provider: string): unknown {
   } catch {
     throw invalidResponse(provider, 'the response is not valid JSON');
   }
+}
+
+/** An upstream that keeps the connection busy without sending any content (bytes, pings) for `ms`. */
+function noProgress(provider: string, ms: number): ProviderError {
+  return new ProviderError(
+    StreamErrorCode.ProviderTimeout,
+    `${provider}: no content for ${ms} ms (only keepalives or partial data arrived)`,
+    provider,
+    { retryable: true },
+  );
 }
 
 /** Parses one frame's JSON, or throws `invalid_response` naming the vendor. */
