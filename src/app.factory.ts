@@ -12,6 +12,16 @@ import type { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
 import { REQUEST_ID_HEADER } from './http/headers';
 import { StreamWsAdapter } from './ws/stream-ws.adapter';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './common/json-depth';
+import { RequestErrorCode } from './common/errors/error-code';
+import { openAiErrorBody } from './common/errors/openai-error';
+import {
+  clientErrorHandler,
+  CONNECTION_CHECK_INTERVAL_MS,
+  installServerLimits,
+  isOverConnectionCap,
+  TOO_MANY_CONNECTIONS_MESSAGE,
+} from './http/server-limits';
 
 const VALID_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -29,8 +39,15 @@ export async function createApp(
     loggerInstance: logger,
     bodyLimit: config.server.body_limit,
     trustProxy: config.server.trust_proxy,
+    // The whole request (not the answer) must arrive in time; headers_timeout is set on the server below.
+    requestTimeout: config.server.request_timeout,
+    // Parser refusals (malformed HTTP, 431, timeouts) in OpenAI's error shape.
+    clientErrorHandler,
     // Larger request headers are refused by Node with 431.
-    http: { maxHeaderSize: config.server.max_header_size },
+    http: {
+      maxHeaderSize: config.server.max_header_size,
+      connectionsCheckingInterval: CONNECTION_CHECK_INTERVAL_MS,
+    },
     logController: new LogController({
       requestIdLogLabel: 'request_id',
       // Probes and scrapes every few seconds would drown the request log.
@@ -48,8 +65,28 @@ export async function createApp(
 
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
+  installServerLimits(app.getHttpServer(), config.server);
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    if (isOverConnectionCap(request.raw.socket)) {
+      await reply
+        .status(429)
+        .header('connection', 'close')
+        .send(openAiErrorBody('too_many_connections', TOO_MANY_CONNECTIONS_MESSAGE, 'rate_limit_error'));
+    }
+  });
+  // Every JSON body, before any handler, DTO or class-transformer recurses into it.
+  fastify.addHook('preValidation', async (request, reply) => {
+    if (!nestsDeeperThan(request.body)) return;
+    await reply
+      .status(400)
+      .send(
+        openAiErrorBody(
+          RequestErrorCode.InvalidRequest,
+          `The request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels.`,
+          'invalid_request_error',
+        ),
+      );
   });
   const origins = new OriginPolicy(config.server.cors);
   fastify.addHook('onRequest', origins.onRequest);

@@ -60,6 +60,14 @@ export class ServerConfig {
   @IsIn(['development', 'production']) environment: 'development' | 'production' = 'development';
   /** Request headers, all together, larger than this are refused (431). */
   @Size() @Min(1024) @Max(1_048_576) max_header_size = 16_384;
+  /** The request line and headers must arrive within this (a client drip-feeding headers is cut off: 408). */
+  @Duration() @Min(1_000) headers_timeout = 10_000;
+  /** The whole request, body included, must arrive within this (a streamed answer may then take as long as
+   * it takes). At least headers_timeout. */
+  @Duration() @Min(1_000) request_timeout = 30_000;
+  /** Connections one client address may hold open at once; past it a request is answered 429. 0 = no cap.
+   * Not applied with trust_proxy (every connection then comes from the proxy, which caps its clients). */
+  @IsInt() @Min(0) max_connections_per_ip = 256;
   /** WebSocket frames (both WebSocket protocols) larger than this close the connection (1009). */
   @Size() @Min(1024) max_frame_size = 4_194_304;
   @ValidateNested() @Type(() => CorsConfig) cors: CorsConfig = new CorsConfig();

@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { RequestErrorCode } from '../common/errors/error-code';
+import { isOverConnectionCap, rawErrorResponse, TOO_MANY_CONNECTIONS_MESSAGE } from '../http/server-limits';
 
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
@@ -45,12 +47,17 @@ export class UpgradeRouter {
     socket.on('error', () => socket.destroy());
     const url = request.url ?? '/';
     const query = url.indexOf('?');
-    const handler = this.routes.get(query === -1 ? url : url.slice(0, query));
-    if (handler && !this.allowOrigin(request)) {
-      const body =
-        '{"error":{"message":"This Origin is not allowed (server.cors.origins).","type":"permission_error","param":null,"code":"forbidden"}}';
+    const path = query === -1 ? url : url.slice(0, query);
+    const handler = this.routes.get(path);
+    if (isOverConnectionCap(socket)) {
       socket.end(
-        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        rawErrorResponse(429, 'Too Many Requests', 'too_many_connections', TOO_MANY_CONNECTIONS_MESSAGE),
+      );
+      return;
+    }
+    if (handler && !this.allowOrigin(request)) {
+      socket.end(
+        rawErrorResponse(403, 'Forbidden', 'forbidden', 'This Origin is not allowed (server.cors.origins).'),
       );
       return;
     }
@@ -58,6 +65,13 @@ export class UpgradeRouter {
       handler(request, socket, head);
       return;
     }
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    socket.end(
+      rawErrorResponse(
+        404,
+        'Not Found',
+        RequestErrorCode.NotFound,
+        `No WebSocket endpoint at ${path.slice(0, 200)}; they are ${[...this.routes.keys()].join(', ') || 'off'}.`,
+      ),
+    );
   }
 }

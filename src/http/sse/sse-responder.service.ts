@@ -293,13 +293,15 @@ function identityOf(stream: CompletionStream): ChunkStreamIdentity {
 /** Chunk counters are updated every so many frames (and at the end of a stream), not on every frame. */
 const METER_BATCH = 64;
 
-/** The headers of an event stream (no caching or proxy buffering), with the reply's own and the request id. */
+/**
+ * The headers of an event stream (no caching or proxy buffering), with the reply's own and the request id.
+ * `Connection` is Node's to set: keep-alive, or close when the client asked for it (or speaks HTTP/1.0).
+ */
 function eventStreamHeaders(request: FastifyRequest, reply: FastifyReply): Record<string, string> {
   return {
     ...(reply.getHeaders() as Record<string, string>),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
     'x-accel-buffering': 'no',
     [REQUEST_ID_HEADER]: request.id,
   };

@@ -45,6 +45,9 @@ const EFFORTS: ReasoningEffort[] = ['none', 'minimal', 'low', 'medium', 'high'];
 /** Marks a constraint whose failure means "valid JSON, but a value this service does not support". */
 export const UNSUPPORTED = { code: 'unsupported_value' } as const;
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+/** Model ids travel in response headers (x-cb-model) and upstream URLs: visible ASCII only, no space or control. */
+const MODEL_ID = /^[\x21-\x7e]+$/;
+const MODEL_ID_MESSAGE = 'model ids are visible ASCII characters without spaces or control characters';
 
 /** Why a content part is invalid, or undefined when it is valid. */
 function contentPartProblem(part: unknown): string | undefined {
@@ -199,13 +202,14 @@ export class ProviderPreferencesDto implements ProviderPreferences {
 }
 
 export class ChatCompletionRequestDto implements ChatCompletionRequest {
-  @IsString() @IsNotEmpty() @MaxLength(256) model!: string;
+  @IsString() @IsNotEmpty() @MaxLength(256) @Matches(MODEL_ID, { message: MODEL_ID_MESSAGE }) model!: string;
 
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(16)
   @IsString({ each: true })
   @MaxLength(256, { each: true })
+  @Matches(MODEL_ID, { each: true, message: MODEL_ID_MESSAGE })
   models?: string[];
 
   @IsOptional() @ValidateNested() @Type(() => ProviderPreferencesDto) provider?: ProviderPreferencesDto;

@@ -60,6 +60,16 @@ describe('validateChatRequest', () => {
     ['empty messages', { ...base, messages: [] }, 'messages', /at least one message/],
     ['messages not an array', { ...base, messages: 'hi' }, 'messages', /array/],
     ['a message that is not an object', { ...base, messages: ['hi'] }, 'messages[0]', /object/],
+    ['a message that is an array', { ...base, messages: [[[]]] }, 'messages[0]', /object/],
+    [
+      'a tool call that is an array',
+      { ...base, messages: [{ role: 'assistant', content: null, tool_calls: [[]] }] },
+      'messages[0].tool_calls[0]',
+      /object/,
+    ],
+    ['a tool that is an array', { ...base, tools: [[[]]] }, 'tools[0]', /object/],
+    ['a model id with CR/LF', { ...base, model: 'openai/gpt\r\nx-evil: 1' }, 'model', /visible ASCII/],
+    ['a fallback model id with a space', { ...base, models: ['a b'] }, 'models', /visible ASCII/],
     [
       'an unknown role',
       { ...base, messages: [{ role: 'robot', content: 'x' }] },
@@ -116,5 +126,33 @@ describe('validateChatRequest', () => {
       param: 'n',
       message: "Invalid 'n': n > 1 is not supported: send one request per choice",
     });
+  });
+
+  it('reads a top-level null as "not given", as OpenAI does', () => {
+    const dto = validateChatRequest({
+      ...base,
+      stop: null,
+      max_tokens: null,
+      tools: null,
+      temperature: null,
+    });
+    expect(dto.stop).toBeUndefined();
+    expect(dto.max_tokens).toBeUndefined();
+    expect(dto.tools).toBeUndefined();
+    expect(dto.temperature).toBeUndefined();
+    expect(rejection({ ...base, model: null }).param).toBe('model');
+  });
+
+  it('refuses values nested deeper than MAX_JSON_DEPTH before transforming them, anywhere in the body', () => {
+    const deep = JSON.parse(`${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}`) as unknown;
+    for (const input of [
+      { ...base, metadata: deep },
+      { ...base, tools: [{ type: 'function', function: { name: 'f', parameters: deep } }] },
+      { ...base, messages: [{ role: 'user', content: 'x', extra: deep }] },
+    ]) {
+      const problem = rejection(input);
+      expect(problem.code).toBe(RequestErrorCode.InvalidRequest);
+      expect(problem.message).toMatch(/deeper than 64 levels/);
+    }
   });
 });
