@@ -16,6 +16,7 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from './common/json-depth';
 import { RequestErrorCode } from './common/errors/error-code';
 import { openAiErrorBody } from './common/errors/openai-error';
 import {
+  bodyTimeout,
   clientErrorHandler,
   CONNECTION_CHECK_INTERVAL_MS,
   installServerLimits,
@@ -39,8 +40,6 @@ export async function createApp(
     loggerInstance: logger,
     bodyLimit: config.server.body_limit,
     trustProxy: config.server.trust_proxy,
-    // The whole request (not the answer) must arrive in time; headers_timeout is set on the server below.
-    requestTimeout: config.server.request_timeout,
     // Parser refusals (malformed HTTP, 431, timeouts) in OpenAI's error shape.
     clientErrorHandler,
     // Larger request headers are refused by Node with 431.
@@ -66,6 +65,7 @@ export async function createApp(
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
   installServerLimits(app.getHttpServer(), config.server);
+  fastify.addHook('onRequest', bodyTimeout(config.server.request_timeout));
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
     if (isOverConnectionCap(request.raw.socket)) {

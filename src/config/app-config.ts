@@ -62,8 +62,8 @@ export class ServerConfig {
   @Size() @Min(1024) @Max(1_048_576) max_header_size = 16_384;
   /** The request line and headers must arrive within this (a client drip-feeding headers is cut off: 408). */
   @Duration() @Min(1_000) headers_timeout = 10_000;
-  /** The whole request, body included, must arrive within this (a streamed answer may then take as long as
-   * it takes). At least headers_timeout. */
+  /** A request's body must have arrived within this after its headers (the answer, a stream say, may then take
+   * as long as it takes). */
   @Duration() @Min(1_000) request_timeout = 30_000;
   /** Connections one client address may hold open at once; past it a request is answered 429. 0 = no cap.
    * Not applied with trust_proxy (every connection then comes from the proxy, which caps its clients). */
@@ -239,9 +239,11 @@ export class ProviderConfig {
   @ValidateIf(isHttpProvider) @Duration() connect_timeout = 10_000;
   /** Streams: time allowed until the response headers arrive. */
   @ValidateIf(isHttpProvider) @Duration() first_byte_timeout = 60_000;
+  /** Streams: longest silence between two received chunks (keepalive comments count). */
+  @ValidateIf(isHttpProvider) @Duration() idle_timeout = 60_000;
   /** Streams: the longest time without content (a content, thinking or tool-call delta, or the end); bytes that
    * make no event (keepalive comments, pings, a line that never ends) do not count. */
-  @ValidateIf(isHttpProvider) @Duration() idle_timeout = 60_000;
+  @ValidateIf(isHttpProvider) @Duration() @Min(1) progress_timeout = 120_000;
   /** Streams: the longest line (SSE) or NDJSON line, and the longest SSE event's data, accepted from the vendor;
    * past it the attempt fails as invalid_response (and fails over). Also capped by max_memory_per_stream. */
   @ValidateIf(isHttpProvider) @Size() @Min(1024) max_frame_size = 1_048_576;

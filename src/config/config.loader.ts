@@ -129,12 +129,6 @@ function crossCheck(config: AppConfig): string[] {
       else names.set(name, `models[${i}]`);
     }
   });
-  const { headers_timeout, request_timeout } = config.server;
-  if (headers_timeout > request_timeout) {
-    problems.push(
-      `server.headers_timeout: ${headers_timeout} ms is longer than server.request_timeout (${request_timeout} ms); it must be at most that`,
-    );
-  }
   return [...problems, ...authProblems(config), ...sanitizationProblems(config)];
 }
 

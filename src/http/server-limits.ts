@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
@@ -11,7 +12,7 @@ import type { ServerConfig } from '../config/app-config';
  * them leaves as OpenAI error JSON, like the errors of the routes, and closes the connection.
  */
 
-/** How often Node looks for requests past headers_timeout / request_timeout (its default is 30 s). */
+/** How often Node looks for requests past headers_timeout (its default is 30 s). */
 export const CONNECTION_CHECK_INTERVAL_MS = 2_000;
 
 const overCap = new WeakSet<object>();
@@ -60,7 +61,34 @@ function clientErrorResponse(code: string | undefined): string {
 }
 
 /**
- * Timeouts on what a client sends (a request drip-fed a byte at a time holds its socket only so long), unmet
+ * An onRequest hook: a request body must have arrived `ms` after its headers, or the connection is answered
+ * 408 and closed (a body drip-fed a byte at a time holds a socket only so long). Node's own requestTimeout is
+ * not used: it also ends responses whose client reads slowly (a paused stream), which backpressure must keep.
+ */
+export function bodyTimeout(ms: number): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return (request, reply) => {
+    const raw = request.raw;
+    if (raw.complete || !hasBody(raw)) return Promise.resolve();
+    const timer = setTimeout(() => {
+      const socket = raw.socket;
+      if (!reply.raw.headersSent && socket.writable)
+        socket.end(clientErrorResponse('ERR_HTTP_REQUEST_TIMEOUT'));
+      socket.destroy();
+    }, ms);
+    const clear = () => clearTimeout(timer);
+    raw.once('end', clear);
+    reply.raw.once('close', clear);
+    return Promise.resolve();
+  };
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Timeouts on what a client sends (headers drip-fed a byte at a time hold a socket only so long), unmet
  * `Expect` headers answered in OpenAI's shape, and the per-client connection cap.
  */
 export function installServerLimits(server: Server, config: ServerConfig): void {

@@ -295,16 +295,24 @@ const METER_BATCH = 64;
 
 /**
  * The headers of an event stream (no caching or proxy buffering), with the reply's own and the request id.
- * `Connection` is Node's to set: keep-alive, or close when the client asked for it (or speaks HTTP/1.0).
+ * `Connection: keep-alive` unless the client asked to close (or speaks HTTP/1.0 without keep-alive), which
+ * gets `close` and its connection closed after the stream.
  */
 function eventStreamHeaders(request: FastifyRequest, reply: FastifyReply): Record<string, string> {
   return {
     ...(reply.getHeaders() as Record<string, string>),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
+    connection: wantsClose(request) ? 'close' : 'keep-alive',
     'x-accel-buffering': 'no',
     [REQUEST_ID_HEADER]: request.id,
   };
+}
+
+function wantsClose(request: FastifyRequest): boolean {
+  const connection = request.headers.connection ?? '';
+  if (/\bclose\b/i.test(connection)) return true;
+  return request.raw.httpVersion === '1.0' && !/\bkeep-alive\b/i.test(connection);
 }
 
 /** Resolves when the socket can take more, or has closed. */

@@ -176,8 +176,8 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
       // finally below decides between reading it out (connection reused) and closing it.
       const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>;
       // Progress is content, not bytes: keepalives, pings and partial lines do not count. The body timeout
-      // (idle) ends a silent stream; this ends one that trickles bytes without an event for as long.
-      const idle = this.timeouts.idle;
+      // (idle) ends a silent stream; progress_timeout ends one that trickles bytes without making an event.
+      const progressTimeout = this.config.progress_timeout;
       let lastProgress = performance.now();
       for await (const chunk of chunks) {
         let produced = false;
@@ -189,7 +189,7 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
         // Taken after the consumer has read the events, so a slow reader is not mistaken for a stalled vendor.
         const now = performance.now();
         if (produced) lastProgress = now;
-        else if (now - lastProgress > idle) throw noProgress(this.id, idle);
+        else if (now - lastProgress > progressTimeout) throw noProgress(this.id, progressTimeout);
       }
       yield* translator.end();
     } catch (err) {
