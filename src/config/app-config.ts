@@ -15,9 +15,11 @@ import {
   Max,
   Min,
   MinLength,
+  ValidateBy,
   ValidateIf,
   ValidateNested,
 } from 'class-validator';
+import { allowEntryProblem } from '../common/net/address-allow-list';
 import { Duration, Secret, Size } from './config.decorators';
 
 /**
@@ -433,6 +435,32 @@ export class SanitizationConfig {
 }
 
 /** Petri-net workflows (README "Workflows"). */
+/** Webhook actions' outbound requests (README "Workflows: webhooks"). */
+export class WebhooksConfig {
+  /**
+   * What webhooks may reach besides public addresses: hostnames (`hooks.internal`; `*.corp.example` for any
+   * name below it), which may then resolve to any address, and IP addresses or CIDR ranges (`10.1.2.3`,
+   * `10.0.0.0/8`, `::1`, `fd00::/8`). Loopback, private, link-local, CGNAT, multicast, unspecified, broadcast
+   * and reserved addresses (and IPv6 forms carrying them) are refused unless listed here.
+   */
+  @IsArray()
+  @ValidateBy({
+    name: 'is_allow_entry',
+    validator: {
+      validate: (entries: unknown) =>
+        !Array.isArray(entries) || entries.every((e) => allowEntryProblem(e) === undefined),
+      defaultMessage: (args) => {
+        const entries = Array.isArray(args?.value) ? (args.value as unknown[]) : [];
+        const bad = entries.find((e) => allowEntryProblem(e) !== undefined);
+        return `${JSON.stringify(bad) ?? String(bad)} ${allowEntryProblem(bad) ?? 'is invalid'}`;
+      },
+    },
+  })
+  allow: string[] = [];
+  /** The most of a webhook's answer that is read; a longer answer fails the call. */
+  @Size() @Min(1) max_response = 1024 * 1024;
+}
+
 export class WorkflowsConfig {
   /** Definitions loaded at boot (`*.yml`, `*.yaml`, `*.json`), relative to the app's root (where config/ is); '' = none. */
   @IsString() directory!: string;
@@ -459,6 +487,7 @@ export class WorkflowsConfig {
   @Duration() @Min(300) lease_ttl!: number;
   /** The largest token data (serialized) a run may carry; past it the run fails. */
   @Size() @Min(1_024) max_token_data!: number;
+  @ValidateNested() @Type(() => WebhooksConfig) webhooks: WebhooksConfig = new WebhooksConfig();
 }
 
 export class AppConfig {

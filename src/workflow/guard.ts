@@ -1,4 +1,5 @@
 import { isObject } from '../common/is-object';
+import { patternMatches, patternProblem } from './guard-pattern';
 import { GUARD_OPS, type DefinitionProblem, type Guard, type GuardOp } from './workflow-definition';
 
 /** A dotted data path: `a`, `a.b`, `items.0.name`. */
@@ -6,12 +7,6 @@ export const FIELD_PATH = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** The deepest a guard may nest (`{not: {all: [...]}}` is two levels). */
 export const MAX_GUARD_DEPTH = 8;
-
-/** The longest regex source `matches` accepts. */
-export const MAX_REGEX_LENGTH = 200;
-
-/** How much of a string field `matches` tests (bounds the cost of a slow pattern). */
-export const MAX_MATCH_INPUT = 20_000;
 
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 const FORMS = ['all', 'any', 'not', 'field'] as const;
@@ -121,26 +116,7 @@ function contains(actual: unknown, expected: unknown): boolean {
 }
 
 function matches(actual: unknown, source: unknown): boolean {
-  if (typeof actual !== 'string' || typeof source !== 'string') return false;
-  const regex = compileRegex(source);
-  return regex !== undefined && regex.test(actual.slice(0, MAX_MATCH_INPUT));
-}
-
-const REGEX_CACHE_LIMIT = 500;
-const regexCache = new Map<string, RegExp | undefined>();
-
-/** The compiled pattern (cached; no flags, so `test` is stateless), or undefined when it does not compile. */
-function compileRegex(source: string): RegExp | undefined {
-  if (regexCache.has(source)) return regexCache.get(source);
-  let regex: RegExp | undefined;
-  try {
-    regex = new RegExp(source);
-  } catch {
-    regex = undefined;
-  }
-  if (regexCache.size >= REGEX_CACHE_LIMIT) regexCache.delete(regexCache.keys().next().value as string);
-  regexCache.set(source, regex);
-  return regex;
+  return typeof actual === 'string' && typeof source === 'string' && patternMatches(source, actual);
 }
 
 /** Everything wrong with a raw guard (empty: it is a valid Guard and may be cast). */
@@ -223,55 +199,6 @@ function checkValue(op: GuardOp, raw: Record<string, unknown>, path: string): De
 
 function regexProblems(value: unknown, path: string): DefinitionProblem[] {
   if (typeof value !== 'string') return [{ path, message: "'matches' needs a regular expression string" }];
-  if (value.length > MAX_REGEX_LENGTH) {
-    return [{ path, message: `the regular expression is longer than ${MAX_REGEX_LENGTH} characters` }];
-  }
-  const slow = backtrackingRisk(value);
-  if (slow) return [{ path, message: slow }];
-  try {
-    new RegExp(value);
-    return [];
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    return [{ path, message: `invalid regular expression: ${reason}` }];
-  }
-}
-
-/**
- * Why a pattern could take exponential time on JavaScript's backtracking engine, or undefined: a repeated
- * group that itself repeats or alternates (`(a+)+`, `(a|aa)*`), or a backreference. Guards run on the event
- * loop against text that agents and webhooks produce, so such patterns are refused when a definition is made.
- */
-export function backtrackingRisk(source: string): string | undefined {
-  if (/\\[1-9]|\\k</.test(source)) return 'backreferences are not allowed in guard patterns';
-  const groups: Array<{ risky: boolean }> = [];
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(') groups.push({ risky: false });
-    else if (c === '|' || c === '*' || c === '+' || c === '{') {
-      const inner = groups.at(-1);
-      if (inner) inner.risky = true;
-    } else if (c === ')') {
-      const group = groups.pop();
-      const next = source[i + 1];
-      const repeated = next === '*' || next === '+' || next === '{';
-      if (group?.risky && repeated) {
-        return 'a repeated group that repeats or alternates inside (like (a+)+ or (a|b)*) can take exponential time; simplify the pattern';
-      }
-      // A group that repeats makes the group around it risky too.
-      const outer = groups.at(-1);
-      if (outer && (group?.risky || repeated)) outer.risky = true;
-    }
-  }
-  return undefined;
+  const problem = patternProblem(value);
+  return problem ? [{ path, message: problem }] : [];
 }

@@ -3,9 +3,11 @@ import type { TopicWriter } from '../events/event-bus.service';
 import type { WorkflowBusEvent } from '../events/topics';
 import type { AgentRun, AgentRunner } from './agent-runner';
 import { RunExecution, type RunSettings, StepError } from './run-execution';
+import { type WebhookCall, WebhookError, type WebhookResult } from './webhook';
 import type {
   Action,
   AgentAction,
+  WebhookAction,
   FunctionAction,
   Guard,
   PlaceDefinition,
@@ -88,6 +90,19 @@ class FakeAgents {
   }
 }
 
+/** WebhookClient.call: answers with `answer` (or throws WebhookError(detail) when `fail` is set). */
+class FakeWebhooks {
+  readonly calls: Array<{ action: WebhookAction; call: WebhookCall }> = [];
+  answer: Record<string, unknown> = {};
+  fail?: string;
+
+  call(action: WebhookAction, call: WebhookCall): Promise<WebhookResult> {
+    this.calls.push({ action, call });
+    if (this.fail !== undefined) return Promise.reject(new WebhookError(this.fail));
+    return Promise.resolve({ data: { ...call.data, ...this.answer }, status: 200, durationMs: 3 });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Definitions
 // ---------------------------------------------------------------------------------------------------------
@@ -148,6 +163,7 @@ function start(
   const runWriter = new FakeWriter<WorkflowRunSummary>('run', log);
   const definitionWriter = new FakeWriter<unknown>('definition', log);
   const agents = new FakeAgents();
+  const webhooks = new FakeWebhooks();
   const now = new Date().toISOString();
   const summary: WorkflowRunSummary = {
     runId: 'run_1',
@@ -171,6 +187,7 @@ function start(
       definition: definitionWriter as unknown as TopicWriter<WorkflowBusEvent, unknown>,
     },
     agents as unknown as AgentRunner,
+    webhooks,
     { ...SETTINGS, ...settings },
     pino({ level: 'silent' }),
   );
@@ -181,6 +198,7 @@ function start(
     runWriter,
     definitionWriter,
     agents,
+    webhooks,
     log,
     events,
     types: () => events().map((e) => e.type),
@@ -964,6 +982,55 @@ describe('RunExecution', () => {
       expect(errorOf(await ended(h))).toEqual(failure);
       expect(h.types()).toEqual(['token_created', 'token_created', 'error']);
       expect(h.state()).toMatchObject({ status: 'failed', steps: 2, error: failure });
+    });
+  });
+
+  describe('webhook actions', () => {
+    const hook: WebhookAction = {
+      type: 'webhook',
+      url: 'https://hooks.example.com/x',
+      method: 'POST',
+      headers: { authorization: 'Bearer s3cr3t-value' },
+      timeoutMs: 1_000,
+    };
+    const hooked = definitionOf(
+      [place('in', { initial: true }), place('out', { final: true })],
+      [transition('notify', ['in'], ['out'], hook)],
+    );
+
+    it('records the host, status and duration; the data is what the client returns', async () => {
+      const h = start(hooked, { a: 1 }, {}, false);
+      h.webhooks.answer = { summary: 'ok' };
+      h.execution.begin();
+      await ended(h);
+      expect(h.webhooks.calls).toEqual([
+        { action: hook, call: { workflowId: 'wf', runId: 'run_1', transition: 'notify', data: { a: 1 } } },
+      ]);
+      expect(h.events().find((e) => e.type === 'function_executed')?.data).toEqual({
+        transition: 'notify',
+        function: 'webhook',
+        host: 'hooks.example.com',
+        status: 200,
+        duration_ms: 3,
+        token_data: { a: 1, summary: 'ok' },
+      });
+      expect(h.state().output).toEqual({ a: 1, summary: 'ok' });
+    });
+
+    it('fails the run with the one generic message; the detail and the headers stay out of it', async () => {
+      const h = start(hooked, {}, {}, false);
+      h.webhooks.fail = 'refused: loopback address 127.0.0.1';
+      h.execution.begin();
+      const error = errorOf(await ended(h));
+      expect(error).toEqual({
+        code: WorkflowErrorCode.WebhookFailed,
+        message: 'The webhook call failed.',
+        retryable: true,
+        transition: 'notify',
+      });
+      const everything = JSON.stringify([h.runWriter.published, h.runWriter.summaries]);
+      expect(everything).not.toContain('127.0.0.1');
+      expect(everything).not.toContain('s3cr3t');
     });
   });
 });

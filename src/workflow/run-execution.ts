@@ -5,7 +5,7 @@ import type { Usage } from '../streaming/stream-event';
 import type { AgentRunner } from './agent-runner';
 import { FunctionError, runBuiltin } from './builtin-functions';
 import { evaluateGuard } from './guard';
-import { callWebhook, WebhookError } from './webhook';
+import { type WebhookClient, WebhookError } from './webhook';
 import type { TransitionDefinition, WorkflowDefinition } from './workflow-definition';
 import {
   type RunError,
@@ -68,6 +68,7 @@ export class RunExecution {
     summary: WorkflowRunSummary,
     private readonly writers: RunWriters,
     private readonly agents: AgentRunner,
+    private readonly webhooks: Pick<WebhookClient, 'call'>,
     private readonly settings: RunSettings,
     private readonly log: AppLogger,
   ) {
@@ -239,6 +240,17 @@ export class RunExecution {
       const error = errorOf(err, transition);
       if (error.code === String(WorkflowErrorCode.Internal))
         this.log.error({ err, transition: transition.id }, 'step failed');
+      if (err instanceof WebhookError && transition.action.type === 'webhook') {
+        // The detail the run may not show (refused address, closed port, status); never header values.
+        this.log.warn(
+          {
+            transition: transition.id,
+            webhook_host: new URL(transition.action.url).host,
+            reason: err.detail,
+          },
+          'webhook call failed',
+        );
+      }
       this.fail(error);
       return;
     } finally {
@@ -289,7 +301,7 @@ export class RunExecution {
         return out;
       }
       case 'webhook': {
-        const result = await callWebhook(
+        const result = await this.webhooks.call(
           action,
           { workflowId: this.definition.id, runId: this.runId, transition: transition.id, data },
           this.controller.signal,

@@ -1,3 +1,4 @@
+import { AddressAllowList } from '../common/net/address-allow-list';
 import { deadlockMessage, parseWorkflowDefinition, type ParseOptions } from './workflow-definition.parser';
 import type { DefinitionProblem, WorkflowDefinition } from './workflow-definition';
 import { WorkflowDefinitionError } from './workflow.error';
@@ -248,7 +249,7 @@ describe('parseWorkflowDefinition', () => {
         url: 'http://localhost:8080/hook',
         method: 'PUT',
         timeout: '2s',
-        output: 'published_at',
+        response: { fields: { published_at: 'result.at', id: 'id' } },
       };
       transition(r, 5).action = { type: 'function', function: 'set', args: { values: {} } };
     });
@@ -264,7 +265,7 @@ describe('parseWorkflowDefinition', () => {
         method: 'PUT',
         headers: {},
         timeoutMs: 2_000,
-        output: 'published_at',
+        response: { fields: { published_at: 'result.at', id: 'id' } },
       },
       { type: 'function', function: 'set', args: { values: {} } },
     ]);
@@ -634,9 +635,62 @@ describe('parseWorkflowDefinition', () => {
         [{ path: 'transitions[4].action.timeout', message: 'must be more than 0 and at most 5m' }],
       ],
       [
-        'a bad webhook output',
-        (r) => (transition(r, 4).action.output = '1st'),
-        [{ path: 'transitions[4].action.output', message: KEY_MESSAGE }],
+        'a webhook output (answers are no longer merged)',
+        (r) => (transition(r, 4).action.output = 'answer'),
+        [
+          {
+            path: 'transitions[4].action.output',
+            message:
+              "webhook answers are no longer merged; name the fields to keep with response: {fields: {key: 'path.in.answer'}}",
+          },
+        ],
+      ],
+      [
+        'credentials in a webhook url',
+        (r) => (transition(r, 4).action.url = 'https://user:pass@hooks.example.com/x'),
+        [
+          {
+            path: 'transitions[4].action.url',
+            message: 'must not carry credentials (user:password@); send them in headers',
+          },
+        ],
+      ],
+      [
+        'bad webhook response fields',
+        (r) => (transition(r, 4).action.response = { fields: { '1st': 'a', ok: 'a..b', x: 3 }, all: true }),
+        [
+          { path: 'transitions[4].action.response.all', message: "unknown field 'all'" },
+          { path: 'transitions[4].action.response.fields.1st', message: KEY_MESSAGE },
+          {
+            path: 'transitions[4].action.response.fields.ok',
+            message: "must be a dotted path in the answer such as 'result.summary'",
+          },
+          {
+            path: 'transitions[4].action.response.fields.x',
+            message: "must be a dotted path in the answer such as 'result.summary'",
+          },
+        ],
+      ],
+      [
+        'empty webhook response fields',
+        (r) => (transition(r, 4).action.response = { fields: {} }),
+        [
+          {
+            path: 'transitions[4].action.response.fields',
+            message: 'must be an object of 1 to 32 data keys to dotted paths in the answer',
+          },
+        ],
+      ],
+      [
+        'headers the service sets',
+        (r) => (transition(r, 4).action.headers = { Host: 'internal', 'Content-Length': '1' }),
+        [
+          { path: 'transitions[4].action.headers.Host', message: "'Host' is set by the service" },
+          {
+            path: 'transitions[4].action.headers.Content-Length',
+            message: "'Content-Length' is set by the service",
+          },
+        ],
       ],
       [
         'a guard with two forms',
@@ -702,6 +756,63 @@ describe('parseWorkflowDefinition', () => {
           message: "Invalid workflow definition: transitions[1].action.model: unknown model 'gpt-9'",
         }) as Error,
       );
+    });
+  });
+
+  describe('webhook targets', () => {
+    const withUrl = (url: string) => changed((r) => (transition(r, 4).action.url = url));
+    const REFUSED = [
+      {
+        path: 'transitions[4].action.url',
+        message:
+          'must not point to a loopback, private, link-local, CGNAT, multicast, broadcast or reserved address (an operator can allow one in workflows.webhooks.allow)',
+      },
+    ];
+
+    it.each([
+      'http://127.0.0.1/x',
+      'http://127.1/x',
+      'http://0x7f000001/x',
+      'http://2130706433/x',
+      'http://0177.0.0.1/x',
+      'http://0.0.0.0/x',
+      'http://0/x',
+      'http://[::1]/x',
+      'http://[::]/x',
+      'http://[::ffff:127.0.0.1]/x',
+      'http://[::ffff:169.254.169.254]/x',
+      'http://[64:ff9b::a9fe:a9fe]/x',
+      'http://169.254.169.254/latest/meta-data/',
+      'http://10.0.0.1/x',
+      'http://172.16.0.1/x',
+      'http://192.168.1.1/x',
+      'http://100.64.0.1/x',
+      'http://224.0.0.1/x',
+      'http://255.255.255.255/x',
+      'http://[fd00::1]/x',
+      'http://[fe80::1]/x',
+      'https://127.0.0.1.:8443/x',
+    ])('refuses %s with the one message', (url) => {
+      expect(problemsOf(withUrl(url))).toEqual(REFUSED);
+    });
+
+    it('accepts public literals and hostnames (hostnames are checked after DNS, at call time)', () => {
+      for (const url of ['https://8.8.8.8/x', 'https://[2606:4700::1111]/x', 'http://localhost:8080/x']) {
+        expect(() => parseWorkflowDefinition(withUrl(url), OPTIONS)).not.toThrow();
+      }
+    });
+
+    it('accepts what workflows.webhooks.allow lists', () => {
+      const allowing = { ...OPTIONS, webhookAllow: new AddressAllowList(['127.0.0.0/8', '::1']) };
+      for (const url of [
+        'http://127.0.0.1:9/x',
+        'http://0x7f.1/x',
+        'http://[::1]/x',
+        'http://[::ffff:127.0.0.1]/',
+      ]) {
+        expect(() => parseWorkflowDefinition(withUrl(url), allowing)).not.toThrow();
+      }
+      expect(problemsOf(withUrl('http://10.0.0.1/x'), allowing)).toEqual(REFUSED);
     });
   });
 

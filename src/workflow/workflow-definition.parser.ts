@@ -1,8 +1,10 @@
 import { isObject } from '../common/is-object';
+import { AddressAllowList } from '../common/net/address-allow-list';
 import { parseDuration } from '../config/units';
 import { builtinArgsProblems, outputKeyProblems, templateStringProblems } from './builtin-functions';
-import { guardProblems } from './guard';
+import { FIELD_PATH, guardProblems } from './guard';
 import { analyzeNet, markablePlaces } from './net-analysis';
+import { webhookUrlProblem } from './webhook-target';
 import { WorkflowDefinitionError } from './workflow.error';
 import {
   BUILTIN_FUNCTIONS,
@@ -15,6 +17,7 @@ import {
   type PlaceDefinition,
   type TransitionDefinition,
   type WebhookAction,
+  type WebhookResponseMapping,
   type WorkflowDefinition,
 } from './workflow-definition';
 
@@ -24,6 +27,8 @@ export interface ParseOptions {
   knownModel: (id: string) => boolean;
   /** The webhook timeout when an action sets none, ms. */
   defaultWebhookTimeoutMs: number;
+  /** Addresses webhooks may point to besides public ones (`workflows.webhooks.allow`; default none). */
+  webhookAllow?: AddressAllowList;
   /** The most markings the reachability analysis explores (default 10 000). */
   maxStates?: number;
   /** The most tokens one place may hold before the net counts as unbounded (default 8). */
@@ -50,6 +55,24 @@ const MAX_WEBHOOK_TIMEOUT_MS = 5 * 60_000;
 const MAX_NAME_LENGTH = 200;
 const MAX_DESCRIPTION_LENGTH = 2_000;
 const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
+/** Headers the service sets itself (framing, routing, the JSON body): a definition may not. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+  'proxy-authorization',
+  'proxy-connection',
+]);
+/** The most answer fields one webhook maps. */
+const MAX_RESPONSE_FIELDS = 32;
+const NO_ALLOW_LIST = new AddressAllowList([]);
 const ACTION_TYPES = ['none', 'agent', 'function', 'webhook'] as const;
 
 const ROOT_KEYS = ['id', 'name', 'description', 'timeout', 'max_steps', 'places', 'transitions'];
@@ -59,7 +82,7 @@ const ACTION_KEYS: Record<(typeof ACTION_TYPES)[number], string[]> = {
   none: ['type'],
   agent: ['type', 'agent', 'model', 'system', 'prompt', 'output', 'max_tokens', 'temperature'],
   function: ['type', 'function', 'args'],
-  webhook: ['type', 'url', 'method', 'headers', 'timeout', 'output'],
+  webhook: ['type', 'url', 'method', 'headers', 'timeout', 'response'],
 };
 
 /** Collects problems while a definition is read. */
@@ -235,7 +258,16 @@ function readAction(
     problems.push({ path: `${path}.type`, message });
     return undefined;
   }
-  unknownFields(raw, ACTION_KEYS[type], path, problems);
+  if (type === 'webhook' && Object.hasOwn(raw, 'output')) {
+    // Webhooks once merged their whole answer (or wrote it under `output`): the answer is now read only
+    // through named fields, so say how rather than "unknown field".
+    problems.push({
+      path: `${path}.output`,
+      message:
+        "webhook answers are no longer merged; name the fields to keep with response: {fields: {key: 'path.in.answer'}}",
+    });
+  }
+  unknownFields(raw, [...ACTION_KEYS[type], ...(type === 'webhook' ? ['output'] : [])], path, problems);
   switch (type) {
     case 'none':
       return { type: 'none' };
@@ -327,7 +359,8 @@ function readWebhook(
   problems: Problems,
 ): WebhookAction | undefined {
   const before = problems.length;
-  const url = readUrl(raw.url, `${path}.url`, problems);
+  const urlProblem = webhookUrlProblem(raw.url, options.webhookAllow ?? NO_ALLOW_LIST);
+  if (urlProblem) problems.push({ path: `${path}.url`, message: urlProblem });
   const method = raw.method ?? 'POST';
   if (method !== 'POST' && method !== 'PUT')
     problems.push({ path: `${path}.method`, message: 'must be POST or PUT' });
@@ -335,30 +368,51 @@ function readWebhook(
   const timeoutMs =
     readTimeout(raw.timeout, `${path}.timeout`, MAX_WEBHOOK_TIMEOUT_MS, '5m', problems) ??
     options.defaultWebhookTimeoutMs;
-  if (raw.output !== undefined) problems.push(...outputKeyProblems(raw.output, `${path}.output`));
-  if (problems.length > before || url === undefined || !headers) return undefined;
+  const response = readResponseMapping(raw.response, `${path}.response`, problems);
+  if (problems.length > before || !headers) return undefined;
   return omitUndefined({
     type: 'webhook' as const,
-    url,
+    url: raw.url as string,
     method: method as 'POST' | 'PUT',
     headers,
     timeoutMs,
-    output: raw.output as string | undefined,
+    response,
   });
 }
 
-function readUrl(raw: unknown, path: string, problems: Problems): string | undefined {
-  let url: URL | undefined;
-  try {
-    url = typeof raw === 'string' ? new URL(raw) : undefined;
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    problems.push({ path, message: 'must be an absolute http: or https: URL' });
+/** `response: {fields: {key: 'dotted.path'}}`: which parts of the answer reach the data. */
+function readResponseMapping(
+  raw: unknown,
+  path: string,
+  problems: Problems,
+): WebhookResponseMapping | undefined {
+  if (raw === undefined) return undefined;
+  if (!isObject(raw)) {
+    problems.push({ path, message: "must be an object such as {fields: {summary: 'result.summary'}}" });
     return undefined;
   }
-  return raw as string;
+  unknownFields(raw, ['fields'], path, problems);
+  const fields = raw.fields;
+  const at = `${path}.fields`;
+  const count = isObject(fields) ? Object.keys(fields).length : 0;
+  if (!isObject(fields) || count === 0 || count > MAX_RESPONSE_FIELDS) {
+    problems.push({
+      path: at,
+      message: `must be an object of 1 to ${MAX_RESPONSE_FIELDS} data keys to dotted paths in the answer`,
+    });
+    return undefined;
+  }
+  const before = problems.length;
+  for (const [key, source] of Object.entries(fields)) {
+    problems.push(...outputKeyProblems(key, `${at}.${key}`));
+    if (typeof source !== 'string' || !FIELD_PATH.test(source)) {
+      problems.push({
+        path: `${at}.${key}`,
+        message: "must be a dotted path in the answer such as 'result.summary'",
+      });
+    }
+  }
+  return problems.length === before ? { fields: { ...(fields as Record<string, string>) } } : undefined;
 }
 
 function readHeaders(raw: unknown, path: string, problems: Problems): Record<string, string> | undefined {
@@ -369,6 +423,8 @@ function readHeaders(raw: unknown, path: string, problems: Problems): Record<str
   const before = problems.length;
   for (const [name, value] of Object.entries(raw)) {
     if (!HEADER_NAME.test(name)) problems.push({ path: `${path}.${name}`, message: 'invalid header name' });
+    else if (RESERVED_HEADERS.has(name.toLowerCase()))
+      problems.push({ path: `${path}.${name}`, message: `'${name}' is set by the service` });
     else if (typeof value !== 'string')
       problems.push({ path: `${path}.${name}`, message: 'must be a string' });
     else if (/[\r\n]/.test(value)) {

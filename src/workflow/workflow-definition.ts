@@ -81,16 +81,24 @@ export interface FunctionAction {
 }
 
 /**
- * An HTTP call: the token data goes out as JSON (`{workflowId, runId, transition, data}`); a JSON object
- * answer is merged into the data (or written under `output`). Non-2xx, non-JSON or a timeout fails the run.
+ * An HTTP call: the token data goes out as JSON (`{workflowId, runId, transition, data}`). The answer is read
+ * only through `response.fields`; without them the run records the status and duration, and the data goes on
+ * unchanged. Non-2xx, an unreachable or refused target, or a timeout fails the run (one generic message).
  */
 export interface WebhookAction {
   type: 'webhook';
   url: string;
   method: 'POST' | 'PUT';
+  /** Sent as they are; never shown back (GET shows `***`), never logged, masked in mapped answers. */
   headers: Record<string, string>;
   timeoutMs: number;
-  output?: string;
+  response?: WebhookResponseMapping;
+}
+
+/** Which parts of a webhook's JSON answer go into the token data. */
+export interface WebhookResponseMapping {
+  /** Data key to a dotted path in the answer (`summary: 'result.summary'`); absent paths set nothing. */
+  fields: Record<string, string>;
 }
 
 export const GUARD_OPS = [

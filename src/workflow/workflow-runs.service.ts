@@ -24,6 +24,8 @@ import { CompletionService } from '../streaming/completion.service';
 import type { WorkflowFeed } from '../streaming/multiplexer/stream-multiplexer.service';
 import { AGENT_STATUS_TOPIC, AgentRunner } from './agent-runner';
 import { RunExecution } from './run-execution';
+import { AddressAllowList } from '../common/net/address-allow-list';
+import { WebhookClient } from './webhook';
 import { WorkflowError } from './workflow.error';
 import { withDeadline } from '../common/with-deadline';
 import { AuthError } from '../auth/auth.error';
@@ -76,6 +78,7 @@ export class WorkflowRuns
   /** Starts between their checks and their run's registration (counted against max_running). */
   private starting = 0;
   private readonly agents: AgentRunner;
+  private readonly webhooks: WebhookClient;
   private readonly log: AppLogger;
   private stopListening?: () => void;
   private readonly leases: RunLeases;
@@ -103,6 +106,10 @@ export class WorkflowRuns
       { retentionMs: run_retention, historyLimit: history_limit, progressIntervalMs: progress_interval },
       this.log,
     );
+    this.webhooks = new WebhookClient({
+      allow: new AddressAllowList(config.workflows.webhooks.allow),
+      maxResponseBytes: config.workflows.webhooks.max_response,
+    });
   }
 
   onModuleInit(): void {
@@ -207,9 +214,10 @@ export class WorkflowRuns
     if (this.running.size > 0) await Promise.race([all(), sleep(FINAL_WRITE_GRACE_MS)]);
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     this.stopListening?.();
     clearInterval(this.sweeper);
+    await this.webhooks.close();
   }
 
   /** Starts a run of a definition with input data; returns its state once its topic exists. */
@@ -283,6 +291,7 @@ export class WorkflowRuns
       summary,
       writers,
       this.agents,
+      this.webhooks,
       {
         maxSteps: definition.maxSteps ?? workflows.max_steps,
         maxParallel: workflows.max_parallel,

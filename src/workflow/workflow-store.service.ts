@@ -5,6 +5,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { parse as parseYaml } from 'yaml';
 import { RequestErrorCode } from '../common/errors/error-code';
 import { isObject } from '../common/is-object';
+import { AddressAllowList } from '../common/net/address-allow-list';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
@@ -40,6 +41,7 @@ export class WorkflowStore implements OnModuleInit {
   private readonly cache = new Map<string, StoredWorkflow>();
   private readonly key: string;
   private readonly log: AppLogger;
+  private readonly webhookAllow: AddressAllowList;
 
   constructor(
     private readonly config: AppConfig,
@@ -48,6 +50,7 @@ export class WorkflowStore implements OnModuleInit {
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.key = `${config.redis.key_prefix}workflows:definitions`;
+    this.webhookAllow = new AddressAllowList(config.workflows.webhooks.allow);
     this.log = logger.child({ context: 'WorkflowStore' });
   }
 
@@ -97,6 +100,7 @@ export class WorkflowStore implements OnModuleInit {
     return parseWorkflowDefinition(raw, {
       knownModel: (id) => this.routing.knowsModel(id),
       defaultWebhookTimeoutMs: this.config.workflows.webhook_timeout,
+      webhookAllow: this.webhookAllow,
     });
   }
 
