@@ -84,14 +84,6 @@ export class RedisGate {
   }
 
   /**
-   * Redis is known to be down: the connection was lost (or never made) and has not been ready since, whatever
-   * reconnect attempt is under way.
-   */
-  get knownDown(): boolean {
-    return this.lost && !this.ready;
-  }
-
-  /**
    * Whether the connection is (or becomes, within `ms`) ready. Only a first connection attempt in progress (at
    * boot, say) is waited for, until it succeeds or fails; a connection known to be down (waiting to retry, or
    * retrying) answers false at once.
