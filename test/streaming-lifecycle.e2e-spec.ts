@@ -96,8 +96,9 @@ describe('SSE stream lifecycle', () => {
     const sse = await readSse(res);
     const frames = sse.raw.split('\n\n').filter(Boolean);
     expect(frames).toHaveLength(6);
-    expect(frames[4]).toBe(
-      'data: {"error":{"message":"simulated connection_lost after 3 chunks","type":"upstream_error","param":null,"code":"connection_lost"}}',
+    // The failure was dead-lettered (durably, before this frame left): the frame names the letter.
+    expect(frames[4]).toMatch(
+      /^data: \{"error":\{"message":"simulated connection_lost after 3 chunks","type":"upstream_error","param":null,"code":"connection_lost","dead_letter_id":"dl-[0-9a-f]{32}"\}\}$/,
     );
     expect(frames[5]).toBe('data: [DONE]');
     const contents = deltasOf(sse)
@@ -130,6 +131,7 @@ describe('SSE stream lifecycle', () => {
         type: 'rate_limit_error',
         param: null,
         code: 'rate_limit_exceeded',
+        dead_letter_id: expect.stringMatching(/^dl-[0-9a-f]{32}$/),
       },
     });
     const openai = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'x', maxRetries: 0 });
@@ -147,7 +149,9 @@ describe('SSE stream lifecycle', () => {
     const sse = await readSse(res);
     expect(sse.comments.length).toBeGreaterThanOrEqual(2);
     expect(sse.events.map((e) => e.data)).toEqual([
-      '{"error":{"message":"simulated provider_timeout after 0 chunks","type":"upstream_error","param":null,"code":"provider_timeout"}}',
+      expect.stringMatching(
+        /^\{"error":\{"message":"simulated provider_timeout after 0 chunks","type":"upstream_error","param":null,"code":"provider_timeout","dead_letter_id":"dl-[0-9a-f]{32}"\}\}$/,
+      ),
       '[DONE]',
     ]);
   });

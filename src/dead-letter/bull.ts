@@ -62,25 +62,35 @@ const CONNECTING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect'
  */
 export class RedisGate {
   private lastLogAt = 0;
+  /** The connection closed and has not been ready since. */
+  private lost = false;
 
   constructor(
     private readonly client: Redis,
     private readonly timeoutMs: number,
     private readonly log: AppLogger,
     private readonly what: string,
-  ) {}
+  ) {
+    client.on('close', () => {
+      this.lost = true;
+    });
+    client.on('ready', () => {
+      this.lost = false;
+    });
+  }
 
   get ready(): boolean {
     return this.client.status === 'ready';
   }
 
   /**
-   * Whether the connection is (or becomes, within `ms`) ready. Only a connection attempt in progress (at boot,
-   * say) is waited for, until it succeeds or fails; a connection waiting to retry answers false at once.
+   * Whether the connection is (or becomes, within `ms`) ready. Only a first connection attempt in progress (at
+   * boot, say) is waited for, until it succeeds or fails; a connection known to be down (waiting to retry, or
+   * retrying) answers false at once.
    */
   whenReady(ms: number): Promise<boolean> {
     if (this.ready) return Promise.resolve(true);
-    if (!CONNECTING.has(this.client.status)) return Promise.resolve(false);
+    if (this.lost || !CONNECTING.has(this.client.status)) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (ready: boolean) => {
         clearTimeout(timer);

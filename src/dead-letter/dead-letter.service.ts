@@ -35,7 +35,14 @@ import { configuredSecrets, type LetterSecrets, scrubLetter } from './dead-lette
 import { DeadLetterSpool } from './dead-letter-spool';
 import { SanitizationService } from '../sanitization/sanitization.service';
 
-type StoredAs = 'queue' | 'spool' | 'lost';
+/** Where a letter went: the queue (BullMQ acknowledged the add), the spool (its line fdatasynced), or nowhere. */
+export type StoredAs = 'queue' | 'spool' | 'lost';
+
+/** A recorded letter once it is durable (or known lost). */
+export interface RecordedLetter {
+  id: string;
+  storedAs: StoredAs;
+}
 
 /** Letters read from Redis per round trip while scanning the queue. */
 const SCAN_PAGE = 500;
@@ -65,7 +72,7 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
   private readonly secrets: LetterSecrets;
   private readonly maxLetters: number;
   private readonly timeoutMs: number;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<StoredAs>>();
   private readonly listeners = new Set<(letter: DeadLetter) => void>();
   private draining?: Promise<void>;
   private drainAgain = false;
@@ -128,6 +135,23 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
    * scrubbed of secrets here and stored in the background (the queue, else the spool file).
    */
   record(letter: NewDeadLetter): string {
+    return this.keep(letter).id;
+  }
+
+  /**
+   * Keeps a failed completion as a dead letter and resolves once it is durable: in the queue (BullMQ
+   * acknowledged the add) or in the spool file (its line fdatasynced), `lost` when neither took it. Never
+   * rejects. The completion path awaits this before the client hears of the failure, so a letter the client
+   * was told about survives a crash of this process. While Redis is known to be down the letter goes straight
+   * to the spool, without waiting for a Redis deadline.
+   */
+  async recordDurably(letter: NewDeadLetter): Promise<RecordedLetter> {
+    const { id, stored } = this.keep(letter);
+    return { id, storedAs: await stored };
+  }
+
+  /** Scrubs the letter, starts storing it, and tells the listeners; never throws. */
+  private keep(letter: NewDeadLetter): { id: string; stored: Promise<StoredAs> } {
     const id = `dl-${randomUUID().replaceAll('-', '')}`;
     try {
       // Credentials first (always), then PII in the prompt and messages (sanitization.dead_letters).
@@ -140,15 +164,19 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
         id,
         replays: [],
       };
-      const task = this.store(stored)
-        .catch((err: unknown) => this.log.error({ err, dead_letter_id: id }, 'dead letter not stored'))
+      const task: Promise<StoredAs> = this.store(stored)
+        .catch((err: unknown): StoredAs => {
+          this.log.error({ err, dead_letter_id: id }, 'dead letter not stored');
+          return 'lost';
+        })
         .finally(() => this.inFlight.delete(task));
       this.inFlight.add(task);
       for (const listener of this.listeners) listener(stored);
+      return { id, stored: task };
     } catch (err) {
       this.log.error({ err, dead_letter_id: id }, 'dead letter not recorded');
+      return { id, stored: Promise.resolve('lost') };
     }
-    return id;
   }
 
   /** Hears every letter recorded on this node (already scrubbed of secrets). Returns the unsubscribe. */
@@ -216,9 +244,10 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
       this.log.warn({ err }, 'dead-letter queue did not close cleanly');
     }
     await this.gate.close();
+    await this.spool.close();
   }
 
-  private async store(letter: DeadLetter): Promise<void> {
+  private async store(letter: DeadLetter): Promise<StoredAs> {
     let storedAs: StoredAs = 'queue';
     try {
       await this.add(letter);
@@ -239,6 +268,7 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
       this.metrics.deadLettersSpooled.set(this.spool.pending);
     }
     this.metrics.deadLetters.labels(letter.errorKind, storedAs).inc();
+    return storedAs;
   }
 
   /** Adds a letter as a job with its own id (adding an id that exists is a no-op). Fails fast without Redis. */

@@ -158,6 +158,27 @@ describe('toCompletionEvent', () => {
     });
   });
 
+  it('names the dead letter in metadata.error', () => {
+    const mapped = completion({
+      type: 'error',
+      completionId: 'c1',
+      error: {
+        code: StreamErrorCode.ProviderError,
+        message: 'Failed.',
+        retryable: true,
+        deadLetterId: 'dl-0123456789abcdef0123456789abcdef',
+      },
+    });
+    expect(mapped.metadata).toEqual({
+      error: {
+        code: 'provider_error',
+        message: 'Failed.',
+        retryable: true,
+        deadLetterId: 'dl-0123456789abcdef0123456789abcdef',
+      },
+    });
+  });
+
   it('leaves retryAfterMs, model and provider out of an error that has none', () => {
     const mapped = completion({
       type: 'error',

@@ -69,6 +69,7 @@ export function toCompletionEvent({ seq, at, event }: BusEnvelope<PublishedEvent
             message: event.error.message,
             retryable: event.error.retryable,
             ...(event.error.retryAfterMs === undefined ? {} : { retryAfterMs: event.error.retryAfterMs }),
+            ...(event.error.deadLetterId === undefined ? {} : { deadLetterId: event.error.deadLetterId }),
           },
           ...served(event),
         },

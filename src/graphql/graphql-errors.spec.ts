@@ -81,6 +81,21 @@ describe('formatGraphqlError', () => {
     });
   });
 
+  it('carries the dead letter of a dead-lettered failure', () => {
+    const formatted = formatGraphqlError(
+      thrownBy(
+        new CompletionError(StreamErrorCode.ProviderError, 'All failed.', {
+          deadLetterId: 'dl-0123456789abcdef0123456789abcdef',
+        }),
+      ),
+    );
+    expect(formatted.extensions).toEqual({
+      code: 'PROVIDER_ERROR',
+      retryable: false,
+      deadLetterId: 'dl-0123456789abcdef0123456789abcdef',
+    });
+  });
+
   it('hides an unexpected error behind INTERNAL_SERVER_ERROR', () => {
     const error = thrownBy(new TypeError('connect redis://admin:hunter2@db failed'));
     const formatted = formatGraphqlError(error);

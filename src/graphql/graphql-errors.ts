@@ -34,6 +34,7 @@ export function fromDomainError(error: DomainError): GraphQLError {
     ...(error.param ? { param: camelPath(error.param) } : {}),
     retryable: error.retryable,
     ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    ...(error.deadLetterId === undefined ? {} : { deadLetterId: error.deadLetterId }),
   });
 }
 

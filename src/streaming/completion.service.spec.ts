@@ -32,6 +32,7 @@ interface Harness {
   adapters: FakeAdapter[];
   circuits: FakeCircuits;
   letters: unknown[];
+  deadLetters: FakeDeadLetters;
   health: ProviderHealth;
   latency: LatencyTracker;
 }
@@ -72,6 +73,33 @@ class FakeCircuits {
   }
 }
 
+/**
+ * Dead letters as the completion path sees them: each recorded letter is kept, and is durable at once unless
+ * `hold` is set (then when release() is called) or `lose` (then it was stored nowhere).
+ */
+class FakeDeadLetters {
+  readonly letters: unknown[] = [];
+  hold = false;
+  lose = false;
+  private readonly held: Array<() => void> = [];
+
+  recordDurably(letter: unknown): Promise<{ id: string; storedAs: 'queue' | 'lost' }> {
+    this.letters.push(letter);
+    const id = `dl-${String(this.letters.length).padStart(32, '0')}`;
+    const recorded = { id, storedAs: this.lose ? ('lost' as const) : ('queue' as const) };
+    if (!this.hold) return Promise.resolve(recorded);
+    return new Promise((resolve) => this.held.push(() => resolve(recorded)));
+  }
+
+  get waiting(): number {
+    return this.held.length;
+  }
+
+  release(): void {
+    for (const release of this.held.splice(0)) release();
+  }
+}
+
 /** Quick retries so failover tests do not wait on the shipped backoff. */
 const FAST: Record<string, unknown> = {
   streaming: { error_handling: { retry_delay: '1ms', max_retry_delay: '2ms' } },
@@ -90,7 +118,7 @@ async function chainHarness(
   keys: Array<string | undefined> = [],
 ): Promise<Harness> {
   const circuits = new FakeCircuits();
-  const letters: unknown[] = [];
+  const deadLetters = new FakeDeadLetters();
   const targets = adapters.map((adapter, i) => ({
     model: fakeModel(`${adapter.id}/model`),
     adapter,
@@ -110,7 +138,7 @@ async function chainHarness(
       { provide: ROOT_LOGGER, useValue: pino({ level: 'silent' }) },
       { provide: RoutingService, useValue: { plan: () => targets } },
       { provide: CircuitBreakerService, useValue: circuits },
-      { provide: DeadLetterService, useValue: { record: (letter: unknown) => letters.push(letter) } },
+      { provide: DeadLetterService, useValue: deadLetters },
     ],
   }).compile();
   return {
@@ -120,7 +148,8 @@ async function chainHarness(
     adapter: adapters[0]!,
     adapters,
     circuits,
-    letters,
+    letters: deadLetters.letters,
+    deadLetters,
     health: moduleRef.get(ProviderHealth),
     latency: moduleRef.get(LatencyTracker),
   };
@@ -202,7 +231,13 @@ describe('CompletionService', () => {
     expect(events[1]).toEqual({
       type: 'error',
       completionId: events[0]!.completionId,
-      error: { code: 'rate_limit_exceeded', message: 'slow down', retryable: true, retryAfterMs: 2000 },
+      error: {
+        code: 'rate_limit_exceeded',
+        message: 'slow down',
+        retryable: true,
+        retryAfterMs: 2000,
+        deadLetterId: 'dl-00000000000000000000000000000001', // dead-lettered: the chain broke
+      },
     });
   });
 
@@ -514,6 +549,39 @@ describe('CompletionService failover', () => {
         request: streamRequest,
       }),
     ]);
+  });
+
+  it('holds the terminal error until its dead letter is durable, then names the letter in it', async () => {
+    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.ProviderError)], 'a')]);
+    h.deadLetters.hold = true;
+    const iterator = h.service.start(streamRequest, ctx())[Symbol.asyncIterator]();
+    let delivered: IteratorResult<StreamEvent> | undefined;
+    const next = iterator.next().then((result) => (delivered = result));
+    for (let i = 0; i < 1000 && h.deadLetters.waiting === 0; i++) await new Promise(setImmediate);
+    expect(h.deadLetters.waiting).toBe(1);
+    await new Promise(setImmediate);
+    expect(delivered).toBeUndefined(); // the error waits for the letter
+    h.deadLetters.release();
+    await next;
+    expect(delivered?.value).toMatchObject({
+      type: 'error',
+      error: { code: 'provider_error', deadLetterId: 'dl-00000000000000000000000000000001' },
+    });
+    expect((await iterator.next()).done).toBe(true);
+    expect(h.letters).toHaveLength(1);
+  });
+
+  it('a non-streaming failure throws with the dead letter id; a letter stored nowhere is not named', async () => {
+    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.ProviderError)], 'a')]);
+    await expect(h.service.complete(request, ctx())).rejects.toMatchObject({
+      code: 'provider_error',
+      deadLetterId: 'dl-00000000000000000000000000000001',
+    });
+    h.deadLetters.lose = true;
+    const lost = await h.service.complete(request, ctx()).catch((err: unknown) => err);
+    expect(lost).toBeInstanceOf(CompletionError);
+    expect((lost as CompletionError).deadLetterId).toBeUndefined();
+    expect(h.letters).toHaveLength(2);
   });
 
   it('never dead-letters a replay again', async () => {

@@ -359,6 +359,14 @@ export class CompletionService {
         retries++;
       }
       terminal ??= this.finalError(completionId, controller.signal, lastError, refusedRetryAfter);
+      if (terminal.type === 'error' && deadLetters(terminal.error.code) && ctx.replayOf === undefined) {
+        // The letter is durable (queue or spool) before any edge can answer: a crash now loses nothing told.
+        terminal = await this.deadLetter(request, targets, attempts, terminal, {
+          completionId,
+          ctx,
+          receivedAt,
+        });
+      }
       yield terminal;
     } finally {
       clearTimeout(deadline);
@@ -372,9 +380,6 @@ export class CompletionService {
       this.metrics.providerRequests.labels(served.adapter.id, outcome).inc();
       if (terminal?.type === 'error') {
         this.metrics.streamErrors.labels(ctx.protocol, terminal.error.code).inc();
-        if (deadLetters(terminal.error.code) && ctx.replayOf === undefined) {
-          this.deadLetter(request, targets, attempts, terminal.error, { completionId, ctx, receivedAt });
-        }
       }
       log.info(
         {
@@ -448,14 +453,16 @@ export class CompletionService {
     };
   }
 
-  private deadLetter(
+  /** Records the dead letter and waits until it is durable; the event then names it (unless it was lost). */
+  private async deadLetter(
     request: ChatCompletionRequest,
     targets: RouteTarget[],
     attempts: DeadLetterAttempt[],
-    error: StreamError,
+    event: ErrorEvent,
     meta: { completionId: string; ctx: CompletionContext; receivedAt: string },
-  ): void {
-    this.deadLetters.record({
+  ): Promise<ErrorEvent> {
+    const { error } = event;
+    const { id, storedAs } = await this.deadLetters.recordDurably({
       request,
       requestId: meta.ctx.requestId,
       completionId: meta.completionId,
@@ -468,6 +475,7 @@ export class CompletionService {
       receivedAt: meta.receivedAt,
       failedAt: new Date().toISOString(),
     });
+    return storedAs === 'lost' ? event : { ...event, error: { ...error, deadLetterId: id } };
   }
 
   private outcomeOf(terminal: TerminalEvent | undefined): StreamOutcome {
@@ -554,6 +562,7 @@ export function completionErrorOf(error: StreamError): CompletionError {
     retryable: error.retryable,
     retryAfterMs: error.retryAfterMs,
     param: error.param,
+    deadLetterId: error.deadLetterId,
   });
 }
 

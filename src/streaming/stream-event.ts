@@ -71,6 +71,8 @@ export interface StreamError {
   retryAfterMs?: number;
   /** The request field at fault, when the error is about the request (OpenAI's `param`). */
   param?: string;
+  /** The dead letter this failure was kept as (durable before the event is emitted). */
+  deadLetterId?: string;
 }
 
 export interface ErrorEvent {

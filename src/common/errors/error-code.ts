@@ -46,6 +46,8 @@ export interface ErrorDetails {
   retryable?: boolean;
   /** How long the caller should wait before retrying. */
   retryAfterMs?: number;
+  /** The dead letter the failed completion was kept as (admin API: /admin/dead-letters/{id}). */
+  deadLetterId?: string;
   cause?: unknown;
 }
 
@@ -57,6 +59,7 @@ export class DomainError extends Error {
   readonly param?: string;
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
+  readonly deadLetterId?: string;
 
   constructor(
     readonly code: ErrorCode,
@@ -68,6 +71,7 @@ export class DomainError extends Error {
     this.param = details.param;
     this.retryable = details.retryable ?? false;
     this.retryAfterMs = details.retryAfterMs;
+    this.deadLetterId = details.deadLetterId;
   }
 }
 

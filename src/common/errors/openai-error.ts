@@ -1,8 +1,17 @@
 import { type ErrorCode, RequestErrorCode, StreamErrorCode } from './error-code';
 
-/** OpenAI's error body: `{"error":{"message","type","param","code"}}`, all four keys always present. */
+/**
+ * OpenAI's error body: `{"error":{"message","type","param","code"}}`, all four keys always present; a failed
+ * completion that was dead-lettered also names its letter (`dead_letter_id`), which OpenAI clients ignore.
+ */
 export interface OpenAiErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
+  error: {
+    message: string;
+    type: string;
+    param: string | null;
+    code: string | null;
+    dead_letter_id?: string;
+  };
 }
 
 interface HttpMapping {
@@ -44,8 +53,11 @@ export function openAiErrorBody(
   message: string,
   type: string,
   param?: string,
+  deadLetterId?: string,
 ): OpenAiErrorBody {
-  return { error: { message, type, param: param ?? null, code } };
+  const error: OpenAiErrorBody['error'] = { message, type, param: param ?? null, code };
+  if (deadLetterId !== undefined) error.dead_letter_id = deadLetterId;
+  return { error };
 }
 
 const STATUS_TYPES: Record<number, string> = {

@@ -21,6 +21,24 @@ describe('toHttpError', () => {
     });
   });
 
+  it('names the dead letter of a dead-lettered failure beside the four OpenAI keys', () => {
+    const error = new CompletionError(StreamErrorCode.ProviderError, 'all failed', {
+      deadLetterId: 'dl-0123456789abcdef0123456789abcdef',
+    });
+    expect(toHttpError(error)).toEqual({
+      status: 502,
+      body: {
+        error: {
+          message: 'all failed',
+          type: 'upstream_error',
+          param: null,
+          code: 'provider_error',
+          dead_letter_id: 'dl-0123456789abcdef0123456789abcdef',
+        },
+      },
+    });
+  });
+
   it('names unknown routes by method and path only', () => {
     expect(
       toHttpError(new NotFoundException('Cannot GET /x?token=1'), { method: 'GET', url: '/x?token=1' }).body

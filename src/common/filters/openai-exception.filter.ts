@@ -42,7 +42,7 @@ export function toHttpError(
     const { status, type } = httpMappingFor(exception.code);
     return {
       status,
-      body: openAiErrorBody(exception.code, exception.message, type, exception.param),
+      body: openAiErrorBody(exception.code, exception.message, type, exception.param, exception.deadLetterId),
       retryAfterMs: exception.retryAfterMs,
     };
   }

@@ -123,4 +123,30 @@ describe('OpenAiChunkSerializer', () => {
       { error: { message: 'too slow', type: 'upstream_error', param: null, code: 'provider_timeout' } },
     ]);
   });
+
+  it('names the dead letter in the error frame of a dead-lettered stream', () => {
+    const frames = framesOf(new OpenAiChunkSerializer(identity, false), [
+      {
+        type: 'error',
+        completionId: id,
+        error: {
+          code: StreamErrorCode.ProviderError,
+          message: 'gone',
+          retryable: true,
+          deadLetterId: 'dl-0123456789abcdef0123456789abcdef',
+        },
+      },
+    ]);
+    expect(frames).toEqual([
+      {
+        error: {
+          message: 'gone',
+          type: 'upstream_error',
+          param: null,
+          code: 'provider_error',
+          dead_letter_id: 'dl-0123456789abcdef0123456789abcdef',
+        },
+      },
+    ]);
+  });
 });

@@ -1,4 +1,4 @@
-import { httpMappingFor } from '../../common/errors/openai-error';
+import { httpMappingFor, openAiErrorBody } from '../../common/errors/openai-error';
 import type { StreamEvent, Usage } from '../../streaming/stream-event';
 
 export interface ChunkStreamIdentity {
@@ -61,9 +61,8 @@ export class OpenAiChunkSerializer {
       }
       case 'error': {
         const { type } = httpMappingFor(event.error.code);
-        const { message, code, param } = event.error;
-        const body = { error: { message, type, param: param ?? null, code } };
-        return `data: ${JSON.stringify(body)}\n\n`;
+        const { message, code, param, deadLetterId } = event.error;
+        return `data: ${JSON.stringify(openAiErrorBody(code, message, type, param, deadLetterId))}\n\n`;
       }
     }
   }

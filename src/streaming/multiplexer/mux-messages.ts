@@ -36,6 +36,8 @@ export interface MuxError {
   message: string;
   param?: string;
   retryAfterMs?: number;
+  /** The dead letter a failed completion was kept as. */
+  deadLetterId?: string;
 }
 
 export type ServerMessage =

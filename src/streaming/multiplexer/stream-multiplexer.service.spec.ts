@@ -5,7 +5,7 @@ import type { CompletionService, CompletionStream } from '../completion.service'
 import type { StreamEvent } from '../stream-event';
 import { BusSubscription } from '../../events/bus-subscription';
 import type { WorkflowBusEvent } from '../../events/topics';
-import { RequestErrorCode } from '../../common/errors/error-code';
+import { RequestErrorCode, StreamErrorCode } from '../../common/errors/error-code';
 import { WorkflowError } from '../../workflow/workflow.error';
 import {
   CLOSE_SLOW_CONSUMER,
@@ -65,13 +65,13 @@ class FakeFeed implements WorkflowFeed {
   }
 }
 
-function multiplexer(feed?: WorkflowFeed) {
+function multiplexer(feed?: WorkflowFeed, start: (signal: AbortSignal) => CompletionStream = endless) {
   const config = loadConfig({
     env: {},
     overrides: [{ streaming: { protocols: { websocket: { message_buffer_size: '1KB' } } } }],
   });
   const completions = {
-    start: (_request: unknown, ctx: { signal: AbortSignal }) => endless(ctx.signal),
+    start: (_request: unknown, ctx: { signal: AbortSignal }) => start(ctx.signal),
   } as unknown as CompletionService;
   return new StreamMultiplexer(
     config,
@@ -95,6 +95,47 @@ async function oneCompletion() {
   await tick();
   return { mux, connection, id };
 }
+
+describe('StreamMultiplexer completion errors', () => {
+  it('names the dead letter of a dead-lettered completion in its error message', async () => {
+    const deadLetterId = 'dl-0123456789abcdef0123456789abcdef';
+    const failing = (): CompletionStream => ({
+      completionId: 'x',
+      created: 0,
+      model: 'm',
+      provider: 'p',
+      async *[Symbol.asyncIterator]() {
+        await Promise.resolve();
+        yield {
+          type: 'error',
+          completionId: 'x',
+          error: {
+            code: StreamErrorCode.ProviderError,
+            message: 'All failed.',
+            retryable: true,
+            deadLetterId,
+          },
+        };
+      },
+    });
+    const mux = multiplexer(undefined, failing);
+    const connection = new FakeConnection();
+    const id = mux.open(connection)!;
+    const message = {
+      type: 'completion',
+      id: 'a',
+      model: 'echo',
+      messages: [{ role: 'user', content: 'x' }],
+    };
+    mux.receive(id, JSON.stringify(message), false);
+    for (let i = 0; i < 100 && !connection.sent.some((m) => m.type === 'error'); i++) await tick(5);
+    expect(connection.sent.find((m) => m.type === 'error')).toMatchObject({
+      type: 'error',
+      error: { code: 'provider_error', message: 'All failed.', deadLetterId },
+    });
+    mux.close(id);
+  });
+});
 
 describe('StreamMultiplexer backpressure', () => {
   it('pauses a completion while the buffer is over budget, resumes when it drains', async () => {

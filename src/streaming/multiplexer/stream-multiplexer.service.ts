@@ -599,10 +599,11 @@ function toMessage(
         provider: stream.provider,
       };
     case 'error': {
-      const { code, message, param, retryAfterMs } = event.error;
+      const { code, message, param, retryAfterMs, deadLetterId } = event.error;
       const error: MuxError = { code, message };
       if (param !== undefined) error.param = param;
       if (retryAfterMs !== undefined) error.retryAfterMs = retryAfterMs;
+      if (deadLetterId !== undefined) error.deadLetterId = deadLetterId;
       return { type: 'error', completionId, error };
     }
   }
@@ -614,6 +615,7 @@ function errorOf(err: unknown): MuxError {
     const error: MuxError = { code: err.code, message: err.message };
     if (err.param !== undefined) error.param = err.param;
     if (err.retryAfterMs !== undefined) error.retryAfterMs = err.retryAfterMs;
+    if (err.deadLetterId !== undefined) error.deadLetterId = err.deadLetterId;
     return error;
   }
   return { code: 'internal_error', message: 'The completion failed unexpectedly.' };

@@ -1,0 +1,52 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/** The real service (src/main.ts under ts-node) as a child process, for tests that kill or signal it. */
+export interface AppProcess {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  child: ChildProcess;
+  /** Resolves when the process has exited (with its code or the signal that ended it). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const LISTENING = /"url":"(http:\/\/[^"]+)".*"msg":"Circuit Breaker is listening"/;
+
+/**
+ * Starts the service with `env` over this process's environment (on a free port of loopback, logging at info
+ * to a pipe that is read and dropped) and resolves once it listens. The caller ends it.
+ */
+export async function startAppProcess(env: NodeJS.ProcessEnv): Promise<AppProcess> {
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', '..', 'src', 'main.ts')],
+    {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (stderr.length < 20_000) stderr += chunk.toString();
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let head = '';
+    let found = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (found) return; // later logs are read (so the pipe never fills) and dropped
+      head += chunk.toString();
+      const match = LISTENING.exec(head);
+      if (match) {
+        found = true;
+        resolve(match[1]!.replace('[::1]', '127.0.0.1'));
+      }
+    });
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`the service exited (${code ?? signal}) before listening:\n${head}\n${stderr}`)),
+    );
+  });
+  return { url, child, exited };
+}
