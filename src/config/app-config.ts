@@ -312,6 +312,24 @@ export class JwtConfig {
   @IsOptional() @IsString() @IsNotEmpty() public_key_file?: string;
   /** RS256/ES256: a JWKS file (`{"keys": [...]}`); a token's `kid` picks the key. */
   @IsOptional() @IsString() @IsNotEmpty() jwks_file?: string;
+  /**
+   * RS256/ES256: the IdP's JWKS endpoint, fetched at boot and every `jwks_cache_ttl`, and again (at most once
+   * per `jwks_refetch_cooldown`) when a token names a `kid` it does not hold. https; http only on a loopback
+   * host, or on any host while `server.environment` is development.
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/?#@]+(\/[^\s#]*)?$/, {
+    message: 'must be an http(s) URL without credentials, like https://idp.example.com/.well-known/jwks.json',
+  })
+  jwks_url?: string;
+  /** How long a fetched key set is used before it is fetched again (the last good set stays in use while the
+   * IdP does not answer). */
+  @Duration() @Min(1_000) @Max(86_400_000) jwks_cache_ttl = 600_000;
+  /** At most one fetch per this for tokens naming an unknown `kid` (and for retries after a failure), so that
+   * tokens with made-up kids cannot flood the IdP. */
+  @Duration() @Min(100) @Max(3_600_000) jwks_refetch_cooldown = 30_000;
+  /** The longest one JWKS fetch may take, body included. */
+  @Duration() @Min(100) @Max(60_000) jwks_timeout = 5_000;
   /** Required `iss`, when set. */
   @IsOptional() @IsString() @IsNotEmpty() issuer?: string;
   /** Required `aud` (one of these), when set. */
