@@ -373,6 +373,17 @@ export class RateLimitsConfig {
   @Duration() @Min(1_000) stream_lease_ttl = 60_000;
 }
 
+/** Token revocation (POST /admin/revocations): a denylist in Redis, mirrored in every node's memory. */
+export class RevocationsConfig {
+  /**
+   * At least the longest lifetime (exp - iat) of the tokens the IdP issues: a subject's revocation is kept this
+   * long (every token issued before it has expired by then), as is a `jti` revocation without `expiresAt`.
+   */
+  @Duration() @Min(60_000) @Max(31_622_400_000) max_token_lifetime = 86_400_000;
+  /** Each node re-reads the denylist this often, beside the pub/sub messages (a missed message heals). */
+  @Duration() @Min(1_000) @Max(3_600_000) resync_interval = 30_000;
+}
+
 export class AuthConfig {
   /** `jwt`: every edge wants a token. `none`: open (development only; refused when NODE_ENV=production). */
   @IsIn(['none', 'jwt']) mode!: 'none' | 'jwt';
@@ -389,6 +400,7 @@ export class AuthConfig {
   /** The cookie the SSE GET form (EventSource) may carry its token in. */
   @IsString() @Matches(/^[\w-]+$/, { message: 'must be a cookie name' }) cookie_name = 'cb_token';
   @ValidateNested() @Type(() => RateLimitsConfig) rate_limits!: RateLimitsConfig;
+  @ValidateNested() @Type(() => RevocationsConfig) revocations: RevocationsConfig = new RevocationsConfig();
 }
 
 export const PII_ENTITY_NAMES = ['email', 'phone', 'card', 'ssn', 'iban', 'ipv4', 'ipv6', 'secret'] as const;
