@@ -74,6 +74,7 @@ describe('access rules', () => {
         'WorkflowsController',
         'WorkflowRunsController',
         'DeadLettersController',
+        'RevocationsController',
         'CircuitsController',
         'RoutingAdminController',
         'HealthController',

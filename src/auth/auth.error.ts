@@ -7,10 +7,13 @@ import {
 
 /**
  * The codes auth raises: all exist in the shared enums already, so every protocol filter maps them
- * (401, 403, 429 + Retry-After).
+ * (401, 403, 429 + Retry-After; 503 while the signing keys of `auth.jwt.jwks_url` have never been fetched).
  */
 export type AuthErrorCode =
-  RequestErrorCode.Unauthorized | StreamErrorCode.Forbidden | StreamErrorCode.RateLimitExceeded;
+  | RequestErrorCode.Unauthorized
+  | StreamErrorCode.Forbidden
+  | StreamErrorCode.RateLimitExceeded
+  | StreamErrorCode.ServiceUnavailable;
 
 /**
  * Raised by token verification, permission checks and rate limiting. Messages are shown to clients: they never

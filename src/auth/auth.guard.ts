@@ -40,7 +40,7 @@ export class AuthGuard implements CanActivate {
       request.url,
       eventSource === true && request.method === 'GET',
     );
-    const principal = this.auth.authenticate(token);
+    const principal = await this.auth.authenticateAsync(token);
     this.auth.authorize(principal, rule);
     request.principal = principal;
     await this.auth.hit(principal);
@@ -54,8 +54,8 @@ export class AuthGuard implements CanActivate {
     rule: Exclude<ReturnType<typeof accessRuleOf>, undefined>,
   ): Promise<boolean> {
     const ctx = GqlExecutionContext.create(context).getContext<GraphqlContext>();
-    ctx.principal ??= this.auth.authenticate(bearerToken(ctx.req?.headers.authorization));
-    // A graphql-ws connection authenticated once: its token may have expired since.
+    ctx.principal ??= await this.auth.authenticateAsync(bearerToken(ctx.req?.headers.authorization));
+    // A graphql-ws connection authenticated once: its token may have expired or been revoked since.
     this.auth.assertCurrent(ctx.principal);
     this.auth.authorize(ctx.principal, rule);
     if (!ctx.counted) {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
@@ -10,15 +10,26 @@ import { DEFAULT_CONFIG_DIR } from '../config/config.loader';
 import { RedisService } from '../redis/redis.service';
 import type { AccessRule } from './access.decorators';
 import { AuthError } from './auth.error';
+import type { Revocation, RevocationKind } from './denylist';
 import { JwtVerifier } from './jwt-verifier';
 import { can, OPEN_PRINCIPAL, type Principal } from './principal';
 import { RateLimiter } from './rate-limiter';
+import { RevocationList, type RevocationRequest } from './revocation-list';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OriginPolicy } from '../http/origin-policy';
 import { requestToken } from './credentials';
 
 /** Releases a stream slot (idempotent). */
 export type ReleaseSlot = () => void;
+
+/** A live connection's principal, watched until its token expires or is revoked. */
+interface TokenWatch {
+  readonly principal: Principal;
+  readonly ended: (reason: AuthError) => void;
+  timer?: NodeJS.Timeout;
+}
+
+const REVOKED = 'The token has been revoked.';
 
 /**
  * Authentication, authorization and per-user rate limits for every edge (README "Authentication"). With
@@ -28,6 +39,8 @@ export type ReleaseSlot = () => void;
 @Injectable()
 export class AuthService implements OnModuleInit, OnApplicationShutdown {
   private verifier?: JwtVerifier;
+  private revocations?: RevocationList;
+  private readonly watches = new Set<TokenWatch>();
   private readonly limiter: RateLimiter;
   private readonly log: AppLogger;
   private readonly origins: OriginPolicy;
@@ -36,7 +49,7 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     private readonly config: AppConfig,
-    redis: RedisService,
+    private readonly redis: RedisService,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'Auth' });
@@ -54,12 +67,34 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
       );
       return;
     }
-    // Key files are relative to the app's root (where config/ is).
-    this.verifier = await JwtVerifier.create(this.config.auth, resolve(DEFAULT_CONFIG_DIR, '..'));
+    const { auth, redis } = this.config;
+    const revocations = new RevocationList(
+      this.redis.client,
+      {
+        keyPrefix: redis.key_prefix,
+        maxTokenLifetimeMs: auth.revocations.max_token_lifetime,
+        resyncIntervalMs: auth.revocations.resync_interval,
+        clockSkewMs: auth.jwt.clock_skew,
+        connectTimeoutMs: redis.connect_timeout,
+      },
+      { log: this.log },
+    );
+    revocations.onChange(() => this.closeRevoked());
+    this.revocations = revocations;
+    // Key files are relative to the app's root (where config/ is). Both wait a bounded time for Redis / the IdP.
+    const [verifier] = await Promise.all([
+      JwtVerifier.create(auth, resolve(DEFAULT_CONFIG_DIR, '..'), { log: this.log }),
+      revocations.start(),
+    ]);
+    this.verifier = verifier;
   }
 
   onApplicationShutdown(): void {
     this.limiter.close();
+    this.verifier?.close();
+    this.revocations?.close();
+    for (const watch of this.watches) clearTimeout(watch.timer);
+    this.watches.clear();
   }
 
   /** The caller a token names; the open principal when auth is off. Throws unauthorized. */
@@ -72,7 +107,23 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
       );
     }
     // onModuleInit ran before any edge listens.
-    return this.verifier!.verify(token);
+    return this.current(this.verifier!.verify(token));
+  }
+
+  /**
+   * `authenticate`, but a token signed with a key `auth.jwt.jwks_url` has not been fetched with yet waits for
+   * the refetch (at most one per cooldown) instead of being refused: for the edges that can wait (REST,
+   * GraphQL over HTTP, graphql-ws connects).
+   */
+  async authenticateAsync(token: string | undefined): Promise<Principal> {
+    if (this.open || token === undefined) return this.authenticate(token);
+    return this.current(await this.verifier!.verifyAsync(token));
+  }
+
+  /** The principal, unless its token has been revoked (memory only: no Redis call). */
+  private current(principal: Principal): Principal {
+    if (this.revocations?.refusal(principal)) throw AuthError.unauthorized(REVOKED);
+    return principal;
   }
 
   /** Throws forbidden unless the principal satisfies the rule. */
@@ -124,25 +175,81 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
     return site === undefined || site === 'same-origin' || site === 'same-site' || site === 'none';
   }
 
-  /** Throws unauthorized when a principal authenticated earlier (a WebSocket's) has expired since. */
+  /**
+   * Throws unauthorized when a principal authenticated earlier (a WebSocket's) has expired or been revoked
+   * since.
+   */
   assertCurrent(principal: Principal): void {
     const left = this.acceptedForMs(principal);
     if (left !== undefined && left < 0) {
       throw AuthError.unauthorized('The token has expired; reconnect with a new one.');
     }
+    this.current(principal);
   }
 
   /**
-   * Runs `expired` once the principal's token is no longer accepted (its expiry plus the clock skew), on an
-   * unref'd timer; returns its cancel. Nothing for a principal that never expires.
+   * Runs `ended` once, with the reason, when the principal's token is no longer accepted: at its expiry (plus
+   * the clock skew, on an unref'd timer) or when it is revoked (on any node: a revocation reaches every node's
+   * memory by pub/sub). Returns its cancel. The live-connection edges close on it (/ws/stream 4401, graphql-ws
+   * 4403).
    */
-  whenExpired(principal: Principal, expired: () => void): () => void {
+  whenRevokedOrExpired(principal: Principal, ended: (reason: AuthError) => void): () => void {
+    if (principal.anonymous) return () => undefined;
+    const watch: TokenWatch = { principal, ended };
     const left = this.acceptedForMs(principal);
-    if (left === undefined) return () => undefined;
-    // A Node timer waits at most 2^31 - 1 ms.
-    const timer = setTimeout(expired, Math.min(Math.max(0, left), 2_147_483_647));
-    timer.unref();
-    return () => clearTimeout(timer);
+    if (left !== undefined) {
+      // A Node timer waits at most 2^31 - 1 ms.
+      watch.timer = setTimeout(
+        () =>
+          this.end(
+            watch,
+            AuthError.unauthorized('The token expired; reconnect (or authenticate again) with a new one.'),
+          ),
+        Math.min(Math.max(0, left), 2_147_483_647),
+      );
+      watch.timer.unref();
+    }
+    this.watches.add(watch);
+    return () => {
+      clearTimeout(watch.timer);
+      this.watches.delete(watch);
+    };
+  }
+
+  /** Stores a revocation for every node; see RevocationList.revoke. Live connections it refuses are closed. */
+  revoke(request: RevocationRequest, by: Principal): Promise<Revocation> {
+    return this.revocationList().revoke(request, by.anonymous ? undefined : by.userId);
+  }
+
+  /** Lifts a revocation on every node; false when there was none. */
+  liftRevocation(kind: RevocationKind, value: string): Promise<boolean> {
+    return this.revocationList().lift(kind, value);
+  }
+
+  /** The revocations in force, newest first. */
+  listRevocations(): Promise<Revocation[]> {
+    return this.revocationList().list();
+  }
+
+  private revocationList(): RevocationList {
+    if (this.revocations) return this.revocations;
+    throw new CompletionError(
+      RequestErrorCode.InvalidRequest,
+      'auth.mode is none: there are no tokens to revoke (set auth.mode: jwt).',
+    );
+  }
+
+  /** A revocation arrived: closes the watched connections whose tokens it refuses. */
+  private closeRevoked(): void {
+    for (const watch of this.watches) {
+      if (this.revocations?.refusal(watch.principal)) this.end(watch, AuthError.unauthorized(REVOKED));
+    }
+  }
+
+  private end(watch: TokenWatch, reason: AuthError): void {
+    if (!this.watches.delete(watch)) return;
+    clearTimeout(watch.timer);
+    watch.ended(reason);
   }
 
   /** How long the principal's token is still accepted (negative once it is not); undefined: no expiry. */

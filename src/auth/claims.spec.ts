@@ -221,6 +221,19 @@ describe('principalFromClaims', () => {
       expect(principalFromClaims({ sub: 'u', exp: '1700000000' }, auth).expiresAt).toBeUndefined();
     });
 
+    it('keeps jti (what a revocation names) and iat (ms), refusing a malformed jti', () => {
+      const p = principalFromClaims({ sub: 'u', jti: 'token-7', iat: 1_700_000_000 }, auth);
+      expect(p.tokenId).toBe('token-7');
+      expect(p.issuedAt).toBe(1_700_000_000_000);
+      expect('tokenId' in principalFromClaims({ sub: 'u' }, auth)).toBe(false);
+      expect(principalFromClaims({ sub: 'u', iat: 'yesterday' }, auth).issuedAt).toBeUndefined();
+      for (const jti of [7, '', 'x'.repeat(257), null, ['a']]) {
+        expect(unauthorized(() => principalFromClaims({ sub: 'u', jti }, auth)).message).toBe(
+          "The token's jti claim must be a string of 1 to 256 characters.",
+        );
+      }
+    });
+
     it('is a frozen, non-anonymous principal', () => {
       const p = principalFromClaims({ sub: 'u' }, auth);
       expect(p.anonymous).toBe(false);

@@ -2,7 +2,9 @@ import { type AuthConfig, PERMISSION_PATTERN, STREAM_TYPES, type StreamType } fr
 import { AuthError } from './auth.error';
 import type { Principal } from './principal';
 
-const MAX_USER_ID_LENGTH = 256;
+export const MAX_USER_ID_LENGTH = 256;
+/** Longest `jti` accepted (what POST /admin/revocations takes too, so every accepted token can be revoked). */
+export const MAX_TOKEN_ID_LENGTH = 256;
 /** The standard OAuth 2.0 claim (RFC 8693 §4.2), read when the configured permissions claim is absent. */
 const OAUTH_SCOPE_CLAIM = 'scope';
 
@@ -40,6 +42,13 @@ export function principalFromClaims(claims: Record<string, unknown>, auth: AuthC
   const eventTypes = stringList(claims[names.event_types], names.event_types);
   const sanitize = claims[names.sanitize];
   const exp = claims.exp;
+  const jti = claims.jti;
+  if (jti !== undefined && (typeof jti !== 'string' || jti === '' || jti.length > MAX_TOKEN_ID_LENGTH)) {
+    throw AuthError.unauthorized(
+      `The token's jti claim must be a string of 1 to ${MAX_TOKEN_ID_LENGTH} characters.`,
+    );
+  }
+  const iat = claims.iat;
 
   const principal: Principal = {
     userId,
@@ -50,6 +59,8 @@ export function principalFromClaims(claims: Record<string, unknown>, auth: AuthC
     tier,
     ...(typeof sanitize === 'boolean' ? { sanitize } : {}),
     ...(typeof exp === 'number' && Number.isFinite(exp) ? { expiresAt: exp * 1000 } : {}),
+    ...(jti === undefined ? {} : { tokenId: jti }),
+    ...(typeof iat === 'number' && Number.isFinite(iat) ? { issuedAt: iat * 1000 } : {}),
     anonymous: false,
   };
   return Object.freeze(principal);

@@ -1,12 +1,22 @@
-import { createHash, createPublicKey, type JsonWebKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
+import { RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
 import { isObject } from '../common/is-object';
 import { type AuthConfig, JWT_ALGORITHMS, type JwtAlgorithm } from '../config/app-config';
 import { AuthError } from './auth.error';
 import { principalFromClaims } from './claims';
+import {
+  algorithmsOf,
+  type AsymmetricAlgorithm,
+  importJwks,
+  KEY_KIND,
+  toPem,
+  type VerificationKey,
+} from './jwks';
 import type { Principal } from './principal';
+import { type JwksLog, RemoteJwks } from './remote-jwks';
 
 /** Longest token accepted (bytes); a header or cookie carrying more is refused before any parsing. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
@@ -17,17 +27,18 @@ export interface JwtVerifierOptions {
   now?: () => number;
   /** Verified tokens remembered (least recently used dropped first). */
   cacheSize?: number;
+  /** Where `jwks_url` fetches are reported. */
+  log?: JwksLog;
 }
 
-/** A public key from `public_key_file` or `jwks_file`, with the algorithms it may verify. */
-interface VerificationKey {
-  /** SPKI PEM (what JwtService takes). */
-  readonly pem: string;
-  readonly kid?: string;
-  readonly algorithms: readonly AsymmetricAlgorithm[];
-}
+/** How long a caller refused for keys not fetched yet is told to wait. */
+const KEYS_PENDING_RETRY_MS = 2_000;
 
-type AsymmetricAlgorithm = Exclude<JwtAlgorithm, 'HS256'>;
+/**
+ * A refusal that a fresh key set from `jwks_url` might turn into an acceptance: the token names a `kid` the set
+ * lacks, or no set has been fetched yet (then it is a 503).
+ */
+class KeyLookupError extends AuthError {}
 
 interface CachedPrincipal {
   readonly principal: Principal;
@@ -36,13 +47,20 @@ interface CachedPrincipal {
 }
 
 /**
- * Verifies bearer tokens (JWS compact form) and turns their claims into a Principal. Keys are read once, at
- * boot: the HS256 secret, a PEM public key (SPKI or certificate) and/or a JWKS file. Every failure is an
- * AuthError (unauthorized) whose message names the problem but never the token or a key.
+ * Verifies bearer tokens (JWS compact form) and turns their claims into a Principal. Keys: the HS256 secret, a
+ * PEM public key (SPKI or certificate) and/or a JWKS file, read once at boot; and/or the IdP's JWKS at
+ * `jwks_url`, held in memory and refreshed in the background (RemoteJwks). Every failure is an AuthError
+ * (unauthorized; service_unavailable while `jwks_url` has never answered and no other key fits) whose message
+ * names the problem but never the token or a key.
+ *
+ * `verify` is synchronous and never waits on the network: a token naming a `kid` no key set holds is refused
+ * and starts a refetch (at most one per `jwks_refetch_cooldown`); `verifyAsync` waits for that refetch and looks
+ * again, so the first token signed with a key the IdP just rotated in is accepted.
  *
  * Algorithm confusion is ruled out by construction: the token's `alg` must be one of `auth.jwt.algorithms`,
- * HS256 tokens are only ever checked against the configured secret, and RS256 / ES256 tokens only against
- * public keys of the matching type and curve (jsonwebtoken checks the same again). `none` is never accepted.
+ * HS256 tokens are only ever checked against the configured secret (never against a JWKS key), and RS256 /
+ * ES256 tokens only against public keys of the matching type and curve, narrowed to the JWK's own `alg`
+ * (jsonwebtoken checks the same again). `none` is never accepted.
  */
 export class JwtVerifier {
   private readonly jwt = new JwtService();
@@ -54,42 +72,74 @@ export class JwtVerifier {
   private constructor(
     private readonly auth: AuthConfig,
     private readonly keys: readonly VerificationKey[],
+    private readonly remote: RemoteJwks | undefined,
     options: JwtVerifierOptions,
   ) {
     this.now = options.now ?? Date.now;
     this.cacheSize = Math.max(0, options.cacheSize ?? DEFAULT_CACHE_SIZE);
     this.accepted = new Set(auth.jwt.algorithms);
+    // A principal verified with a key the IdP has withdrawn must not outlive it in the cache.
+    remote?.onChange(() => this.cache.clear());
   }
 
   /**
-   * Reads the key files (relative to `rootDir`). Throws an Error naming the file and the problem when a key
-   * cannot be used, or when a configured algorithm has no key: the app must not boot half-configured.
+   * Reads the key files (relative to `rootDir`) and makes the first `jwks_url` fetch (waiting at most
+   * `jwks_timeout`; when it fails the verifier starts anyway and keeps trying). Throws an Error naming the file
+   * and the problem when a key cannot be used, or when a configured algorithm has no key and no `jwks_url` may
+   * bring one: the app must not boot half-configured. `close` stops the refreshes.
    */
   static async create(
     auth: AuthConfig,
     rootDir: string,
     options: JwtVerifierOptions = {},
   ): Promise<JwtVerifier> {
-    const { algorithms, secret, public_key_file, jwks_file } = auth.jwt;
+    const { algorithms, secret, public_key_file, jwks_file, jwks_url } = auth.jwt;
     if (algorithms.includes('HS256') && !secret) {
       throw new Error('auth.jwt.algorithms includes HS256 but auth.jwt.secret is not set');
     }
     const asymmetric = algorithms.filter((a): a is AsymmetricAlgorithm => a !== 'HS256');
     const keys: VerificationKey[] = [];
+    let remote: RemoteJwks | undefined;
     if (asymmetric.length > 0) {
       if (public_key_file !== undefined) keys.push(...(await readPemFile(resolve(rootDir, public_key_file))));
       if (jwks_file !== undefined) keys.push(...(await readJwksFile(resolve(rootDir, jwks_file))));
       const files = [public_key_file, jwks_file].filter((f) => f !== undefined);
-      for (const alg of asymmetric) {
+      for (const alg of jwks_url === undefined ? asymmetric : []) {
         if (keys.some((k) => k.algorithms.includes(alg))) continue;
         throw new Error(
           files.length === 0
-            ? `auth.jwt.algorithms includes ${alg} but neither auth.jwt.public_key_file nor jwks_file is set`
+            ? `auth.jwt.algorithms includes ${alg} but none of auth.jwt.public_key_file, jwks_file, jwks_url is set`
             : `auth.jwt.algorithms includes ${alg} but ${files.join(' / ')} holds no ${KEY_KIND[alg]} public key`,
         );
       }
+      if (jwks_url !== undefined) {
+        remote = new RemoteJwks(auth.jwt, jwks_url, {
+          ...(options.now ? { now: options.now } : {}),
+          ...(options.log ? { log: options.log } : {}),
+        });
+      }
     }
-    return new JwtVerifier(auth, keys, options);
+    const verifier = new JwtVerifier(auth, keys, remote, options);
+    await remote?.start();
+    return verifier;
+  }
+
+  /** Stops the `jwks_url` refreshes. */
+  close(): void {
+    this.remote?.stop();
+  }
+
+  /**
+   * `verify`, but a token naming a key that `jwks_url` does not (yet) hold waits for a refetch (unless one ran
+   * within the cooldown) and is looked at again.
+   */
+  async verifyAsync(token: string): Promise<Principal> {
+    try {
+      return this.verify(token);
+    } catch (err) {
+      if (!(err instanceof KeyLookupError) || !this.remote || !(await this.remote.refetch())) throw err;
+      return this.verify(token);
+    }
   }
 
   /** The principal of a valid token; throws AuthError (unauthorized) otherwise. */
@@ -143,8 +193,8 @@ export class JwtVerifier {
     if (alg === 'HS256') {
       payload = this.attempt(() => this.jwt.verify(token, { ...options, secret: this.auth.jwt.secret }));
     } else {
-      const candidates = this.candidates(alg, header.kid);
-      if (candidates.length === 0) throw AuthError.unauthorized('The token signature is invalid.');
+      const { candidates, kidUnknown } = this.candidates(alg, header.kid);
+      if (candidates.length === 0) throw this.noKey();
       let failure: AuthError | undefined;
       for (const key of candidates) {
         try {
@@ -157,20 +207,46 @@ export class JwtVerifier {
           failure = err;
         }
       }
-      if (failure) throw failure;
+      if (failure) throw kidUnknown ? this.noKey() : failure;
     }
     if (!isObject(payload)) throw AuthError.unauthorized('Malformed token.');
     return payload;
   }
 
-  /** Keys that may have signed a token: the one its `kid` names, else every key fitting its algorithm. */
-  private candidates(alg: AsymmetricAlgorithm, kid: unknown): VerificationKey[] {
-    const fitting = this.keys.filter((k) => k.algorithms.includes(alg));
+  /**
+   * Keys that may have signed a token: the one its `kid` names, else every key fitting its algorithm (then
+   * `kidUnknown` says the token named a kid no key has).
+   */
+  private candidates(
+    alg: AsymmetricAlgorithm,
+    kid: unknown,
+  ): { candidates: VerificationKey[]; kidUnknown: boolean } {
+    const fetched = this.remote?.keys ?? [];
+    const fitting = [...this.keys, ...fetched].filter((k) => k.algorithms.includes(alg));
     if (typeof kid === 'string') {
       const named = fitting.filter((k) => k.kid === kid);
-      if (named.length > 0) return named;
+      if (named.length > 0) return { candidates: named, kidUnknown: false };
+      return { candidates: fitting, kidUnknown: true };
     }
-    return fitting;
+    return { candidates: fitting, kidUnknown: false };
+  }
+
+  /**
+   * No key we hold verified the token, which may be signed with one we lack. With `jwks_url` (the IdP may have
+   * rotated a key in since the last fetch, or no fetch has succeeded yet) this starts a refetch (cooldown
+   * permitting) and says so; without, it is an invalid signature.
+   */
+  private noKey(): AuthError {
+    if (!this.remote) return AuthError.unauthorized(SIGNATURE_INVALID);
+    void this.remote.refetch();
+    if (this.remote.keys === undefined) {
+      return new KeyLookupError(
+        StreamErrorCode.ServiceUnavailable,
+        'The signing keys (auth.jwt.jwks_url) have not been fetched yet; retry shortly.',
+        { retryable: true, retryAfterMs: KEYS_PENDING_RETRY_MS },
+      );
+    }
+    return new KeyLookupError(RequestErrorCode.Unauthorized, "The token's signing key is not known.");
   }
 
   /** Runs a jsonwebtoken verification, turning its errors into client-safe AuthErrors. */
@@ -194,8 +270,6 @@ export class JwtVerifier {
 }
 
 const SIGNATURE_INVALID = 'The token signature is invalid.';
-
-const KEY_KIND: Record<AsymmetricAlgorithm, string> = { RS256: 'RSA', ES256: 'EC P-256' };
 
 function isJwtAlgorithm(value: unknown): value is JwtAlgorithm {
   return typeof value === 'string' && (JWT_ALGORITHMS as readonly string[]).includes(value);
@@ -237,20 +311,6 @@ function reasonOf(err: unknown): string {
   return SIGNATURE_INVALID;
 }
 
-/** Which configured-able algorithms a public key may verify. */
-function algorithmsOf(key: KeyObject, jwkAlg?: string): AsymmetricAlgorithm[] {
-  const algorithms: AsymmetricAlgorithm[] = [];
-  if (key.asymmetricKeyType === 'rsa') algorithms.push('RS256');
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
-    algorithms.push('ES256');
-  }
-  return jwkAlg === undefined ? algorithms : algorithms.filter((a) => a === jwkAlg);
-}
-
-function toPem(key: KeyObject): string {
-  return key.export({ type: 'spki', format: 'pem' }).toString();
-}
-
 async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
@@ -282,43 +342,15 @@ async function readPemFile(path: string): Promise<VerificationKey[]> {
   return [{ pem: toPem(key), algorithms }];
 }
 
-/**
- * auth.jwt.jwks_file: `{"keys": [...]}`. RSA and EC public keys are taken; keys of other types or curves, and
- * keys marked for encryption (`use: enc`), are skipped. A private key (`d`) or a broken key is an error.
- */
+/** auth.jwt.jwks_file: `{"keys": [...]}` (see importJwks for what is taken). */
 async function readJwksFile(path: string): Promise<VerificationKey[]> {
-  const what = 'auth.jwt.jwks_file';
-  const text = await readText(path, what);
+  const what = `auth.jwt.jwks_file (${path})`;
+  const text = await readText(path, 'auth.jwt.jwks_file');
   let jwks: unknown;
   try {
     jwks = JSON.parse(text);
   } catch {
-    throw new Error(`${what} (${path}) is not valid JSON`);
+    throw new Error(`${what} is not valid JSON`);
   }
-  if (!isObject(jwks) || !Array.isArray(jwks.keys)) {
-    throw new Error(`${what} (${path}) is not a JWKS (an object with a "keys" array)`);
-  }
-  const keys: VerificationKey[] = [];
-  jwks.keys.forEach((jwk: unknown, i) => {
-    const label = `${what} (${path}) key #${i}`;
-    if (!isObject(jwk) || typeof jwk.kty !== 'string') throw new Error(`${label} has no "kty"`);
-    const kid = typeof jwk.kid === 'string' ? jwk.kid : undefined;
-    const named = kid === undefined ? label : `${label} (kid ${JSON.stringify(kid)})`;
-    if (jwk.d !== undefined || jwk.k !== undefined) {
-      throw new Error(`${named} is a private or secret key; a JWKS file must hold public keys only`);
-    }
-    if ((jwk.kty !== 'RSA' && jwk.kty !== 'EC') || (jwk.use !== undefined && jwk.use !== 'sig')) return;
-    if (jwk.alg !== undefined && typeof jwk.alg !== 'string')
-      throw new Error(`${named} has a non-string "alg"`);
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-    } catch {
-      throw new Error(`${named} is not a valid ${jwk.kty} public key`);
-    }
-    const algorithms = algorithmsOf(key, jwk.alg);
-    if (algorithms.length > 0)
-      keys.push({ pem: toPem(key), ...(kid === undefined ? {} : { kid }), algorithms });
-  });
-  return keys;
+  return importJwks(jwks, what);
 }

@@ -23,6 +23,10 @@ export interface Principal {
   readonly sanitize?: boolean;
   /** When the token expires (ms since the epoch); undefined for the open principal. */
   readonly expiresAt?: number;
+  /** The token's id (`jti`), which a revocation can name. */
+  readonly tokenId?: string;
+  /** When the token was issued (`iat`, ms since the epoch): a subject's revocation refuses the older ones. */
+  readonly issuedAt?: number;
   /** The open principal of `auth.mode: none`: no identity, no rate limits. */
   readonly anonymous: boolean;
 }

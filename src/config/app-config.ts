@@ -331,6 +331,24 @@ export class JwtConfig {
   @IsOptional() @IsString() @IsNotEmpty() public_key_file?: string;
   /** RS256/ES256: a JWKS file (`{"keys": [...]}`); a token's `kid` picks the key. */
   @IsOptional() @IsString() @IsNotEmpty() jwks_file?: string;
+  /**
+   * RS256/ES256: the IdP's JWKS endpoint, fetched at boot and every `jwks_cache_ttl`, and again (at most once
+   * per `jwks_refetch_cooldown`) when a token names a `kid` it does not hold. https; http only on a loopback
+   * host, or on any host while `server.environment` is development.
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s/?#@]+(\/[^\s#]*)?$/, {
+    message: 'must be an http(s) URL without credentials, like https://idp.example.com/.well-known/jwks.json',
+  })
+  jwks_url?: string;
+  /** How long a fetched key set is used before it is fetched again (the last good set stays in use while the
+   * IdP does not answer). */
+  @Duration() @Min(1_000) @Max(86_400_000) jwks_cache_ttl = 600_000;
+  /** At most one fetch per this for tokens naming an unknown `kid` (and for retries after a failure), so that
+   * tokens with made-up kids cannot flood the IdP. */
+  @Duration() @Min(100) @Max(3_600_000) jwks_refetch_cooldown = 30_000;
+  /** The longest one JWKS fetch may take, body included. */
+  @Duration() @Min(100) @Max(60_000) jwks_timeout = 5_000;
   /** Required `iss`, when set. */
   @IsOptional() @IsString() @IsNotEmpty() issuer?: string;
   /** Required `aud` (one of these), when set. */
@@ -374,6 +392,17 @@ export class RateLimitsConfig {
   @Duration() @Min(1_000) stream_lease_ttl = 60_000;
 }
 
+/** Token revocation (POST /admin/revocations): a denylist in Redis, mirrored in every node's memory. */
+export class RevocationsConfig {
+  /**
+   * At least the longest lifetime (exp - iat) of the tokens the IdP issues: a subject's revocation is kept this
+   * long (every token issued before it has expired by then), as is a `jti` revocation without `expiresAt`.
+   */
+  @Duration() @Min(60_000) @Max(31_622_400_000) max_token_lifetime = 86_400_000;
+  /** Each node re-reads the denylist this often, beside the pub/sub messages (a missed message heals). */
+  @Duration() @Min(1_000) @Max(3_600_000) resync_interval = 30_000;
+}
+
 export class AuthConfig {
   /** `jwt`: every edge wants a token. `none`: open (development only; refused when NODE_ENV=production). */
   @IsIn(['none', 'jwt']) mode!: 'none' | 'jwt';
@@ -390,6 +419,7 @@ export class AuthConfig {
   /** The cookie the SSE GET form (EventSource) may carry its token in. */
   @IsString() @Matches(/^[\w-]+$/, { message: 'must be a cookie name' }) cookie_name = 'cb_token';
   @ValidateNested() @Type(() => RateLimitsConfig) rate_limits!: RateLimitsConfig;
+  @ValidateNested() @Type(() => RevocationsConfig) revocations: RevocationsConfig = new RevocationsConfig();
 }
 
 export const PII_ENTITY_NAMES = ['email', 'phone', 'card', 'ssn', 'iban', 'ipv4', 'ipv6', 'secret'] as const;

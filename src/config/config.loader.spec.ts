@@ -225,3 +225,69 @@ describe('provider keys and base URLs from the environment', () => {
     );
   });
 });
+
+describe('auth.jwt.jwks_url', () => {
+  const withJwks = (jwt: Record<string, unknown>, environment = 'development') =>
+    loadConfig({
+      env: {},
+      overrides: [{ server: { environment }, auth: { mode: 'jwt', jwt: { algorithms: ['RS256'], ...jwt } } }],
+    });
+
+  it('is enough on its own for RS256, with the cache defaults', () => {
+    const { jwt } = withJwks({ jwks_url: 'https://idp.example.com/.well-known/jwks.json' }).auth;
+    expect(jwt).toMatchObject({
+      jwks_cache_ttl: 600_000,
+      jwks_refetch_cooldown: 30_000,
+      jwks_timeout: 5_000,
+    });
+    expect(
+      withJwks({ jwks_url: 'https://idp.example.com/jwks', jwks_cache_ttl: '1m' }).auth.jwt.jwks_cache_ttl,
+    ).toBe(60_000);
+  });
+
+  it('takes plain http to loopback anywhere, and to other hosts only in development', () => {
+    for (const url of ['http://127.0.0.1:8080/jwks', 'http://localhost/jwks', 'http://[::1]:9000/jwks']) {
+      expect(withJwks({ jwks_url: url }, 'production').auth.jwt.jwks_url).toBe(url);
+    }
+    expect(withJwks({ jwks_url: 'http://keycloak:8080/jwks' }).auth.jwt.jwks_url).toBe(
+      'http://keycloak:8080/jwks',
+    );
+    expect(problemsOf(() => withJwks({ jwks_url: 'http://keycloak:8080/jwks' }, 'production'))).toEqual([
+      expect.stringMatching(
+        /^auth\.jwt\.jwks_url: plain http is only allowed to a loopback host in production/,
+      ),
+    ]);
+  });
+
+  it('refuses what is not an http(s) URL without credentials, and a URL nothing would read', () => {
+    for (const url of [
+      'ftp://idp.example.com/jwks',
+      'idp.example.com/jwks',
+      'https://user:pw@idp.example.com/',
+    ]) {
+      expect(problemsOf(() => withJwks({ jwks_url: url })).join('\n')).toMatch(/auth\.jwt\.jwks_url/);
+    }
+    expect(
+      problemsOf(() => withJwks({ jwks_url: 'https://idp.example.com/jwks', jwks_timeout: '10ms' })),
+    ).toEqual([expect.stringMatching(/^auth\.jwt\.jwks_timeout/)]);
+    const hsOnly = () =>
+      loadConfig({
+        env: {},
+        overrides: [
+          {
+            auth: {
+              mode: 'jwt',
+              jwt: {
+                algorithms: ['HS256'],
+                secret: 'x'.repeat(32),
+                jwks_url: 'https://idp.example.com/jwks',
+              },
+            },
+          },
+        ],
+      });
+    expect(problemsOf(hsOnly)).toEqual([
+      expect.stringMatching(/jwks_url: set, but .* neither RS256 nor ES256/),
+    ]);
+  });
+});

@@ -141,18 +141,46 @@ function authProblems({ auth, server }: AppConfig): string[] {
     );
   }
   if (auth.mode === 'jwt') {
-    const { algorithms, secret, public_key_file, jwks_file } = auth.jwt;
+    const { algorithms, secret, public_key_file, jwks_file, jwks_url } = auth.jwt;
     if (algorithms.includes('HS256') && !secret) {
       problems.push('auth.jwt.secret: HS256 needs a secret (set the env var auth.jwt.secret_env names)');
     }
-    if (algorithms.some((a) => a !== 'HS256') && !public_key_file && !jwks_file) {
-      problems.push('auth.jwt: RS256 and ES256 need public_key_file or jwks_file');
+    const asymmetric = algorithms.some((a) => a !== 'HS256');
+    if (asymmetric && !public_key_file && !jwks_file && !jwks_url) {
+      problems.push('auth.jwt: RS256 and ES256 need public_key_file, jwks_file or jwks_url');
     }
+    if (jwks_url !== undefined) problems.push(...jwksUrlProblems(jwks_url, asymmetric, server.environment));
   }
   if (!auth.rate_limits.tiers.has(auth.rate_limits.default_tier)) {
     problems.push(`auth.rate_limits.default_tier: no tier "${auth.rate_limits.default_tier}" under tiers`);
   }
   return problems;
+}
+
+/** auth.jwt.jwks_url: read only for RS256 / ES256; plain http only to loopback, or anywhere in development. */
+function jwksUrlProblems(url: string, asymmetric: boolean, environment: string): string[] {
+  if (!asymmetric) {
+    return [
+      'auth.jwt.jwks_url: set, but auth.jwt.algorithms has neither RS256 nor ES256 (HS256 never uses it)',
+    ];
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [`auth.jwt.jwks_url: not a URL`];
+  }
+  if (parsed.protocol === 'http:' && environment === 'production' && !isLoopbackHost(parsed.hostname)) {
+    return [
+      'auth.jwt.jwks_url: plain http is only allowed to a loopback host in production ' +
+        `(got host ${parsed.hostname}); use https`,
+    ];
+  }
+  return [];
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 function sanitizationProblems({ sanitization }: AppConfig): string[] {

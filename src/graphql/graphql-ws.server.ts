@@ -86,9 +86,9 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
       schema,
       // Credentials: connectionParams (`authorization: "Bearer <JWT>"`, or `token`), else the upgrade's own
       // (Authorization header, access_token query parameter, cookie). Refused: closed with 4403 and the reason.
-      onConnect: (ctx) => {
+      onConnect: async (ctx) => {
         try {
-          const principal = this.auth.authenticate(
+          const principal = await this.auth.authenticateAsync(
             paramsToken(ctx.connectionParams) ??
               this.auth.tokenOf(ctx.extra.request.headers, ctx.extra.request.url, true),
           );
@@ -210,10 +210,11 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
     return this.closing;
   }
 
-  /** A connection's token expires: it is closed (4403), as each operation after that would be refused. */
+  /** A connection's token expires or is revoked: it is closed (4403), as each operation after would be refused. */
   private closeAtExpiry(socket: WebSocket, principal: Principal): void {
-    const cancel = this.auth.whenExpired(principal, () =>
-      socket.close(CloseCode.Forbidden, 'The token expired.'),
+    if (socket.readyState !== socket.OPEN) return; // closed while its token was being verified
+    const cancel = this.auth.whenRevokedOrExpired(principal, (reason) =>
+      socket.close(CloseCode.Forbidden, reason.message.slice(0, 120)),
     );
     socket.once('close', cancel);
   }

@@ -17,7 +17,7 @@ export interface WsAuthSettings {
  * Authenticates a `/ws/stream` connection: a token on the upgrade (Authorization header, `access_token` query
  * parameter or the cookie), else a first `{"type":"auth","token":...}` message within `ws_auth_timeout`. A
  * connection that fails is told why (an `error` message) and closed with 4401. An authenticated one is closed
- * the same way when its token expires, unless the client sent a fresh one (`auth` again) before.
+ * the same way when its token expires, unless the client sent a fresh one (`auth` again) before, or is revoked.
  */
 export function authenticateSocket(
   socket: WebSocket,
@@ -71,7 +71,7 @@ export function authenticateSocket(
   socket.once('close', () => clearTimeout(timer));
 }
 
-/** A connection's identity; closes it (4401) when its token expires. */
+/** A connection's identity; closes it (4401) when its token expires or is revoked. */
 class SocketSession implements MuxSession {
   private stopWatching: () => void = () => undefined;
 
@@ -111,15 +111,8 @@ class SocketSession implements MuxSession {
 
   private watchExpiry(): void {
     this.stopWatching();
-    this.stopWatching = this.auth.whenExpired(this.current, () =>
-      deny(
-        this.socket,
-        new DomainError(
-          RequestErrorCode.Unauthorized,
-          'The token expired; reconnect with a new one (or send {"type":"auth"} with one before it expires).',
-        ),
-      ),
-    );
+    // Expiry (unless a new token came first: watchExpiry runs again) or revocation.
+    this.stopWatching = this.auth.whenRevokedOrExpired(this.current, (reason) => deny(this.socket, reason));
   }
 }
 
