@@ -79,20 +79,30 @@ export class StreamGateway
 /** How long a paused completion waits before looking at the send buffer again, without a drain event. */
 const DRAIN_RECHECK_MS = 250;
 
-/** Resolves when the socket's write buffer drains (or it closes, or after a while: the caller looks again). */
+/**
+ * Resolves when the socket's write buffer drains (or it closes, or after a while: the caller looks again).
+ * Every paused completion of a connection shares one wait, so 32 paused streams add one listener, not 32.
+ */
+const drains = new WeakMap<WebSocket, Promise<void>>();
+
 function whenWritable(socket: WebSocket): Promise<void> {
+  let wait = drains.get(socket);
+  if (wait) return wait;
   const raw = (socket as unknown as { _socket?: Duplex })._socket;
-  return new Promise((resolve) => {
+  wait = new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       raw?.off('drain', done);
       socket.off('close', done);
+      drains.delete(socket);
       resolve();
     };
     const timer = setTimeout(done, DRAIN_RECHECK_MS);
     raw?.once('drain', done);
     socket.once('close', done);
   });
+  drains.set(socket, wait);
+  return wait;
 }
 
 function toText(data: RawData): Buffer {
