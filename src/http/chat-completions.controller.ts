@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ChatCompletionRequestDto } from '../streaming/dto/chat-completion-request.dto';
+import type { ChatCompletionRequest } from '../streaming/chat-request';
 import { CompletionService, type CompletionContext } from '../streaming/completion.service';
 import { servedByHeaders } from './headers';
 import { toChatCompletion } from './openai/openai-completion.response';
@@ -28,7 +28,7 @@ export class ChatCompletionsController {
   @HttpCode(200)
   @Requires('completion', 'write')
   async create(
-    @Body(ChatBodyPipe) body: ChatCompletionRequestDto,
+    @Body(ChatBodyPipe) body: ChatCompletionRequest,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
@@ -41,7 +41,7 @@ export class ChatCompletionsController {
   @Requires('completion', 'write')
   @EventSourceAuth()
   async eventSource(
-    @Query(ChatQueryPipe) body: ChatCompletionRequestDto,
+    @Query(ChatQueryPipe) body: ChatCompletionRequest,
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
@@ -56,7 +56,7 @@ export class ChatCompletionsController {
 
   /** The completion starts lazily, on first read, so a refusal by the SSE edge leaves nothing behind. */
   private stream(
-    body: ChatCompletionRequestDto,
+    body: ChatCompletionRequest,
     request: FastifyRequest,
     reply: FastifyReply,
     eventSource: boolean,

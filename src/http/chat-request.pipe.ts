@@ -1,12 +1,12 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
-import { ChatCompletionRequestDto } from '../streaming/dto/chat-completion-request.dto';
+import type { ChatCompletionRequest } from '../streaming/chat-request';
 import { validateChatRequest } from '../streaming/dto/validate-chat-request';
 import { chatRequestFromQuery } from './chat-query';
 
 /** Validates a JSON body as a Chat Completions request. */
 @Injectable()
-export class ChatBodyPipe implements PipeTransform<unknown, ChatCompletionRequestDto> {
-  transform(value: unknown): ChatCompletionRequestDto {
+export class ChatBodyPipe implements PipeTransform<unknown, ChatCompletionRequest> {
+  transform(value: unknown): ChatCompletionRequest {
     return validateChatRequest(value);
   }
 }
@@ -15,9 +15,9 @@ export class ChatBodyPipe implements PipeTransform<unknown, ChatCompletionReques
 @Injectable()
 export class ChatQueryPipe implements PipeTransform<
   Record<string, string | string[] | undefined>,
-  ChatCompletionRequestDto
+  ChatCompletionRequest
 > {
-  transform(query: Record<string, string | string[] | undefined>): ChatCompletionRequestDto {
+  transform(query: Record<string, string | string[] | undefined>): ChatCompletionRequest {
     return validateChatRequest(chatRequestFromQuery(query));
   }
 }

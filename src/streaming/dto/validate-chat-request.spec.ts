@@ -69,7 +69,7 @@ describe('validateChatRequest', () => {
     ],
     ['a tool that is an array', { ...base, tools: [[[]]] }, 'tools[0]', /object/],
     ['a model id with CR/LF', { ...base, model: 'openai/gpt\r\nx-evil: 1' }, 'model', /visible ASCII/],
-    ['a fallback model id with a space', { ...base, models: ['a b'] }, 'models', /visible ASCII/],
+    ['a fallback model id with a space', { ...base, models: ['a b'] }, 'models[0]', /visible ASCII/],
     [
       'an unknown role',
       { ...base, messages: [{ role: 'robot', content: 'x' }] },
@@ -154,5 +154,23 @@ describe('validateChatRequest', () => {
       expect(problem.code).toBe(RequestErrorCode.InvalidRequest);
       expect(problem.message).toMatch(/deeper than 64 levels/);
     }
+  });
+
+  it('takes free-form objects as they are, whatever their keys (constructor, __proto__, toString)', () => {
+    const schema = JSON.parse(
+      '{"type":"object","properties":{"constructor":{"type":"string"},"__proto__":{"type":"number"},"toString":{}}}',
+    ) as Record<string, unknown>;
+    const dto = validateChatRequest({
+      ...base,
+      tools: [{ type: 'function', function: { name: 'f', parameters: schema } }],
+      metadata: JSON.parse('{"constructor":"x"}') as Record<string, string>,
+      ...(JSON.parse('{"constructor":{"prototype":1}}') as object),
+    });
+    expect(dto.tools?.[0]?.function.parameters).toBe(schema);
+    expect(Object.keys(schema.properties as object)).toEqual(['constructor', '__proto__', 'toString']);
+    expect(
+      rejection({ ...base, messages: [{ role: 'user', content: JSON.parse('{"constructor":1}') as object }] })
+        .param,
+    ).toBe('messages[0].content');
   });
 });
