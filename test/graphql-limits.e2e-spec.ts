@@ -194,6 +194,29 @@ describe('GraphQL query limits', () => {
     expect(after.rss - before.rss).toBeLessThan(300);
   });
 
+  it('answers requests Apollo cannot read (not JSON, another media type, over the body limit) GraphQL-shaped', async () => {
+    const cases: Array<[string, Record<string, string>, number, string]> = [
+      ['{ "query": ', { 'content-type': 'application/json' }, 400, 'BAD_REQUEST'],
+      // Fastify reads text/plain; Apollo refuses it (a CSRF-prone "simple" request).
+      ['{ models { id } }', { 'content-type': 'text/plain' }, 400, 'BAD_REQUEST'],
+      ['{ models { id } }', { 'content-type': 'application/graphql' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [
+        JSON.stringify({ query: `{ __typename } #${'x'.repeat(app.config.server.body_limit)}` }),
+        { 'content-type': 'application/json' },
+        413,
+        'REQUEST_TOO_LARGE',
+      ],
+    ];
+    for (const [body, headers, status, code] of cases) {
+      const reply = await post(app, body, { ...headers, ...bearer(ALICE) });
+      expect({ status: reply.status, code: reply.body.errors?.[0]?.extensions?.code }).toEqual({
+        status,
+        code,
+      });
+      expect(reply.body.errors?.[0]?.message).toEqual(expect.any(String));
+    }
+  });
+
   it('refuses batched HTTP requests (an array of operations) with 400', async () => {
     const reply = await post(
       app,

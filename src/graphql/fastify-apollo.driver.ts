@@ -3,7 +3,14 @@ import { fastifyApolloHandler } from '@as-integrations/fastify';
 import { Injectable } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import type { FastifyInstance, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestAsyncHookHandler,
+  preHandlerAsyncHookHandler,
+} from 'fastify';
 
 /** Nest's Apollo options, plus hooks of the /graphql route that run before Apollo reads the request. */
 export interface FastifyApolloDriverConfig extends ApolloDriverConfig {
@@ -11,6 +18,8 @@ export interface FastifyApolloDriverConfig extends ApolloDriverConfig {
   onRequest?: onRequestAsyncHookHandler;
   /** After the body is parsed as JSON, before Apollo handles it (query limits). */
   preHandler?: preHandlerAsyncHookHandler;
+  /** Errors of the route outside Apollo (body parsing, media type, the hooks). */
+  errorHandler?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
 }
 
 /**
@@ -26,7 +35,7 @@ export class FastifyApolloDriver extends ApolloDriver {
   }
 
   protected override async registerFastify(config: FastifyApolloDriverConfig): Promise<void> {
-    const { onRequest, preHandler, ...options } = config;
+    const { onRequest, preHandler, errorHandler, ...options } = config;
     const app = this.httpAdapterHost.httpAdapter.getInstance<FastifyInstance>();
     const server = new ApolloServer<BaseContext>(options as ApolloServerOptions<BaseContext>);
     await server.start();
@@ -35,6 +44,7 @@ export class FastifyApolloDriver extends ApolloDriver {
       method: ['GET', 'POST', 'OPTIONS'],
       ...(onRequest ? { onRequest } : {}),
       ...(preHandler ? { preHandler } : {}),
+      ...(errorHandler ? { errorHandler } : {}),
       // mergeDefaultOptions always sets a context function ({ req }).
       handler: fastifyApolloHandler(server, { context: options.context as never }),
     });

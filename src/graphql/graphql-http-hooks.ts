@@ -1,10 +1,11 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { GraphQLError } from 'graphql';
 import { AuthError } from '../auth/auth.error';
 import type { AuthService } from '../auth/auth.service';
+import type { AppLogger } from '../common/logging/logger';
 import { httpMappingFor } from '../common/errors/openai-error';
 import type { GraphqlContext } from './graphql-context';
-import { formatGraphqlError, fromDomainError } from './graphql-errors';
+import { formatGraphqlError, fromDomainError, GraphqlErrorCode, graphqlError } from './graphql-errors';
 import type { QueryLimits } from './query-limits';
 
 /**
@@ -43,6 +44,33 @@ export function limitBeforeApollo(limits: QueryLimits) {
   };
 }
 
+/** GraphQL codes of the request errors Fastify raises before Apollo runs (body parsing, size, media type). */
+const REQUEST_ERRORS: Record<number, { code: string; message?: string }> = {
+  413: { code: 'REQUEST_TOO_LARGE' },
+  415: {
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'Send GraphQL requests as JSON (Content-Type: application/json), or as GET with a query string.',
+  },
+};
+
+/**
+ * The route's error handler: what fails before Apollo answers (a body that is not JSON, too large, of another
+ * media type) is a GraphQL error body too, not the REST edge's OpenAI error JSON; anything unforeseen is a
+ * logged 500 with a generic message.
+ */
+export function graphqlRouteErrors(logger: AppLogger) {
+  return (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
+    const status = error.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const known = REQUEST_ERRORS[status];
+      errorReply(reply, status, graphqlError(known?.code ?? 'BAD_REQUEST', known?.message ?? error.message));
+      return;
+    }
+    logger.error({ err: error }, 'GraphQL HTTP request failed');
+    errorReply(reply, 500, graphqlError(GraphqlErrorCode.Internal, 'Internal server error.'));
+  };
+}
+
 /** Apollo's context function: the principal the hook authenticated (none when auth is off). */
 export function graphqlHttpContext(request: FastifyRequest): Pick<GraphqlContext, 'principal'> {
   return request.principal ? { principal: request.principal } : {};
@@ -56,7 +84,11 @@ function sourceOf(request: FastifyRequest): string | undefined {
 }
 
 async function sendErrors(reply: FastifyReply, status: number, error: GraphQLError): Promise<void> {
-  await reply
+  await errorReply(reply, status, error);
+}
+
+function errorReply(reply: FastifyReply, status: number, error: GraphQLError): FastifyReply {
+  return reply
     .status(status)
     .header('content-type', 'application/json; charset=utf-8')
     .send({ errors: [formatGraphqlError(error)] });

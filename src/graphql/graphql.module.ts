@@ -12,7 +12,12 @@ import { StreamingModule } from '../streaming/streaming.module';
 import { AuthService } from '../auth/auth.service';
 import { AppConfig } from '../config/app-config';
 import { FastifyApolloDriver, type FastifyApolloDriverConfig } from './fastify-apollo.driver';
-import { authenticateBeforeParsing, graphqlHttpContext, limitBeforeApollo } from './graphql-http-hooks';
+import {
+  authenticateBeforeParsing,
+  graphqlHttpContext,
+  graphqlRouteErrors,
+  limitBeforeApollo,
+} from './graphql-http-hooks';
 import { QueryLimits } from './query-limits';
 import { formatGraphqlError, isUnexpected } from './graphql-errors';
 import { GRAPHQL_PATH, GraphqlWsServer } from './graphql-ws.server';
@@ -68,6 +73,7 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin = {
           // Token first (before the body is read), then the query limits, then Apollo parses and validates.
           onRequest: authenticateBeforeParsing(auth),
           preHandler: limitBeforeApollo(limits),
+          errorHandler: graphqlRouteErrors(logger),
           context: graphqlHttpContext,
           plugins: [subscriptionsOverWebSocketOnly],
           formatError: (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {

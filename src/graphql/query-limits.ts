@@ -90,13 +90,14 @@ export class QueryLimits {
     try {
       document = parse(source, this.parseOptions);
     } catch (err) {
-      const message = err instanceof GraphQLError ? err.message : 'The query could not be parsed.';
-      return new GraphQLError(message, {
-        ...(err instanceof GraphQLError && err.positions
-          ? { source: err.source, positions: err.positions }
-          : {}),
-        extensions: { code: GraphqlErrorCode.ParseFailed },
-      });
+      if (!(err instanceof GraphQLError)) {
+        return new GraphQLError('The query could not be parsed.', {
+          extensions: { code: GraphqlErrorCode.ParseFailed },
+        });
+      }
+      // graphql-js's syntax error, with its location: only the code is added.
+      err.extensions.code = GraphqlErrorCode.ParseFailed;
+      return err;
     }
     return this.documentError(document) ?? document;
   }
