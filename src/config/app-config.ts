@@ -109,7 +109,8 @@ export class GraphqlProtocolConfig {
   @IsInt() @Min(2) @Max(64) max_depth = 15;
   /** Aliased fields in the document, fragments expanded (each spread counts): aliases multiply answers. */
   @IsInt() @Min(0) max_aliases = 30;
-  /** Fields in the document, fragments expanded (each spread counts again). */
+  /** Fields, fragment spreads and inline fragments in the document, fragments expanded (each spread counts its
+   * fragment's fields again). */
   @IsInt() @Min(1) @Max(100_000) max_fields = 1_000;
   /** Fields asked again at a place of the answer already asked for (same response name; fragments
    * expanded, selections merged): graphql-js compares every such pair when it validates. */
