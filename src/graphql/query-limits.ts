@@ -51,8 +51,8 @@ class MergedFields {
 }
 
 /**
- * The limits every GraphQL document meets before graphql-js validates or runs it, over HTTP (queryLimitsPlugin)
- * and graphql-ws (GraphqlWsServer) alike, in this order:
+ * The limits every GraphQL document meets before graphql-js validates or runs it, over HTTP (the /graphql
+ * route's preHandler, before Apollo) and graphql-ws (GraphqlWsServer's onSubscribe) alike, in this order:
  *   1. `sourceError`: the text's byte size (max_document_size), before anything reads it;
  *   2. `lexicalError`: tokens (max_tokens) and bracket nesting (max_depth) in one lexer pass, so that the
  *      parser, which recurses, only ever sees shallow documents;
@@ -82,7 +82,8 @@ export class QueryLimits {
     return { maxTokens: this.limits.max_tokens };
   }
 
-  /** The whole check of graphql-ws: the parsed document, or the one error that refuses it. */
+  /** The whole check, as both transports run it: the parsed document, or the one error that refuses it (a
+   * limit, a syntax error, a fragment cycle). */
   prepare(source: string): DocumentNode | GraphQLError {
     const refused = this.sourceError(source) ?? this.lexicalError(source);
     if (refused) return refused;
