@@ -102,10 +102,35 @@ export class SseProtocolConfig {
   @Duration() retry_timeout!: number;
 }
 
+/**
+ * GraphQL (README "GraphQL limits"): every document, over HTTP and graphql-ws alike, is measured before it is
+ * validated or run; each limit refused names itself (`extensions.limit`) with its `max` and the `actual` value.
+ */
 export class GraphqlProtocolConfig {
   @IsBoolean() enabled!: boolean;
   @IsInt() @Min(1) max_subscriptions!: number;
   @Duration() subscription_timeout!: number;
+  /** Bytes (UTF-8) of one GraphQL document (the `query` text); larger ones are not parsed (QUERY_TOO_LARGE). */
+  @Size() @Min(256) @Max(1_048_576) max_document_size = 32_768;
+  /** Lexical tokens one document may hold; the parser stops past it (QUERY_TOO_LARGE). At most 20,000 so
+   * that no allowed document nests deep enough to strain the stack. */
+  @IsInt() @Min(100) @Max(20_000) max_tokens = 5_000;
+  /** Nesting of selection sets (`{ a { b } }` is 2), fragments expanded (QUERY_TOO_COMPLEX). */
+  @IsInt() @Min(2) @Max(64) max_depth = 15;
+  /** Aliased fields in the document, fragments expanded (each spread counts): aliases multiply answers. */
+  @IsInt() @Min(0) max_aliases = 30;
+  /** Fields, fragment spreads and inline fragments in the document, fragments expanded (each spread counts its
+   * fragment's fields again). */
+  @IsInt() @Min(1) @Max(100_000) max_fields = 1_000;
+  /** Fields asked again at a place of the answer already asked for (same response name; fragments
+   * expanded, selections merged): graphql-js compares every such pair when it validates. */
+  @IsInt() @Min(0) max_repeated_fields = 50;
+  /** Fields at the top of one operation (each one a resolver call: a completion, a run...). */
+  @IsInt() @Min(1) max_root_fields = 20;
+  /** Operation definitions in one document (one of them runs; every one is validated). */
+  @IsInt() @Min(1) max_operations = 5;
+  /** `__schema` / `__type` queries. Unset: on in development, off when server.environment is production. */
+  @IsOptional() @IsBoolean() introspection?: boolean;
 }
 
 export class ProtocolsConfig {

@@ -3,7 +3,24 @@ import { fastifyApolloHandler } from '@as-integrations/fastify';
 import { Injectable } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import type { FastifyInstance } from 'fastify';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestAsyncHookHandler,
+  preHandlerAsyncHookHandler,
+} from 'fastify';
+
+/** Nest's Apollo options, plus hooks of the /graphql route that run before Apollo reads the request. */
+export interface FastifyApolloDriverConfig extends ApolloDriverConfig {
+  /** Before the body is read (authentication). */
+  onRequest?: onRequestAsyncHookHandler;
+  /** After the body is parsed as JSON, before Apollo handles it (query limits). */
+  preHandler?: preHandlerAsyncHookHandler;
+  /** Errors of the route outside Apollo (body parsing, media type, the hooks). */
+  errorHandler?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
+}
 
 /**
  * Nest's Apollo driver on Fastify, minus Apollo's "drain" plugin: that plugin closes the whole Fastify server
@@ -17,13 +34,17 @@ export class FastifyApolloDriver extends ApolloDriver {
     super(modulesContainer);
   }
 
-  protected override async registerFastify(options: ApolloDriverConfig): Promise<void> {
+  protected override async registerFastify(config: FastifyApolloDriverConfig): Promise<void> {
+    const { onRequest, preHandler, errorHandler, ...options } = config;
     const app = this.httpAdapterHost.httpAdapter.getInstance<FastifyInstance>();
     const server = new ApolloServer<BaseContext>(options as ApolloServerOptions<BaseContext>);
     await server.start();
     app.route({
       url: options.path ?? '/graphql',
       method: ['GET', 'POST', 'OPTIONS'],
+      ...(onRequest ? { onRequest } : {}),
+      ...(preHandler ? { preHandler } : {}),
+      ...(errorHandler ? { errorHandler } : {}),
       // mergeDefaultOptions always sets a context function ({ req }).
       handler: fastifyApolloHandler(server, { context: options.context as never }),
     });

@@ -9,6 +9,10 @@ export enum GraphqlErrorCode {
   TooManySubscriptions = 'TOO_MANY_SUBSCRIPTIONS',
   SubscriptionTimeout = 'SUBSCRIPTION_TIMEOUT',
   SlowConsumer = 'SLOW_CONSUMER',
+  /** The document is larger than max_document_size or max_tokens allow (query-limits.ts). */
+  QueryTooLarge = 'QUERY_TOO_LARGE',
+  /** The document is deeper, wider or has more operations than a limit allows (query-limits.ts). */
+  QueryTooComplex = 'QUERY_TOO_COMPLEX',
   Internal = 'INTERNAL_SERVER_ERROR',
 }
 

@@ -8,7 +8,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { HttpAdapterHost } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
-import { type DocumentNode, GraphQLError, parse, validate } from 'graphql';
+import { GraphQLError, specifiedRules, validate } from 'graphql';
 import { CloseCode, type Context, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage, Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +21,7 @@ import { UpgradeRouter } from '../ws/upgrade-router';
 import { WsHeartbeat } from '../ws/ws-heartbeat';
 import type { GraphqlContext } from './graphql-context';
 import { formatGraphqlError, GraphqlErrorCode, isUnexpected } from './graphql-errors';
+import { QueryLimits } from './query-limits';
 import { SubscriptionGate } from './subscription-gate';
 import { AuthService } from '../auth/auth.service';
 import { bearerToken } from '../auth/credentials';
@@ -43,8 +44,9 @@ interface Extra {
  * GraphQL subscriptions (and queries, mutations) over WebSocket with the `graphql-transport-ws` protocol
  * (graphql-ws), on `/graphql` of the HTTP port, beside `/ws/stream` through the shared UpgradeRouter.
  *
- * It parses and validates each operation itself so that a bad query gets an `error` message with
- * `extensions.code` (graphql-ws would close the whole connection with 4500 on a syntax error), and formats
+ * It parses and validates each operation itself, after the same query limits as POST /graphql, so that a bad
+ * or oversized query gets an `error` message with `extensions.code` (graphql-ws would close the whole
+ * connection with 4500 on a syntax error) and the connection stays usable, and formats
  * every error as the HTTP endpoint does. Connections count against `websocket.max_connections` of their own.
  */
 @Injectable()
@@ -54,6 +56,7 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
   private heartbeat?: WsHeartbeat;
   private router?: UpgradeRouter;
   private readonly log: AppLogger;
+  private readonly limits: QueryLimits;
 
   constructor(
     private readonly config: AppConfig,
@@ -64,6 +67,7 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'GraphqlWs' });
+    this.limits = new QueryLimits(config.streaming.protocols.graphql, config.server.environment);
   }
 
   /**
@@ -101,21 +105,17 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
           return false;
         }
       },
+      // The same query limits as POST /graphql (QueryLimits), then graphql-js validation.
       onSubscribe: (ctx: Context<Record<string, unknown>, Extra>, _id: string, payload: SubscribePayload) => {
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query);
-        } catch (err) {
-          const message = err instanceof GraphQLError ? err.message : 'The query could not be parsed.';
-          return [new GraphQLError(message, { extensions: { code: GraphqlErrorCode.ParseFailed } })];
-        }
-        const errors = validate(schema, document);
+        const document = this.limits.prepare(payload.query);
+        if (document instanceof GraphQLError) return [document];
+        const errors = validate(schema, document, [...specifiedRules, ...this.limits.validationRules]);
         if (errors.length > 0) {
           return errors.map(
             (e) =>
               new GraphQLError(e.message, {
                 nodes: e.nodes,
-                extensions: { code: GraphqlErrorCode.ValidationFailed },
+                extensions: { ...e.extensions, code: GraphqlErrorCode.ValidationFailed },
               }),
           );
         }

@@ -1,4 +1,3 @@
-import type { ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
@@ -10,7 +9,16 @@ import { EventsModule } from '../events/events.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RoutingModule } from '../routing/routing.module';
 import { StreamingModule } from '../streaming/streaming.module';
-import { FastifyApolloDriver } from './fastify-apollo.driver';
+import { AuthService } from '../auth/auth.service';
+import { AppConfig } from '../config/app-config';
+import { FastifyApolloDriver, type FastifyApolloDriverConfig } from './fastify-apollo.driver';
+import {
+  authenticateBeforeParsing,
+  graphqlHttpContext,
+  graphqlRouteErrors,
+  limitBeforeApollo,
+} from './graphql-http-hooks';
+import { QueryLimits } from './query-limits';
 import { formatGraphqlError, isUnexpected } from './graphql-errors';
 import { GRAPHQL_PATH, GraphqlWsServer } from './graphql-ws.server';
 import { CatalogueResolver } from './resolvers/catalogue.resolver';
@@ -45,30 +53,43 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin = {
     RoutingModule,
     ProvidersModule,
     WorkflowModule,
-    GraphQLModule.forRootAsync<ApolloDriverConfig>({
+    GraphQLModule.forRootAsync<FastifyApolloDriverConfig>({
       driver: FastifyApolloDriver,
-      inject: [ROOT_LOGGER],
-      useFactory: (logger: AppLogger): ApolloDriverConfig => ({
-        path: GRAPHQL_PATH,
-        autoSchemaFile: true,
-        sortSchema: true,
-        playground: false,
-        introspection: true,
-        includeStacktraceInErrorResponses: false,
-        plugins: [subscriptionsOverWebSocketOnly],
-        formatError: (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-          const original = unwrapResolverError(error);
-          if (!(error instanceof GraphQLError)) return formatted;
-          if (isUnexpected(error)) logger.error({ err: original }, 'GraphQL operation failed');
-          // Outside resolvers (no path), Apollo's codes stand: parse, validation, variable values.
-          const apolloCode = formatted.extensions?.code;
-          if (error.path === undefined && typeof apolloCode === 'string' && !isUnexpected(error)) {
-            const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
-            return { ...formatted, extensions };
-          }
-          return formatGraphqlError(error);
-        },
-      }),
+      inject: [ROOT_LOGGER, AppConfig, AuthService],
+      useFactory: (logger: AppLogger, config: AppConfig, auth: AuthService): FastifyApolloDriverConfig => {
+        const limits = new QueryLimits(config.streaming.protocols.graphql, config.server.environment);
+        return {
+          path: GRAPHQL_PATH,
+          autoSchemaFile: true,
+          sortSchema: true,
+          playground: false,
+          // Apollo's own switch stays on: QueryLimits refuses __schema/__type with a message naming our setting.
+          introspection: true,
+          validationRules: [...limits.validationRules],
+          parseOptions: limits.parseOptions,
+          // One operation per request (Apollo's default, stated): a JSON array body is refused with 400.
+          allowBatchedHttpRequests: false,
+          includeStacktraceInErrorResponses: false,
+          // Token first (before the body is read), then the query limits, then Apollo parses and validates.
+          onRequest: authenticateBeforeParsing(auth),
+          preHandler: limitBeforeApollo(limits),
+          errorHandler: graphqlRouteErrors(logger),
+          context: graphqlHttpContext,
+          plugins: [subscriptionsOverWebSocketOnly],
+          formatError: (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+            const original = unwrapResolverError(error);
+            if (!(error instanceof GraphQLError)) return formatted;
+            if (isUnexpected(error)) logger.error({ err: original }, 'GraphQL operation failed');
+            // Outside resolvers (no path), Apollo's codes stand: parse, validation, variable values.
+            const apolloCode = formatted.extensions?.code;
+            if (error.path === undefined && typeof apolloCode === 'string' && !isUnexpected(error)) {
+              const { stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
+              return { ...formatted, extensions };
+            }
+            return formatGraphqlError(error);
+          },
+        };
+      },
     }),
   ],
   providers: [

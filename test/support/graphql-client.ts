@@ -108,3 +108,125 @@ export interface StreamEventResult {
 export function echoInput(text: string, model = 'simulated/echo'): Record<string, unknown> {
   return { model, messages: [{ role: 'user', content: text }] };
 }
+
+export type RawMessage = Record<string, unknown> & { type?: unknown; id?: unknown };
+
+/** How a graphql-ws operation ended: its `error` or `complete` message (with the `next`s before), or a close. */
+export type RawOutcome =
+  | { kind: 'error'; errors: Array<{ message?: string; extensions?: Record<string, unknown> }> }
+  | { kind: 'complete'; nexts: RawMessage[] }
+  | { kind: 'closed'; code: number; reason: string };
+
+/**
+ * A graphql-transport-ws connection driven frame by frame (bombs, fuzz): sends any text, keeps every message,
+ * and knows how the connection closed. `open` sends connection_init (unless `init` is null) and waits for the
+ * ack.
+ */
+export class RawGraphqlWs {
+  readonly messages: RawMessage[] = [];
+  close?: { code: number; reason: string };
+  private readonly byId = new Map<string, RawMessage[]>();
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data: WebSocket.RawData) => {
+      const text = Buffer.isBuffer(data) ? data.toString() : Buffer.from(data as ArrayBuffer).toString();
+      let message: RawMessage;
+      try {
+        message = JSON.parse(text) as RawMessage;
+      } catch {
+        message = { type: 'unparseable', text };
+      }
+      this.messages.push(message);
+      if (typeof message.id === 'string') {
+        const mine = this.byId.get(message.id) ?? [];
+        mine.push(message);
+        this.byId.set(message.id, mine);
+      }
+      this.notify();
+    });
+    socket.on('close', (code: number, reason: Buffer) => {
+      this.close = { code, reason: reason.toString() };
+      this.notify();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static async open(
+    baseUrl: string,
+    init: Record<string, unknown> | null = {},
+    headers: Record<string, string> = {},
+  ): Promise<RawGraphqlWs> {
+    const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', {
+      headers,
+    });
+    const client = new RawGraphqlWs(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    if (init !== null) {
+      client.send({ type: 'connection_init', payload: init });
+      await client.until(() => client.messages.some((m) => m.type === 'connection_ack') || !!client.close);
+    }
+    return client;
+  }
+
+  get isOpen(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
+  send(message: unknown): void {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.socket.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  subscribe(id: string, payload: Record<string, unknown>): void {
+    this.send({ id, type: 'subscribe', payload });
+  }
+
+  /** Waits (at most `timeoutMs`) for the operation `id` to end; rejects when it does not. */
+  async outcome(id: string, timeoutMs = 10_000): Promise<RawOutcome> {
+    const ended = (): RawOutcome | undefined => {
+      const mine = this.byId.get(id) ?? [];
+      const error = mine.find((m) => m.type === 'error');
+      if (error)
+        return { kind: 'error', errors: error.payload as Extract<RawOutcome, { kind: 'error' }>['errors'] };
+      if (mine.some((m) => m.type === 'complete')) {
+        return { kind: 'complete', nexts: mine.filter((m) => m.type === 'next') };
+      }
+      if (this.close) return { kind: 'closed', ...this.close };
+      return undefined;
+    };
+    await this.until(() => ended() !== undefined, timeoutMs, `operation ${id} to end`);
+    return ended()!;
+  }
+
+  /** Resolves once `check` holds (checked on every message and on close). */
+  until(check: () => boolean, timeoutMs = 10_000, what = 'the graphql-ws condition'): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const listener = (): void => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        resolve();
+      };
+      this.listeners.add(listener);
+    });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.close) return;
+    this.socket.close(1000);
+    await this.until(() => !!this.close, 5_000, 'the close');
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+}
