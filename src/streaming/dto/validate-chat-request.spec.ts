@@ -173,4 +173,19 @@ describe('validateChatRequest', () => {
         .param,
     ).toBe('messages[0].content');
   });
+
+  it('makes an assistant message without content carry content: null', () => {
+    const dto = validateChatRequest({
+      ...base,
+      messages: [
+        { role: 'user', content: 'hi' },
+        {
+          role: 'assistant',
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+        },
+        { role: 'tool', content: '1', tool_call_id: 'call_1' },
+      ],
+    });
+    expect(dto.messages[1]!.content).toBeNull();
+  });
 });

@@ -151,6 +151,9 @@ function checkMessages(value: unknown): void {
     }
     const problem = contentProblem(message.content, role);
     if (problem) invalid(`${param}.content`, problem);
+    // An assistant message may leave content out (it carries tool calls): it is null from here on, as the
+    // request type says, for every adapter.
+    if (message.content === undefined) message.content = null;
     optionalString(message.name, `${param}.name`);
     if (message.tool_calls !== undefined) checkToolCalls(message.tool_calls, `${param}.tool_calls`);
     if ((role === 'tool' || message.tool_call_id !== undefined) && typeof message.tool_call_id !== 'string') {
