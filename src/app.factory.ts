@@ -14,13 +14,13 @@ import { REQUEST_ID_HEADER } from './http/headers';
 import { StreamWsAdapter } from './ws/stream-ws.adapter';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './common/json-depth';
 import { RequestErrorCode } from './common/errors/error-code';
-import { openAiErrorBody } from './common/errors/openai-error';
 import {
   bodyTimeout,
   clientErrorHandler,
   CONNECTION_CHECK_INTERVAL_MS,
   installServerLimits,
   isOverConnectionCap,
+  refusalBody,
   TOO_MANY_CONNECTIONS_MESSAGE,
 } from './http/server-limits';
 
@@ -72,7 +72,7 @@ export async function createApp(
       await reply
         .status(429)
         .header('connection', 'close')
-        .send(openAiErrorBody('too_many_connections', TOO_MANY_CONNECTIONS_MESSAGE, 'rate_limit_error'));
+        .send(refusalBody(request, 'too_many_connections', TOO_MANY_CONNECTIONS_MESSAGE, 'rate_limit_error'));
     }
   });
   // Every JSON body, before any handler, DTO or class-transformer recurses into it.
@@ -81,7 +81,8 @@ export async function createApp(
     await reply
       .status(400)
       .send(
-        openAiErrorBody(
+        refusalBody(
+          request,
           RequestErrorCode.InvalidRequest,
           `The request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels.`,
           'invalid_request_error',

@@ -131,6 +131,32 @@ describe('client limits', () => {
       expect(error.error.message).toMatch(/deeper than 64 levels/);
     });
 
+    it('on /graphql the same refusals are GraphQL error bodies (deep JSON, a refused Origin)', async () => {
+      const deep = await postJson(
+        `${t.url}/graphql`,
+        `{"query":"{ __typename }","extensions":${deepJson(5_000)}}`,
+      );
+      expect(deep.status).toBe(400);
+      expect(await deep.json()).toEqual({
+        errors: [
+          {
+            message: expect.stringMatching(/deeper than 64 levels/),
+            extensions: { code: 'INVALID_REQUEST' },
+          },
+        ],
+      });
+      const cors = await postJson(
+        `${t.url}/graphql`,
+        { query: '{ __typename }' },
+        { headers: { origin: 'https://evil.example' } },
+      );
+      expect(cors.status).toBe(403);
+      expect(
+        ((await cors.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!.extensions
+          .code,
+      ).toBe('FORBIDDEN');
+    });
+
     it('a model id with CR/LF -> 400 on POST and on the EventSource GET form, never reaching a header', async () => {
       const post = await postJson(`${t.url}/v1/chat/completions`, {
         model: 'simulated/echo\r\nx-injected: 1',

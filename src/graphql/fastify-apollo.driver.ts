@@ -42,6 +42,8 @@ export class FastifyApolloDriver extends ApolloDriver {
     app.route({
       url: options.path ?? '/graphql',
       method: ['GET', 'POST', 'OPTIONS'],
+      // The server's own refusals (CORS, connection cap, nesting) answer GraphQL error bodies here.
+      config: { graphqlErrors: true },
       ...(onRequest ? { onRequest } : {}),
       ...(preHandler ? { preHandler } : {}),
       ...(errorHandler ? { errorHandler } : {}),

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { openAiErrorBody } from '../common/errors/openai-error';
+import { refusalBody } from './server-limits';
 import type { CorsConfig } from '../config/app-config';
 import { MODEL_HEADER, PROVIDER_HEADER, REQUEST_ID_HEADER } from './headers';
 
@@ -47,7 +47,8 @@ export class OriginPolicy {
         .status(403)
         .header('content-type', 'application/json; charset=utf-8')
         .send(
-          openAiErrorBody(
+          refusalBody(
+            request,
             'forbidden',
             `Origin ${String(request.headers.origin).slice(0, 200)} is not allowed (server.cors.origins).`,
             'permission_error',

@@ -15,6 +15,23 @@ import type { ServerConfig } from '../config/app-config';
 /** How often Node looks for requests past headers_timeout (its default is 30 s). */
 export const CONNECTION_CHECK_INTERVAL_MS = 2_000;
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route speaks GraphQL: refusals of the server's own hooks are GraphQL error bodies there. */
+    graphqlErrors?: boolean;
+  }
+}
+
+/**
+ * The body of a refusal by one of the server's own hooks (before any handler): OpenAI error JSON, or a
+ * GraphQL error body on a GraphQL route (`extensions.code` is the code upper-cased, as GraphQL errors are).
+ */
+export function refusalBody(request: FastifyRequest, code: string, message: string, type: string): unknown {
+  return request.routeOptions.config.graphqlErrors
+    ? { errors: [{ message, extensions: { code: code.toUpperCase() } }] }
+    : openAiErrorBody(code, message, type);
+}
+
 const overCap = new WeakSet<object>();
 
 /** A raw HTTP/1.1 response with an OpenAI error body, for sockets no route has answered. */
