@@ -3,6 +3,7 @@ import { FakeIdp, SigningKey } from '../src/auth/testing/fake-idp';
 import { startApp, type TestApp } from './support/app';
 import { bearer, jwtAuth, token } from './support/auth';
 import { GraphqlWsTestClient } from './support/graphql-client';
+import { describeProbe, probeDuring } from './support/probe';
 import { RedisServerProcess } from './support/redis';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
 import { waitFor } from './support/wait';
@@ -283,43 +284,31 @@ describe('keys from a JWKS URL (a rotating IdP on loopback)', () => {
     await cooldownPassed();
     const before = idp.fetches;
     const rogue = new SigningKey('rogue', 'RS256');
-    const probeOnce = async () => {
-      const started = performance.now();
-      const res = await fetch(`${app.url}/health/live`);
-      await res.text();
-      return performance.now() - started;
-    };
-    const idle: number[] = [];
-    for (let i = 0; i < 20; i++) idle.push(await probeOnce());
-    const probes: number[] = [];
-    let flooding = true;
-    const probe = (async () => {
-      while (flooding) probes.push(await probeOnce());
-    })();
-    const statuses: number[] = [];
+    const { probe: idle } = await probeDuring(
+      app.url,
+      () => new Promise((resolve) => setTimeout(resolve, 400)),
+    );
     const started = Date.now();
-    for (let round = 0; round < 10; round++) {
-      const batch = Array.from({ length: 20 }, () =>
-        rogue.sign({ sub: 'x', exp: 9e9 }, { kid: randomUUID() }),
-      );
-      statuses.push(...(await Promise.all(batch.map(async (t) => (await models(app, t)).status))));
-    }
+    const { result: statuses, probe: flood } = await probeDuring(app.url, async () => {
+      const seen: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        const batch = Array.from({ length: 20 }, () =>
+          rogue.sign({ sub: 'x', exp: 9e9 }, { kid: randomUUID() }),
+        );
+        seen.push(...(await Promise.all(batch.map(async (t) => (await models(app, t)).status))));
+      }
+      return seen;
+    });
     const elapsed = Date.now() - started;
-    flooding = false;
-    await probe;
     expect(new Set(statuses)).toEqual(new Set([401]));
     const fetched = idp.fetches - before;
     // One at the start of the flood, then at most one per cooldown while it lasted.
     expect(fetched).toBeGreaterThanOrEqual(1);
     expect(fetched).toBeLessThanOrEqual(1 + Math.ceil(elapsed / COOLDOWN_MS));
-    const summary = (ms: number[]) => {
-      const sorted = [...ms].sort((x, y) => x - y);
-      const p50 = sorted[Math.floor(sorted.length / 2)] ?? NaN;
-      return `${ms.length} probes, p50 ${p50.toFixed(1)} ms, max ${(sorted.at(-1) ?? NaN).toFixed(1)} ms`;
-    };
     process.stdout.write(
       `jwks flood: ${statuses.length} tokens with random kids in ${elapsed} ms -> ${fetched} IdP fetches ` +
-        `(cooldown ${COOLDOWN_MS} ms); /health/live idle: ${summary(idle)}; during the flood: ${summary(probes)}\n`,
+        `(cooldown ${COOLDOWN_MS} ms); ${describeProbe('no load', idle)}; ${describeProbe('the flood', flood)}\n`,
     );
+    expect(flood.failed).toBe(0);
   });
 });

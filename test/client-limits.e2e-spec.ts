@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { StreamMultiplexer } from '../src/streaming/multiplexer/stream-multiplexer.service';
 import { ActiveStreams } from '../src/streaming/active-streams.service';
 import { startApp, type TestApp, withModels } from './support/app';
-import { LivenessProbe } from './support/liveness-probe';
+import { describeProbe, probeDuring } from './support/probe';
 import { openSocket, rawRequest, readAnswer } from './support/raw-http';
 import { postJson } from './support/sse-client';
 import { WsTestClient } from './support/ws-client';
@@ -30,29 +30,32 @@ describe('client limits', () => {
     afterAll(() => t.close());
 
     it('drip-fed bodies and headers are answered 408 and closed; the node keeps answering meanwhile', async () => {
-      const probe = new LivenessProbe(t.url);
-      const sockets: Socket[] = [];
-      const answers: Array<Promise<{ status: number; code: string }>> = [];
-      for (let i = 0; i < 100; i++) {
-        const socket = await openSocket(t.url);
-        socket.on('error', () => undefined);
-        const body = i % 2 === 0;
-        socket.write(
-          body
-            ? 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{'
-            : 'GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ',
-        );
-        // One byte every 200 ms, for as long as the server keeps the socket open.
-        const drip = setInterval(() => socket.writable && socket.write(' '), 200);
-        socket.once('close', () => clearInterval(drip));
-        sockets.push(socket);
-        answers.push(
-          readAnswer(socket, 15_000).then((a) => ({ status: a.status, code: parse(a.body).error.code })),
-        );
-      }
-      const results = await Promise.all(answers);
-      await waitFor('every drip-fed socket to be closed', () => sockets.every((s) => s.destroyed), 10_000);
-      console.log(await probe.stop('100 drip-fed requests (request_timeout 1s)'));
+      const { result: results, probe } = await probeDuring(t.url, async () => {
+        const sockets: Socket[] = [];
+        const answers: Array<Promise<{ status: number; code: string }>> = [];
+        for (let i = 0; i < 100; i++) {
+          const socket = await openSocket(t.url);
+          socket.on('error', () => undefined);
+          const body = i % 2 === 0;
+          socket.write(
+            body
+              ? 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{'
+              : 'GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ',
+          );
+          // One byte every 200 ms, for as long as the server keeps the socket open.
+          const drip = setInterval(() => socket.writable && socket.write(' '), 200);
+          socket.once('close', () => clearInterval(drip));
+          sockets.push(socket);
+          answers.push(
+            readAnswer(socket, 15_000).then((a) => ({ status: a.status, code: parse(a.body).error.code })),
+          );
+        }
+        const all = await Promise.all(answers);
+        await waitFor('every drip-fed socket to be closed', () => sockets.every((s) => s.destroyed), 10_000);
+        return all;
+      });
+      console.log(describeProbe('100 drip-fed requests (request_timeout 1s)', probe));
+      expect(probe.failed).toBe(0);
       expect(results).toHaveLength(100);
       for (const result of results) expect(result).toEqual({ status: 408, code: 'invalid_request' });
     });

@@ -5,6 +5,7 @@ import Redis from 'ioredis';
 import { openAiWire } from './fakes/openai.fake';
 import { VendorFake } from './fakes/vendor-fake';
 import { type AppProcess, startAppProcess } from './support/app-process';
+import { probeDuring } from './support/probe';
 import { RedisServerProcess } from './support/redis';
 import { testPrefix } from './support/redis-prefix';
 import { jsonFrames, postJson, readSse } from './support/sse-client';
@@ -123,7 +124,6 @@ describe('dead letters durable across kill -9 during a Redis outage', () => {
   async function burstThenKill(app: AppProcess, killAt: number) {
     const answers: Answer[] = [];
     let cut = 0;
-    let probes = 0;
     const onAnswer = (answer: Answer) => {
       answers.push(answer);
       if (answers.length === killAt) app.child.kill('SIGKILL');
@@ -132,16 +132,11 @@ describe('dead letters durable across kill -9 during a Redis outage', () => {
       ...Array.from({ length: REST_REQUESTS }, (_, i) => () => rest(app, i)),
       ...Array.from({ length: SSE_REQUESTS }, (_, i) => () => sse(app, i)),
     ];
-    // A liveness probe while the burst runs (shown, not asserted).
-    const probe = (async () => {
-      while (answers.length < killAt) {
-        if ((await fetch(`${app.url}/health/live`).catch(() => undefined))?.status === 200) probes++;
-        else break;
-      }
-    })();
-    await Promise.all(requests.map((request) => request().then(onAnswer, () => void cut++)));
-    await probe;
-    return { answers, cut, probes };
+    // A liveness probe while the burst runs (shown, not asserted; it fails once the app is killed).
+    const { probe } = await probeDuring(app.url, () =>
+      Promise.all(requests.map((request) => request().then(onAnswer, () => void cut++))),
+    );
+    return { answers, cut, probes: probe.answered };
   }
 
   async function queued(prefix: string, ids: string[]): Promise<{ present: Set<string>; waiting: number }> {

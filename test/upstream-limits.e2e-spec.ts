@@ -2,7 +2,7 @@ import type { WireResponse, WireStep } from './fakes/fake-upstream';
 import { openAiWire } from './fakes/openai.fake';
 import { VendorFake } from './fakes/vendor-fake';
 import { startApp, type TestApp, withModels } from './support/app';
-import { LivenessProbe } from './support/liveness-probe';
+import { describeProbe, probeDuring } from './support/probe';
 import { contentOf, jsonFrames, postJson, readSse } from './support/sse-client';
 import { TEST_KEY, TEST_TIMEOUTS } from './support/vendors';
 import { waitFor } from './support/wait';
@@ -92,13 +92,19 @@ describe('upstream limits', () => {
     async (what, steps) => {
       fake.enqueue(() => ({ status: 200, headers: SSE_HEADERS, steps }));
       const rssBefore = process.memoryUsage().rss;
-      const probe = new LivenessProbe(t.url);
-      const response = await ask(t, ALONE);
-      const body = (await response.json()) as { error: { code: string; message: string } };
-      console.log(await probe.stop(`an upstream sending ${what}`));
+      const { result, probe } = await probeDuring(t.url, async () => {
+        const response = await ask(t, ALONE);
+        return {
+          status: response.status,
+          body: (await response.json()) as { error: { code: string; message: string } },
+        };
+      });
+      console.log(describeProbe(`an upstream sending ${what}`, probe));
+      expect(probe.failed).toBe(0);
+      const { status, body } = result;
       const grewMb = (process.memoryUsage().rss - rssBefore) / MB;
       console.log(`RSS grew ${grewMb.toFixed(1)} MB while refusing ${what}`);
-      expect(response.status).toBe(502);
+      expect(status).toBe(502);
       expect(body.error.code).toBe('invalid_response');
       expect(body.error.message).toMatch(/longer than 1048576 characters/);
       // Before: 1.6-1.8 GB for a 64 MB line. Now the attempt stops at 1 MB of it.

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { logCollector, startAppWith, type TestApp } from './support/app';
 import { bearer, jwtAuth, token } from './support/auth';
 import { graphqlHttp } from './support/graphql-client';
-import { LivenessProbe } from './support/liveness-probe';
+import { describeProbe, probeDuring } from './support/probe';
 import { postJson } from './support/sse-client';
 import {
   createWorkflow,
@@ -153,12 +153,15 @@ describe('workflow security (issue 16: guard ReDoS, webhook SSRF)', () => {
       const runs = await Promise.all(
         Array.from({ length: 10 }, () => startRun(strict.url, 'redos', { text }, bearer(BOB))),
       );
-      const probe = new LivenessProbe(strict.url, 0);
-      const ends = await Promise.all(runs.map((r) => runEvents(strict.url, r.runId, `?access_token=${BOB}`)));
-      const attackMs = performance.now() - attackStarted;
-      const seen = await probe.stop(
-        `10 runs x ${EVIL.length * 2} evil guard tests on 20 000 characters (${attackMs.toFixed(0)} ms in all)`,
+      const { result: ends, probe } = await probeDuring(strict.url, () =>
+        Promise.all(runs.map((r) => runEvents(strict.url, r.runId, `?access_token=${BOB}`))),
       );
+      const attackMs = performance.now() - attackStarted;
+      const seen = describeProbe(
+        `10 runs x ${EVIL.length * 2} evil guard tests on 20 000 characters (${attackMs.toFixed(0)} ms in all)`,
+        probe,
+      );
+      expect(probe.failed).toBe(0);
       for (const { data } of ends) {
         // Every pattern was tested (none matched), so the fallback moved the token.
         expect(data.at(-1)!.type).toBe('WORKFLOW_COMPLETED');

@@ -91,3 +91,11 @@ export function memoryMb(): { rss: number; heapUsed: number } {
   const { rss, heapUsed } = process.memoryUsage();
   return { rss: Math.round(rss / 1e6), heapUsed: Math.round(heapUsed / 1e6) };
 }
+
+/** One line describing what the probe saw during `what` (for console.log). */
+export function describeProbe(what: string, probe: ProbeReport): string {
+  return (
+    `/health/live during ${what}: ${probe.answered} answers, ${probe.failed} failures, worst ` +
+    `${probe.worstMs.toFixed(0)} ms; event loop stalled at most ${probe.loopDelayMaxMs.toFixed(0)} ms`
+  );
+}
