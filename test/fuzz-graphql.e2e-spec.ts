@@ -15,6 +15,7 @@ import {
 } from './support/fuzz';
 import { Pool } from 'undici';
 import { CREATE_COMPLETION, RawGraphqlWs, type RawOutcome } from './support/graphql-client';
+import { oneStep } from './support/workflows';
 
 /**
  * Seeded fuzz of the GraphQL edge: at least 10,000 malformed inputs over HTTP and 10,000 over graphql-ws.
@@ -37,28 +38,14 @@ const FUZZER = token({ sub: 'fuzzer', tier: 'unlimited' }, { ttlSeconds: 3_600 }
 /** graphql-ws close codes for protocol violations (graphql-ws's CloseCode), all documented 44xx. */
 const PROTOCOL_CLOSES = new Set([4400, 4401, 4403, 4406, 4408, 4409, 4429]);
 
-const AGENT_WORKFLOW: Json = {
-  id: 'fuzz-workflow',
+const AGENT_WORKFLOW = {
+  ...oneStep(
+    'fuzz-workflow',
+    { type: 'agent', agent: 'writer', model: 'simulated/echo', prompt: 'About {{topic}}', output: 'text' },
+    'write',
+  ),
   name: 'fuzz',
-  places: [
-    { id: 'start', initial: true },
-    { id: 'done', final: true },
-  ],
-  transitions: [
-    {
-      id: 'write',
-      inputs: ['start'],
-      outputs: ['done'],
-      action: {
-        type: 'agent',
-        agent: 'writer',
-        model: 'simulated/echo',
-        prompt: 'About {{topic}}',
-        output: 'text',
-      },
-    },
-  ],
-};
+} as Json;
 
 /** Valid operations with valid variables: the seeds that mutations start from. */
 const CORPUS: Array<{ query: string; variables?: Json }> = [

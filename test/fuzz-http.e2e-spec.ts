@@ -9,6 +9,7 @@ import {
   Tally,
 } from './support/fuzz';
 import { jsonFrames, readSse } from './support/sse-client';
+import { oneStep } from './support/workflows';
 
 /**
  * Malformed input on the REST and SSE edges: every answer is a 2xx or a 4xx in OpenAI's error shape, never a
@@ -72,21 +73,12 @@ const CHAT_BASES: Json[] = [
     stream: true,
   },
 ];
-const WORKFLOW_BASE: Json = {
-  id: 'fuzz-flow',
-  places: [
-    { id: 'start', initial: true },
-    { id: 'done', final: true },
-  ],
-  transitions: [
-    {
-      id: 'write',
-      inputs: ['start'],
-      outputs: ['done'],
-      action: { type: 'agent', model: 'simulated/echo', prompt: 'Echo {{topic}}', output: 'text' },
-    },
-  ],
-};
+const WORKFLOW_BASE = oneStep('fuzz-flow', {
+  type: 'agent',
+  model: 'simulated/echo',
+  prompt: 'Echo {{topic}}',
+  output: 'text',
+}) as Json;
 
 interface Sent {
   method: string;

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from './support/redis';
 import { openAiWire } from './fakes/openai.fake';
 import { VendorFake } from './fakes/vendor-fake';
 import { startApp, type TestApp } from './support/app';
@@ -55,12 +55,3 @@ describe('upstream transport', () => {
     expect(result.events.at(-1)?.data).toBe('[DONE]');
   });
 });
-
-/** A port with nothing listening on it (bound, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

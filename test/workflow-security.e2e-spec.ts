@@ -4,6 +4,7 @@ import { logCollector, startAppWith, type TestApp } from './support/app';
 import { bearer, jwtAuth, token } from './support/auth';
 import { graphqlHttp } from './support/graphql-client';
 import { describeProbe, probeDuring } from './support/probe';
+import { freePort } from './support/redis';
 import { postJson } from './support/sse-client';
 import {
   createWorkflow,
@@ -64,14 +65,6 @@ async function internalService(): Promise<{ server: Server; port: number; seen: 
   return { server, port: (server.address() as AddressInfo).port, seen };
 }
 
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 async function refusalOf(
   app: TestApp,
   definition: unknown,
@@ -105,7 +98,7 @@ describe('workflow security (issue 16: guard ReDoS, webhook SSRF)', () => {
 
   beforeAll(async () => {
     hook = await internalService();
-    closed = await closedPort();
+    closed = await freePort();
     strict = await startAppWith({ logSink: strictLog.sink }, jwtAuth(), { server: { log_level: 'warn' } });
     allowing = await startAppWith({ logSink: allowingLog.sink }, jwtAuth(), {
       server: { log_level: 'warn' },

@@ -1,5 +1,4 @@
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { freePort } from '../common/testing/free-port';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import { StreamErrorCode } from '../common/errors/error-code';
@@ -247,13 +246,7 @@ describe('RateLimiter (real Redis)', () => {
 
   describe('with Redis down', () => {
     it('fails open: requests and streams go through, and release is a no-op', async () => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 1;
-      server.close();
-      await once(server, 'close');
+      const port = await freePort();
 
       const client = idleClient(port);
       spare.push(client);

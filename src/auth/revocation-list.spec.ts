@@ -1,5 +1,4 @@
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { freePort } from '../common/testing/free-port';
 import Redis from 'ioredis';
 import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
 import type { Revocation } from './denylist';
@@ -39,17 +38,6 @@ async function failure(work: Promise<unknown>): Promise<CompletionError> {
   );
   expect(err).toBeInstanceOf(CompletionError);
   return err as CompletionError;
-}
-
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 1;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 describe('RevocationList (real Redis)', () => {
@@ -214,7 +202,7 @@ describe('RevocationList (real Redis)', () => {
   });
 
   it('starts without Redis (within connect_timeout) and answers 503', async () => {
-    const a = await node({ connectTimeoutMs: 300 }, `redis://127.0.0.1:${await deadPort()}`);
+    const a = await node({ connectTimeoutMs: 300 }, `redis://127.0.0.1:${await freePort()}`);
     expect(a.size).toBe(0);
     expect((await failure(a.revoke({ kind: 'sub', value: 'bob' }, undefined))).code).toBe(
       StreamErrorCode.ServiceUnavailable,

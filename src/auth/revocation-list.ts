@@ -1,4 +1,4 @@
-import type { EventEmitter } from 'node:events';
+import { settled } from '../common/settled';
 import type Redis from 'ioredis';
 import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
 import { isObject } from '../common/is-object';
@@ -355,23 +355,4 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** Resolves once `promise` settles, one of `events` fires, or `ms` pass, whichever is first. */
-function settled(
-  ms: number,
-  emitter: EventEmitter,
-  events: string[],
-  promise?: Promise<unknown>,
-): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      for (const event of events) emitter.off(event, done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    for (const event of events) emitter.on(event, done);
-    promise?.then(done, done);
-  });
 }

@@ -1,5 +1,5 @@
+import { settled } from '../common/settled';
 import { randomUUID } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { MetricsService } from '../analytics/metrics.service';
@@ -563,23 +563,4 @@ function unavailable(err: unknown): CompletionError {
     'Circuit state is unavailable: Redis does not answer.',
     { retryable: true, cause: err },
   );
-}
-
-/** Resolves when `promise` settles or `emitter` emits one of `events`, after `ms` at the latest; never rejects. */
-function settled(
-  ms: number,
-  emitter: EventEmitter,
-  events: string[],
-  promise?: Promise<unknown>,
-): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      for (const event of events) emitter.off(event, done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    for (const event of events) emitter.on(event, done);
-    promise?.then(done, done);
-  });
 }

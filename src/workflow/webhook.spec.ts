@@ -1,3 +1,4 @@
+import { freePort } from '../common/testing/free-port';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AddressAllowList } from '../common/net/address-allow-list';
@@ -99,10 +100,7 @@ describe('WebhookClient', () => {
 
   beforeAll(async () => {
     hook = await hookServer();
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    closedPort = (probe.address() as AddressInfo).port;
-    await new Promise((resolve) => probe.close(resolve));
+    closedPort = await freePort();
   });
 
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../src/common/testing/free-port';
 import Redis from 'ioredis';
 import { waitFor } from './wait';
 
@@ -20,19 +20,6 @@ export async function redisAnswers(url: string): Promise<boolean> {
 export function hasRedisServer(): boolean {
   const probe = spawnSync('redis-server', ['--version']);
   return probe.error === undefined && probe.status === 0;
-}
-
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -82,3 +69,5 @@ export class RedisServerProcess {
     return redisAnswers(this.url);
   }
 }
+
+export { freePort };
