@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { Type } from 'class-transformer';
 import {
   ArrayMinSize,
   IsArray,
@@ -17,10 +16,9 @@ import {
   MinLength,
   ValidateBy,
   ValidateIf,
-  ValidateNested,
 } from 'class-validator';
 import { allowEntryProblem } from '../common/net/address-allow-list';
-import { Duration, Secret, Size } from './config.decorators';
+import { Duration, Nested, NestedList, NestedMap, Secret, Size } from './config.decorators';
 
 /**
  * The one typed configuration object. Keys are the YAML keys (snake_case) so that what a user writes in
@@ -57,7 +55,7 @@ export class ServerConfig {
   @Size() body_limit!: number;
   @IsIn(LOG_LEVELS) log_level!: LogLevel;
   @IsBoolean() trust_proxy!: boolean;
-  @ValidateNested() @Type(() => ShutdownConfig) shutdown!: ShutdownConfig;
+  @Nested(() => ShutdownConfig) shutdown!: ShutdownConfig;
   /** `production` when NODE_ENV=production: then the service refuses to boot without authentication. */
   @IsIn(['development', 'production']) environment: 'development' | 'production' = 'development';
   /** Request headers, all together, larger than this are refused (431). */
@@ -72,7 +70,7 @@ export class ServerConfig {
   @IsInt() @Min(0) max_connections_per_ip = 256;
   /** WebSocket frames (both WebSocket protocols) larger than this close the connection (1009). */
   @Size() @Min(1024) max_frame_size = 4_194_304;
-  @ValidateNested() @Type(() => CorsConfig) cors: CorsConfig = new CorsConfig();
+  @Nested(() => CorsConfig) cors: CorsConfig = new CorsConfig();
 }
 
 export class RedisConfig {
@@ -134,9 +132,9 @@ export class GraphqlProtocolConfig {
 }
 
 export class ProtocolsConfig {
-  @ValidateNested() @Type(() => WebSocketProtocolConfig) websocket!: WebSocketProtocolConfig;
-  @ValidateNested() @Type(() => SseProtocolConfig) sse!: SseProtocolConfig;
-  @ValidateNested() @Type(() => GraphqlProtocolConfig) graphql!: GraphqlProtocolConfig;
+  @Nested(() => WebSocketProtocolConfig) websocket!: WebSocketProtocolConfig;
+  @Nested(() => SseProtocolConfig) sse!: SseProtocolConfig;
+  @Nested(() => GraphqlProtocolConfig) graphql!: GraphqlProtocolConfig;
 }
 
 export class BufferingConfig {
@@ -205,12 +203,12 @@ export class EventBusConfig {
 }
 
 export class StreamingConfig {
-  @ValidateNested() @Type(() => ProtocolsConfig) protocols!: ProtocolsConfig;
-  @ValidateNested() @Type(() => EventBusConfig) event_bus!: EventBusConfig;
-  @ValidateNested() @Type(() => BufferingConfig) buffering!: BufferingConfig;
-  @ValidateNested() @Type(() => PerformanceConfig) performance!: PerformanceConfig;
-  @ValidateNested() @Type(() => ErrorHandlingConfig) error_handling!: ErrorHandlingConfig;
-  @ValidateNested() @Type(() => MonitoringConfig) monitoring!: MonitoringConfig;
+  @Nested(() => ProtocolsConfig) protocols!: ProtocolsConfig;
+  @Nested(() => EventBusConfig) event_bus!: EventBusConfig;
+  @Nested(() => BufferingConfig) buffering!: BufferingConfig;
+  @Nested(() => PerformanceConfig) performance!: PerformanceConfig;
+  @Nested(() => ErrorHandlingConfig) error_handling!: ErrorHandlingConfig;
+  @Nested(() => MonitoringConfig) monitoring!: MonitoringConfig;
 }
 
 export const PROVIDER_TYPES = [
@@ -298,7 +296,7 @@ export class ModelConfig {
   /** Models (ids or aliases) tried in this order when this one fails before its first token. */
   @IsOptional() @IsArray() @IsString({ each: true }) fallbacks?: string[];
   @IsOptional() @IsInt() @Min(1) context_length?: number;
-  @IsOptional() @ValidateNested() @Type(() => ModelPricing) pricing?: ModelPricing;
+  @IsOptional() @Nested(() => ModelPricing) pricing?: ModelPricing;
   /** Adapter-specific knobs, validated by the provider adapter at boot. */
   @IsObject() options: Record<string, unknown> = {};
 }
@@ -323,9 +321,7 @@ export class RoutingConfig {
   @IsIn(ROUTING_STRATEGIES) strategy!: RoutingStrategy;
   /** Weight of the newest time-to-first-token sample in the moving average `lowest_latency` ranks by. */
   @IsNumber() @Min(0.01) @Max(1) latency_smoothing!: number;
-  @IsArray()
-  @ValidateNested({ each: true })
-  @Type(() => VirtualModelConfig)
+  @NestedList(() => VirtualModelConfig)
   virtual_models!: VirtualModelConfig[];
 }
 
@@ -412,7 +408,7 @@ export class RateLimitsConfig {
   @IsBoolean() enabled = true;
   /** The tier of users whose token names none (or an unknown one). */
   @IsString() @IsNotEmpty() default_tier = 'default';
-  @ValidateNested({ each: true }) @Type(() => RateLimitTier) tiers!: Map<string, RateLimitTier>;
+  @NestedMap(() => RateLimitTier) tiers!: Map<string, RateLimitTier>;
   /** A node refreshes its stream slots every third of this; slots of a crashed node expire after it. */
   @Duration() @Min(1_000) stream_lease_ttl = 60_000;
 }
@@ -431,8 +427,8 @@ export class RevocationsConfig {
 export class AuthConfig {
   /** `jwt`: every edge wants a token. `none`: open (development only; refused when NODE_ENV=production). */
   @IsIn(['none', 'jwt']) mode!: 'none' | 'jwt';
-  @ValidateIf(usesJwt) @ValidateNested() @Type(() => JwtConfig) jwt: JwtConfig = new JwtConfig();
-  @ValidateNested() @Type(() => ClaimsConfig) claims: ClaimsConfig = new ClaimsConfig();
+  @ValidateIf(usesJwt) @Nested(() => JwtConfig) jwt: JwtConfig = new JwtConfig();
+  @Nested(() => ClaimsConfig) claims: ClaimsConfig = new ClaimsConfig();
   /** What a token that carries no permissions claim may do. */
   @IsArray()
   @Matches(PERMISSION_PATTERN, { each: true, message: 'each must look like "completion:write"' })
@@ -443,8 +439,8 @@ export class AuthConfig {
   @Duration() @Min(100) ws_auth_timeout = 5_000;
   /** The cookie the SSE GET form (EventSource) may carry its token in. */
   @IsString() @Matches(/^[\w-]+$/, { message: 'must be a cookie name' }) cookie_name = 'cb_token';
-  @ValidateNested() @Type(() => RateLimitsConfig) rate_limits!: RateLimitsConfig;
-  @ValidateNested() @Type(() => RevocationsConfig) revocations: RevocationsConfig = new RevocationsConfig();
+  @Nested(() => RateLimitsConfig) rate_limits!: RateLimitsConfig;
+  @Nested(() => RevocationsConfig) revocations: RevocationsConfig = new RevocationsConfig();
 }
 
 export const PII_ENTITY_NAMES = ['email', 'phone', 'card', 'ssn', 'iban', 'ipv4', 'ipv6', 'secret'] as const;
@@ -476,7 +472,7 @@ export class SanitizationConfig {
   @IsIn(MASK_STYLES) mask_style!: MaskStyle;
   /** `hash` style: the HMAC key (the same on every node, so one value masks the same everywhere). */
   @Secret() @IsOptional() @IsString() @MinLength(16) hash_key?: string;
-  @IsArray() @ValidateNested({ each: true }) @Type(() => CustomPiiRule) custom_rules: CustomPiiRule[] = [];
+  @NestedList(() => CustomPiiRule) custom_rules: CustomPiiRule[] = [];
   /** Metadata (and log field) names whose values are replaced whole, beside the credential-looking ones. */
   @IsArray() @IsString({ each: true }) metadata_keys: string[] = [];
   /** Per route on or off; a route not listed follows `streams`. */
@@ -542,18 +538,18 @@ export class WorkflowsConfig {
   @Duration() @Min(300) lease_ttl!: number;
   /** The largest token data (serialized) a run may carry; past it the run fails. */
   @Size() @Min(1_024) max_token_data!: number;
-  @ValidateNested() @Type(() => WebhooksConfig) webhooks: WebhooksConfig = new WebhooksConfig();
+  @Nested(() => WebhooksConfig) webhooks: WebhooksConfig = new WebhooksConfig();
 }
 
 export class AppConfig {
-  @ValidateNested() @Type(() => ServerConfig) server!: ServerConfig;
-  @ValidateNested() @Type(() => RedisConfig) redis!: RedisConfig;
-  @ValidateNested() @Type(() => StreamingConfig) streaming!: StreamingConfig;
+  @Nested(() => ServerConfig) server!: ServerConfig;
+  @Nested(() => RedisConfig) redis!: RedisConfig;
+  @Nested(() => StreamingConfig) streaming!: StreamingConfig;
   /** Provider instances by id; `type` picks the adapter. */
-  @ValidateNested({ each: true }) @Type(() => ProviderConfig) providers!: Map<string, ProviderConfig>;
-  @IsArray() @ValidateNested({ each: true }) @Type(() => ModelConfig) models!: ModelConfig[];
-  @ValidateNested() @Type(() => RoutingConfig) routing!: RoutingConfig;
-  @ValidateNested() @Type(() => AuthConfig) auth!: AuthConfig;
-  @ValidateNested() @Type(() => SanitizationConfig) sanitization!: SanitizationConfig;
-  @ValidateNested() @Type(() => WorkflowsConfig) workflows!: WorkflowsConfig;
+  @NestedMap(() => ProviderConfig) providers!: Map<string, ProviderConfig>;
+  @NestedList(() => ModelConfig) models!: ModelConfig[];
+  @Nested(() => RoutingConfig) routing!: RoutingConfig;
+  @Nested(() => AuthConfig) auth!: AuthConfig;
+  @Nested(() => SanitizationConfig) sanitization!: SanitizationConfig;
+  @Nested(() => WorkflowsConfig) workflows!: WorkflowsConfig;
 }

@@ -1,5 +1,5 @@
-import { Transform } from 'class-transformer';
-import { ValidateBy, type ValidationOptions } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { IsArray, ValidateBy, ValidateNested, type ValidationOptions } from 'class-validator';
 import { parseDuration, parseSize } from './units';
 
 /** Marks a config value that failed unit parsing, so validation can report the original input. */
@@ -56,4 +56,46 @@ export function isSecretProperty(instance: object, key: string): boolean {
     proto = Object.getPrototypeOf(proto) as object | null;
   }
   return false;
+}
+
+/** How a nested config class sits under its property: one object, a list of them, or a map of them by key. */
+export type NestedShape = 'object' | 'list' | 'map';
+export interface NestedProperty {
+  shape: NestedShape;
+  type: () => new () => object;
+}
+
+const NESTED = new WeakMap<object, Map<string, NestedProperty>>();
+
+function nested(shape: NestedShape, type: () => new () => object): PropertyDecorator {
+  const each = shape !== 'object';
+  const validators = [
+    ...(shape === 'list' ? [IsArray()] : []),
+    ValidateNested(each ? { each } : undefined),
+    Type(type),
+  ];
+  return (target: object, key: string | symbol) => {
+    for (const decorate of validators) decorate(target, key);
+    const properties = NESTED.get(target) ?? new Map<string, NestedProperty>();
+    properties.set(String(key), { shape, type });
+    NESTED.set(target, properties);
+  };
+}
+
+/** A nested config section (validated as its class). */
+export const Nested = (type: () => new () => object): PropertyDecorator => nested('object', type);
+/** A list of config records (validated each as its class); overlays may merge it by `id`. */
+export const NestedList = (type: () => new () => object): PropertyDecorator => nested('list', type);
+/** A map of config records by a free key (providers by id, tiers by name), validated each as its class. */
+export const NestedMap = (type: () => new () => object): PropertyDecorator => nested('map', type);
+
+/** What a class's property holds when it is a nested section, list or map (inherited ones included). */
+export function nestedProperty(cls: new () => object, key: string): NestedProperty | undefined {
+  let proto: object | null = cls.prototype as object;
+  while (proto) {
+    const found = NESTED.get(proto)?.get(key);
+    if (found) return found;
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  return undefined;
 }

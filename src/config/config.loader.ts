@@ -5,6 +5,7 @@ import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import { AppConfig, SANITIZATION_ROUTES } from './app-config';
 import { isSecretProperty } from './config.decorators';
+import { valueKindAt, type ValueKind } from './config.schema';
 
 /**
  * Configuration layers, later ones win:
@@ -13,9 +14,10 @@ import { isSecretProperty } from './config.decorators';
  *   3. the file named by CB_CONFIG_FILE (must exist when set)
  *   4. shortcut env vars: PORT, HOST, REDIS_URL, LOG_LEVEL
  *   5. CB__<PATH>__<TO>__<KEY>=value, e.g. CB__STREAMING__PROTOCOLS__SSE__KEEPALIVE_INTERVAL=5s
- *      (segments are lower-cased; values are read as YAML, so numbers, booleans and [a, b] lists work)
+ *      (segments are lower-cased; each value is read as the schema types its key: see config.schema.ts)
  *   6. programmatic overrides (tests, tools)
- * Objects merge key by key; arrays and scalars replace.
+ * Objects merge key by key; `models` and `routing.virtual_models` merge by id; other arrays and scalars
+ * replace; `{ $replace: value }` replaces whatever was there.
  */
 
 export type ConfigLayer = Record<string, unknown>;
@@ -52,10 +54,38 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
     const file = isAbsolute(env.CB_CONFIG_FILE) ? env.CB_CONFIG_FILE : resolve(env.CB_CONFIG_FILE);
     layers.push(readYamlFile(file, true));
   }
+  const origins: EnvOrigins = new Map();
   layers.splice(1, 0, environmentLayer(env));
-  layers.push(envLayer(env), ...(options.overrides ?? []));
+  layers.push(envLayer(env, origins), ...(options.overrides ?? []));
   const merged = layers.reduce<ConfigLayer>((acc, layer) => deepMerge(acc, layer), {});
-  return buildConfig(resolveAuthEnv(resolveProviderEnv(merged, env), env));
+  const raw = applyEnvironmentDefaults(resolveAuthEnv(resolveProviderEnv(merged, env), env));
+  return buildConfig(raw, origins);
+}
+
+/**
+ * Defaults that depend on the environment and on other settings, applied where config leaves a key unset:
+ *   server.host  127.0.0.1 while auth.mode is none (open to this machine only), 0.0.0.0 with authentication;
+ *   providers.<id>.enabled of `simulated` providers  off when server.environment is production (test models
+ *     never serve real traffic unless enabled explicitly), on otherwise.
+ */
+function applyEnvironmentDefaults(raw: ConfigLayer): ConfigLayer {
+  const server = isPlainObject(raw.server) ? raw.server : {};
+  const auth = isPlainObject(raw.auth) ? raw.auth : {};
+  const production = server.environment === 'production';
+  const out: ConfigLayer = { ...raw };
+  if (server.host === undefined || server.host === null) {
+    out.server = { ...server, host: auth.mode === 'jwt' ? '0.0.0.0' : '127.0.0.1' };
+  }
+  if (isPlainObject(raw.providers)) {
+    const providers: ConfigLayer = {};
+    for (const [id, provider] of Object.entries(raw.providers)) {
+      const unset =
+        isPlainObject(provider) && provider.type === 'simulated' && provider.enabled === undefined;
+      providers[id] = unset ? { ...provider, enabled: !production } : provider;
+    }
+    out.providers = providers;
+  }
+  return out;
 }
 
 /**
@@ -102,7 +132,7 @@ function environmentLayer(env: NodeJS.ProcessEnv): ConfigLayer {
 }
 
 /** Validates a merged raw object into AppConfig, or throws ConfigError naming every bad key. */
-export function buildConfig(raw: ConfigLayer): AppConfig {
+export function buildConfig(raw: ConfigLayer, origins: ReadonlyMap<string, string> = new Map()): AppConfig {
   const config = plainToInstance(AppConfig, raw, { exposeDefaultValues: true });
   const errors = validateSync(config, {
     whitelist: true,
@@ -111,8 +141,18 @@ export function buildConfig(raw: ConfigLayer): AppConfig {
   });
   const problems = errors.flatMap((error) => describe(error, ''));
   if (problems.length === 0) problems.push(...crossCheck(config));
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems.map((problem) => withOrigin(problem, origins)));
   return config;
+}
+
+/** `redis.key_prefix: must be ...` -> `... (set by CB__REDIS__KEY_PREFIX)` when an env var set that key. */
+function withOrigin(problem: string, origins: ReadonlyMap<string, string>): string {
+  const key = problem.slice(0, problem.indexOf(':'));
+  for (let path = key; path; path = path.slice(0, Math.max(0, path.lastIndexOf('.')))) {
+    const name = origins.get(path.replace(/\[\d+\]/g, ''));
+    if (name) return `${problem} (set by ${name})`;
+  }
+  return problem;
 }
 
 function crossCheck(config: AppConfig): string[] {
@@ -230,8 +270,18 @@ function joinPath(parent: string, property: string, target: unknown): string {
 function gotSuffix(text: string, value: unknown): string {
   if (text.includes('(got ') || text.includes('should not exist')) return '';
   if (value === undefined) return ' (missing)';
-  if (typeof value === 'object' && value !== null) return '';
-  return ` (got ${JSON.stringify(value)})`;
+  return ` (got ${shortJson(value)})`;
+}
+
+/** What was received, as JSON, cut short: a map an env value turned into shows as {"myapp":null}. */
+function shortJson(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 function readYamlFile(file: string, required: boolean): ConfigLayer {
@@ -250,11 +300,18 @@ function readYamlFile(file: string, required: boolean): ConfigLayer {
   return parsed;
 }
 
-function envLayer(env: NodeJS.ProcessEnv): ConfigLayer {
+/** Where each env-set key came from, so that a problem with its value names the variable. */
+type EnvOrigins = Map<string, string>;
+
+function envLayer(env: NodeJS.ProcessEnv, origins: EnvOrigins): ConfigLayer {
   const layer: ConfigLayer = {};
+  const set = (name: string, path: string[], value: string): void => {
+    setPath(layer, path, parseEnvValue(value, valueKindAt(path)));
+    origins.set(path.join('.'), name);
+  };
   for (const [name, path] of Object.entries(ENV_SHORTCUTS)) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(layer, path, parseEnvValue(value));
+    if (value !== undefined && value !== '') set(name, path, value);
   }
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
@@ -263,16 +320,45 @@ function envLayer(env: NodeJS.ProcessEnv): ConfigLayer {
       .split('__')
       .map((s) => s.toLowerCase());
     if (path.some((segment) => segment === '')) continue;
-    setPath(layer, path, parseEnvValue(value));
+    set(name, path, value);
   }
   return layer;
 }
 
-function parseEnvValue(value: string): unknown {
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * An env var's text, read as the schema's kind at its key: strings stay strings, numbers and booleans are
+ * parsed, lists and maps are JSON or YAML. Text that is not of the kind stays text, so validation reports it
+ * as received.
+ */
+export function parseEnvValue(value: string, kind: ValueKind): unknown {
+  switch (kind) {
+    case 'number':
+      return NUMBER.test(value.trim()) ? Number(value) : value;
+    case 'boolean': {
+      const lower = value.trim().toLowerCase();
+      return lower === 'true' ? true : lower === 'false' ? false : value;
+    }
+    case 'list':
+    case 'map':
+      return parseYamlOr(value, value);
+    case 'scalar': {
+      const parsed = parseYamlOr(value, value);
+      return typeof parsed === 'object' && parsed !== null ? value : parsed;
+    }
+    case 'string':
+    case 'unit':
+    case 'unknown':
+      return value;
+  }
+}
+
+function parseYamlOr(text: string, fallback: unknown): unknown {
   try {
-    return parseYaml(value) as unknown;
+    return parseYaml(text) as unknown;
   } catch {
-    return value;
+    return fallback;
   }
 }
 
@@ -286,11 +372,43 @@ function setPath(target: ConfigLayer, path: string[], value: unknown): void {
   node[path[path.length - 1]!] = value;
 }
 
-export function deepMerge(base: ConfigLayer, overlay: ConfigLayer): ConfigLayer {
+/** Lists of records that overlays merge by `id` (a record with a known id updates it, a new id is appended). */
+const MERGED_BY_ID = new Set(['models', 'routing.virtual_models']);
+/** `key: { $replace: [...] }` in an overlay replaces the whole value instead of merging into it. */
+const REPLACE = '$replace';
+/** `- { id: x, $remove: true }` in an overlay's `models` (or virtual_models) takes that record out. */
+const REMOVE = '$remove';
+
+/**
+ * One layer over another: mappings merge key by key; `models` and `routing.virtual_models` merge by id;
+ * other lists and scalars replace; `{ $replace: value }` replaces whatever was there.
+ */
+export function deepMerge(base: ConfigLayer, overlay: ConfigLayer, path = ''): ConfigLayer {
   const out: ConfigLayer = { ...base };
   for (const [key, value] of Object.entries(overlay)) {
+    const here = path ? `${path}.${key}` : key;
     const current = out[key];
-    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+    if (isPlainObject(value) && REPLACE in value) out[key] = value[REPLACE];
+    else if (MERGED_BY_ID.has(here) && Array.isArray(value)) {
+      out[key] = mergeById(Array.isArray(current) ? current : [], value);
+    } else if (isPlainObject(current) && isPlainObject(value)) out[key] = deepMerge(current, value, here);
+    else out[key] = value;
+  }
+  return out;
+}
+
+function mergeById(base: unknown[], overlay: unknown[]): unknown[] {
+  const out = [...base];
+  const idOf = (item: unknown): unknown => (isPlainObject(item) ? item.id : undefined);
+  for (const item of overlay) {
+    const id = idOf(item);
+    const at = typeof id === 'string' ? out.findIndex((existing) => idOf(existing) === id) : -1;
+    if (isPlainObject(item) && item[REMOVE] === true) {
+      if (at >= 0) out.splice(at, 1);
+    } else if (at >= 0 && isPlainObject(item)) {
+      const existing = out[at];
+      out[at] = isPlainObject(existing) ? deepMerge(existing, item) : item;
+    } else out.push(item);
   }
   return out;
 }
