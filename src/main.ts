@@ -4,6 +4,7 @@ import { createRootLogger } from './common/logging/logger';
 import type { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/config.loader';
 import { redactConfig } from './config/config.redact';
+import { ProviderRegistry } from './providers/provider-registry.service';
 
 async function main(): Promise<void> {
   let config: AppConfig;
@@ -24,7 +25,11 @@ async function main(): Promise<void> {
   logger.info(
     {
       url: await app.getUrl(),
-      providers: [...config.providers.keys()],
+      // Each enabled provider with the base URL it calls (no credentials) and whether it can serve now.
+      providers: app
+        .get(ProviderRegistry)
+        .all()
+        .map((p) => ({ id: p.id, type: p.type, url: p.endpoint, ready: p.configured })),
       models: config.models.map((m) => m.id),
     },
     'Circuit Breaker is listening',

@@ -18,6 +18,7 @@ import { RevocationList, type RevocationRequest } from './revocation-list';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OriginPolicy } from '../http/origin-policy';
 import { requestToken } from './credentials';
+import { isLoopbackHost } from '../common/net/ip-address';
 
 /** Releases a stream slot (idempotent). */
 export type ReleaseSlot = () => void;
@@ -61,9 +62,13 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     if (this.open) {
+      const { host } = this.config.server;
+      const reach = isLoopbackHost(host)
+        ? `listening on ${host} only, this machine; server.host (HOST=0.0.0.0) would open it to the network`
+        : `server.host is ${host}: anyone on the network can use it and the provider keys`;
       this.log.warn(
-        'auth.mode is none: every edge is open to anyone who can reach it (development only; ' +
-          'NODE_ENV=production refuses to boot like this). Set auth.mode: jwt (README "Authentication").',
+        `auth.mode is none: every edge is open to anyone who can reach it (${reach}). Development only; ` +
+          'NODE_ENV=production refuses to boot like this. Set auth.mode: jwt (README "Authentication").',
       );
       return;
     }

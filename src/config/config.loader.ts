@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
+import { isLoopbackHost } from '../common/net/ip-address';
 import { AppConfig, SANITIZATION_ROUTES } from './app-config';
 import { isSecretProperty } from './config.decorators';
 import { valueKindAt, type ValueKind } from './config.schema';
@@ -217,10 +218,6 @@ function jwksUrlProblems(url: string, asymmetric: boolean, environment: string):
     ];
   }
   return [];
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 function sanitizationProblems({ sanitization }: AppConfig): string[] {

@@ -12,7 +12,7 @@ interface OpenAiModel {
   context_length: number | null;
   pricing: { prompt: string; completion: string } | null;
   aliases: string[];
-  /** Virtual models: the strategy and the models it orders. */
+  /** Virtual models: the strategy and the models it orders (those that can serve now). */
   routing?: { strategy: string; models: string[] };
   description?: string;
 }
@@ -30,7 +30,10 @@ export class ModelsController {
 
   @Get()
   list(): { object: 'list'; data: OpenAiModel[] } {
-    const virtual = this.routing.virtualModels().map(toVirtualModel);
+    const virtual = this.routing
+      .virtualModels()
+      .filter((v) => v.serving.length > 0)
+      .map(toVirtualModel);
     return { object: 'list', data: [...virtual, ...this.catalogue.list().map(toOpenAiModel)] };
   }
 
@@ -51,7 +54,7 @@ function toVirtualModel(virtual: VirtualModelView): OpenAiModel {
     context_length: null,
     pricing: null,
     aliases: [],
-    routing: { strategy: virtual.strategy, models: virtual.models },
+    routing: { strategy: virtual.strategy, models: virtual.serving },
     ...(virtual.description ? { description: virtual.description } : {}),
   };
 }

@@ -4,7 +4,7 @@ import { ModelCatalogue } from './model-catalogue.service';
 import { ProviderRegistry } from './provider-registry.service';
 
 function catalogueWith(providers: Record<string, unknown>, models: Array<Record<string, unknown>> = []) {
-  const config = loadConfig({ env: {}, overrides: [{ providers, models }] });
+  const config = loadConfig({ env: {}, overrides: [{ providers, models: { $replace: models } }] });
   const registry = new ProviderRegistry(config);
   return { catalogue: new ModelCatalogue(config, registry), registry };
 }

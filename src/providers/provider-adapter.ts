@@ -29,6 +29,8 @@ export interface ProviderAdapter {
   readonly framing: Framing;
   /** It can serve with what config gave it (a key, a base URL). Unconfigured providers' models are not listed. */
   readonly configured: boolean;
+  /** The base URL it calls (no credentials, no query), for the boot log; undefined when it calls none. */
+  readonly endpoint?: string;
   /** Why a request bringing `apiKey` (or none) cannot be served, in words for the client; undefined when it can. */
   missingCredentials(apiKey: string | undefined): string | undefined;
   /** Boot-time check of a catalogue entry that names this provider; returns problems, empty when fine. */

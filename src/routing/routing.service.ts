@@ -20,7 +20,10 @@ export interface RouteTarget extends CatalogueEntry {
 export interface VirtualModelView {
   id: string;
   strategy: string;
+  /** The members as configured. */
   models: string[];
+  /** The members that can serve now (their provider has its key and base URL); what GET /v1/models shows. */
+  serving: string[];
   description?: string;
 }
 
@@ -52,6 +55,10 @@ export class RoutingService {
         { routes: unknown },
         'routes name models that do not resolve now; they are skipped until they do',
       );
+    for (const view of this.virtualModels()) {
+      if (view.serving.length > 0) log.info({ model: view.id, serving: view.serving }, 'virtual model');
+      else log.warn({ model: view.id }, `${view.id} cannot serve yet: ${this.unconfigured(view.id)}`);
+    }
   }
 
   plan(request: ChatCompletionRequest, keys?: ProviderKeys): RouteTarget[] {
@@ -90,7 +97,9 @@ export class RoutingService {
     if (targets.length === 0) {
       throw new CompletionError(
         RequestErrorCode.ProviderKeyMissing,
-        missing ?? 'No provider can serve this model.',
+        (primaryProvider === undefined && this.virtuals.has(request.model)
+          ? this.unconfigured(request.model)
+          : missing) ?? 'No provider can serve this model.',
         {
           param: 'model',
         },
@@ -104,8 +113,19 @@ export class RoutingService {
       id: v.id,
       strategy: v.strategy ?? this.config.routing.strategy,
       models: v.models,
+      serving: v.models.filter((member) => this.tryResolve(member)?.adapter.configured === true),
       description: v.description,
     }));
+  }
+
+  /** Why none of a virtual model's members can serve, naming the keys that would open them. */
+  private unconfigured(name: string): string {
+    const members = this.virtuals.get(name)?.models ?? [];
+    const providers = [...new Set(members.flatMap((member) => this.tryResolve(member)?.adapter.id ?? []))];
+    const envs = providers.flatMap((id) => this.config.providers.get(id)?.api_key_env ?? []);
+    const set = envs.length > 0 ? `set ${envs.join(', ')} or ` : '';
+    const none = providers.length === 0 ? ' (none of its models resolves)' : '';
+    return `No provider of ${name} is configured${none}: ${set}send your key in the X-Provider-Key header.`;
   }
 
   isVirtual(name: string): boolean {

@@ -6,6 +6,8 @@ export interface AppProcess {
   /** http://127.0.0.1:<port> */
   url: string;
   child: ChildProcess;
+  /** What the service logged up to and including its "listening" line (JSON lines). */
+  bootLog: string;
   /** Resolves when the process has exited (with its code or the signal that ended it). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -32,8 +34,8 @@ export async function startAppProcess(env: NodeJS.ProcessEnv): Promise<AppProces
   child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < 20_000) stderr += chunk.toString();
   });
+  let head = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let head = '';
     let found = false;
     child.stdout.on('data', (chunk: Buffer) => {
       if (found) return; // later logs are read (so the pipe never fills) and dropped
@@ -48,5 +50,5 @@ export async function startAppProcess(env: NodeJS.ProcessEnv): Promise<AppProces
       reject(new Error(`the service exited (${code ?? signal}) before listening:\n${head}\n${stderr}`)),
     );
   });
-  return { url, child, exited };
+  return { url, child, exited, bootLog: head };
 }

@@ -251,3 +251,10 @@ export function cidrContains({ base, prefix }: Cidr, ip: IpAddress): boolean {
   const mask = (0xff << (8 - rest)) & 0xff;
   return (base.bytes[whole]! & mask) === (ip.bytes[whole]! & mask);
 }
+
+/** `localhost`, or a loopback address in any form (`127.0.0.1`, `::1`, `[::1]`). */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const ip = parseIp(host.replace(/^\[(.*)\]$/, '$1'));
+  return ip !== undefined && classifyIp(ip) === 'loopback';
+}

@@ -17,6 +17,7 @@ import {
   type VendorErrorInfo,
 } from './upstream-errors';
 import type { UpstreamPools } from './upstream-pools';
+import { describeBaseUrl, normalizeBaseUrl } from './base-url';
 
 /** What an adapter needs from the outside: shared pools and memory limits. */
 export interface AdapterDeps {
@@ -89,12 +90,16 @@ export abstract class HttpProviderAdapter implements ProviderAdapter {
     protected readonly requiresKey: boolean,
   ) {
     const base = config.base_url ?? defaultBaseUrl;
-    this.baseUrl = base === undefined ? undefined : new URL(base.replace(/\/+$/, ''));
+    this.baseUrl = base === undefined ? undefined : normalizeBaseUrl(config.type, base);
     this.timeouts = {
       connect: config.connect_timeout,
       firstByte: config.first_byte_timeout,
       idle: config.idle_timeout,
     };
+  }
+
+  get endpoint(): string | undefined {
+    return describeBaseUrl(this.baseUrl);
   }
 
   get configured(): boolean {
