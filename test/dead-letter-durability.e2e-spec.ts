@@ -70,9 +70,9 @@ describe('dead letters durable across kill -9 during a Redis outage', () => {
       REDIS_URL: redis.url,
       OPENAI_BASE_URL: `${fake.url}/v1`,
       OPENAI_API_KEY: 'sk-test-durability-0123456789',
-      CB__REDIS__KEY_PREFIX: JSON.stringify(prefix), // env values are read as YAML
+      CB__REDIS__KEY_PREFIX: prefix,
       CB__REDIS__CONNECT_TIMEOUT: '500ms',
-      CB__STREAMING__ERROR_HANDLING__DEAD_LETTER_SPOOL: JSON.stringify(spool),
+      CB__STREAMING__ERROR_HANDLING__DEAD_LETTER_SPOOL: spool,
       CB__STREAMING__ERROR_HANDLING__MAX_RETRIES: '0',
       // Every request fails: keep the circuit closed so that each one reaches the upstream and is dead-lettered.
       CB__STREAMING__ERROR_HANDLING__CIRCUIT_BREAKER_MIN_REQUESTS: '1000000',

@@ -7,6 +7,9 @@ import { type AppProcess, startAppProcess } from './support/app-process';
 import { TEST_JWT_SECRET, token } from './support/auth';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
 
+/** A ts-node boot of the real process, on a machine that may be busy. */
+const BOOT_TIMEOUT = 60_000;
+
 interface BootProvider {
   id: string;
   type: string;
@@ -68,7 +71,7 @@ describe('safe defaults (the real process, configured from the environment)', ()
       });
       apps.push(app);
       client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: token(), maxRetries: 0 });
-    });
+    }, BOOT_TIMEOUT);
 
     it('says in the boot log which URL each provider calls, and has no simulated provider', () => {
       const providers = bootProviders(app);
@@ -132,16 +135,20 @@ describe('safe defaults (the real process, configured from the environment)', ()
   });
 
   describe('development without auth', () => {
-    it('listens on 127.0.0.1 only and names the setting that would open it', async () => {
-      const app = await startAppProcess({
-        HOST: '', // unset: the default
-        LOG_LEVEL: 'info',
-        CB__REDIS__KEY_PREFIX: prefix,
-      });
-      apps.push(app);
-      expect(new URL(app.url).hostname).toBe('127.0.0.1');
-      expect(app.bootLog).toMatch(/auth\.mode is none: .*listening on 127\.0\.0\.1 only/);
-      expect(app.bootLog).toContain('server.host (HOST=0.0.0.0) would open it to the network');
-    });
+    it(
+      'listens on 127.0.0.1 only and names the setting that would open it',
+      async () => {
+        const app = await startAppProcess({
+          HOST: '', // unset: the default
+          LOG_LEVEL: 'info',
+          CB__REDIS__KEY_PREFIX: prefix,
+        });
+        apps.push(app);
+        expect(new URL(app.url).hostname).toBe('127.0.0.1');
+        expect(app.bootLog).toMatch(/auth\.mode is none: .*listening on 127\.0\.0\.1 only/);
+        expect(app.bootLog).toContain('server.host (HOST=0.0.0.0) would open it to the network');
+      },
+      BOOT_TIMEOUT,
+    );
   });
 });

@@ -92,10 +92,12 @@ describe('graceful shutdown', () => {
             PORT: '0',
             HOST: '127.0.0.1',
             LOG_LEVEL: 'info',
+            // Off in production unless enabled explicitly.
+            CB__PROVIDERS__SIMULATED__ENABLED: 'true',
             CB__PROVIDERS__SIMULATED__TOKENS_PER_SECOND: '20',
             CB__PROVIDERS__SIMULATED__FIRST_TOKEN_DELAY: '0ms',
             CB__SERVER__SHUTDOWN__DRAIN_TIMEOUT: '500ms',
-            CB__REDIS__KEY_PREFIX: JSON.stringify(prefix), // env values are read as YAML
+            CB__REDIS__KEY_PREFIX: prefix,
           },
           stdio: ['ignore', 'pipe', 'inherit'],
         },
