@@ -21,7 +21,8 @@ export function authenticateBeforeParsing(auth: AuthService) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (auth.open || request.method === 'OPTIONS') return;
     try {
-      request.principal = auth.authenticate(auth.tokenOf(request.headers, request.url, false));
+      // Async: a token signed with a key jwks_url has not been fetched with yet waits for the refetch.
+      request.principal = await auth.authenticateAsync(auth.tokenOf(request.headers, request.url, false));
     } catch (err) {
       if (!(err instanceof AuthError)) throw err;
       await sendErrors(reply, httpMappingFor(err.code).status, fromDomainError(err));
