@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { FakeIdp, SigningKey } from '../src/auth/testing/fake-idp';
 import { startApp, type TestApp } from './support/app';
 import { bearer, jwtAuth, token } from './support/auth';
-import { GraphqlWsTestClient } from './support/graphql-client';
+import { GraphqlWsTestClient, graphqlHttp } from './support/graphql-client';
 import { describeProbe, probeDuring } from './support/probe';
 import { RedisServerProcess } from './support/redis';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
@@ -218,6 +218,7 @@ describe('keys from a JWKS URL (a rotating IdP on loopback)', () => {
   const k1 = new SigningKey('k1', 'RS256');
   const k2 = new SigningKey('k2', 'ES256');
   const k3 = new SigningKey('k3', 'RS256');
+  const k4 = new SigningKey('k4', 'ES256');
   const COOLDOWN_MS = 200;
   let idp: FakeIdp;
   let app: TestApp;
@@ -276,6 +277,11 @@ describe('keys from a JWKS URL (a rotating IdP on loopback)', () => {
     } finally {
       await gql.dispose();
     }
+    // So does GraphQL over HTTP, whose token is checked before the body is read.
+    idp.keys = [k2, k3, k4];
+    await cooldownPassed();
+    const http = await graphqlHttp(app.url, '{ models { id } }', undefined, bearer(signed(k4)));
+    expect({ status: http.status, errors: http.body.errors }).toEqual({ status: 200, errors: undefined });
     // HS256 tokens still verify against the secret only.
     expect((await models(app, ADMIN)).status).toBe(200);
   });

@@ -3,6 +3,7 @@ import { startApp, type TestApp } from './support/app';
 import { bearer, jwtAuth, token } from './support/auth';
 import { CREATE_COMPLETION, echoInput, graphqlHttp, RawGraphqlWs } from './support/graphql-client';
 import { memoryMb, probeDuring } from './support/probe';
+import { rawRequest } from './support/raw-http';
 
 /**
  * The GraphQL bombs of issue 16, on an app that requires tokens: refused before parsing without a token
@@ -262,6 +263,30 @@ describe('GraphQL query limits', () => {
     expect(syntax.body.errors?.[0]).toMatchObject({
       extensions: { code: 'GRAPHQL_PARSE_FAILED' },
       locations: [{ line: 1, column: 15 }],
+    });
+  });
+
+  it('GET: limits the query Apollo runs, even when the query-string parser cannot decode it', async () => {
+    // Fastify's query-string parser keeps a value it cannot decode (%FF is not UTF-8) as it was sent, while
+    // Apollo reads the URL with URLSearchParams, which decodes it. Sent as is, the value is one small
+    // operation whose string argument holds the rest; decoded, the string ends at %22 and operation B, with
+    // 41 root fields, is what operationName picks.
+    const bomb = encodeURIComponent(list(41, (i) => `m${i}: models { id }`));
+    const query =
+      `query,A{completion(completionId:"%22){completionId}}query,B{${bomb}}` +
+      `query,C{completion(completionId:%22%FF"){completionId}}`;
+    const reply = await rawRequest(
+      app.url,
+      `GET /graphql?query=${query}&operationName=B HTTP/1.1\r\nHost: x\r\n` +
+        `Authorization: Bearer ${ALICE}\r\napollo-require-preflight: true\r\nConnection: close\r\n\r\n`,
+    );
+    const body = JSON.parse(reply.body) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
+    expect({ status: reply.status, ...body.errors?.[0]?.extensions }).toEqual({
+      status: 400,
+      code: 'QUERY_TOO_COMPLEX',
+      limit: 'max_root_fields',
+      max: 20,
+      actual: 41,
     });
   });
 

@@ -73,6 +73,20 @@ describe('dead-letter scrubbing', () => {
     expect(letter.request.metadata.api_key).toBe('whatever');
   });
 
+  it('keeps a letter whose metadata holds non-string values (validation takes any object), as JSON text', () => {
+    // String() of a JSON object with a non-function toString key threw, and the letter was never recorded.
+    const letter = newLetter();
+    letter.request.metadata = JSON.parse(
+      '{"odd":{"toString":1},"n":5,"nested":{"key":"sk-configured-openai-key"}}',
+    ) as Record<string, string>;
+    const scrubbed = scrubLetter(letter, secrets);
+    expect(scrubbed.request.metadata).toEqual({
+      odd: '{"toString":1}',
+      n: '5',
+      nested: `{"key":"${REDACTED}"}`,
+    });
+  });
+
   it.each([
     ['api_key', true],
     ['X-Api-Key', true],

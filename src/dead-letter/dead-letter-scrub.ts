@@ -81,7 +81,9 @@ function scrubRequest(request: ChatCompletionRequest, secrets: LetterSecrets): C
   if (copy.metadata !== undefined) {
     const metadata: Record<string, string> = {};
     for (const [name, value] of Object.entries(copy.metadata)) {
-      metadata[name] = isSecretName(name) ? REDACTED : scrubSecrets(String(value), secrets.all);
+      // Values may be anything (validation takes any object): JSON text, as String() of some objects throws.
+      const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '');
+      metadata[name] = isSecretName(name) ? REDACTED : scrubSecrets(text, secrets.all);
     }
     copy.metadata = metadata;
   }

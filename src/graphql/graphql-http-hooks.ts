@@ -21,7 +21,8 @@ export function authenticateBeforeParsing(auth: AuthService) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (auth.open || request.method === 'OPTIONS') return;
     try {
-      request.principal = auth.authenticate(auth.tokenOf(request.headers, request.url, false));
+      // Async: a token signed with a key jwks_url has not been fetched with yet waits for the refetch.
+      request.principal = await auth.authenticateAsync(auth.tokenOf(request.headers, request.url, false));
     } catch (err) {
       if (!(err instanceof AuthError)) throw err;
       await sendErrors(reply, httpMappingFor(err.code).status, fromDomainError(err));
@@ -77,9 +78,16 @@ export function graphqlHttpContext(request: FastifyRequest): Pick<GraphqlContext
 }
 
 function sourceOf(request: FastifyRequest): string | undefined {
-  const carrier = request.method === 'GET' ? request.query : request.body;
-  if (typeof carrier !== 'object' || carrier === null || Array.isArray(carrier)) return undefined;
-  const query = (carrier as Record<string, unknown>).query;
+  if (request.method === 'GET') {
+    // The query string as Apollo reads it (URLSearchParams over the URL's search, a repeated query refused),
+    // not request.query: Fastify's parser keeps a value it cannot decode as it was sent, so the two could
+    // see different documents.
+    const queries = new URLSearchParams(new URL(request.url, 'http://localhost/').search).getAll('query');
+    return queries.length === 1 ? queries[0] : undefined;
+  }
+  const body: unknown = request.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const query = (body as Record<string, unknown>).query;
   return typeof query === 'string' ? query : undefined;
 }
 

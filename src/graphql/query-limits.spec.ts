@@ -272,6 +272,19 @@ describe('QueryLimits', () => {
     });
   });
 
+  it('refuses a fragment name defined twice: graphql-js validates the last definition, which must not go unmeasured', () => {
+    // The limits measured the first F only; graphql-js's rules (the quadratic overlap one included) read the
+    // last, so 4,900 repeated fields in a second F took about 3 s of validation past every limit.
+    const twice = `{ ...F } fragment F on Query { __typename } fragment F on Query { ${repeat('__typename', 60)} }`;
+    expect(refusal(twice)).toMatchObject({
+      code: 'GRAPHQL_VALIDATION_FAILED',
+      message: 'There can be only one fragment named "F".',
+    });
+    expect(validate(schema, parse(twice)).map((e) => e.message)).toContain(
+      'There can be only one fragment named "F".',
+    );
+  });
+
   describe('introspection', () => {
     const schemaQuery = '{ __schema { queryType { name } } }';
     const typeQuery = '{ __type(name: "Model") { name } }';

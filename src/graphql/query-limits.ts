@@ -57,8 +57,8 @@ class MergedFields {
  *   2. `lexicalError`: tokens (max_tokens) and bracket nesting (max_depth) in one lexer pass, so that the
  *      parser, which recurses, only ever sees shallow documents;
  *   3. `documentError`: on the parsed document, in linear time (each fragment measured once, however often it
- *      is spread): operations, root fields, depth, selections and aliases with fragments expanded, fragment
- *      cycles, then the repeated fields of the merged selections, which graphql-js's overlap validation compares
+ *      is spread): operations, fragment names defined twice, root fields, depth, selections and aliases with
+ *      fragments expanded, fragment cycles, then the repeated fields of the merged selections, which graphql-js's overlap validation compares
  *      pairwise (quadratic in their number).
  * A refusal is one GraphQL error: QUERY_TOO_LARGE or QUERY_TOO_COMPLEX, with `extensions.limit` (the setting),
  * `max` and `actual`.
@@ -176,9 +176,18 @@ export class QueryLimits {
     }
     const fragments = new Map<string, FragmentDefinitionNode>();
     for (const definition of document.definitions) {
-      if (definition.kind === Kind.FRAGMENT_DEFINITION && !fragments.has(definition.name.value)) {
-        fragments.set(definition.name.value, definition);
+      if (definition.kind !== Kind.FRAGMENT_DEFINITION) continue;
+      const name = definition.name.value;
+      const first = fragments.get(name);
+      // Refused here (validation would refuse it too): graphql-js's rules read the last definition of a name,
+      // so measuring only one would leave the other unbounded.
+      if (first) {
+        return new GraphQLError(`There can be only one fragment named "${name}".`, {
+          nodes: [first.name, definition.name],
+          extensions: { code: GraphqlErrorCode.ValidationFailed },
+        });
       }
+      fragments.set(name, definition);
     }
     const measurer = new Measurer(fragments);
     // What is validated: every operation, and every fragment no operation reaches (validation refuses those,

@@ -515,6 +515,17 @@ describe('parseWorkflowDefinition', () => {
         ],
       ],
       [
+        // A JSON object whose toString is not a function: String() of it threw (a 500 the REST fuzz found).
+        'an action type that is an object with a toString key',
+        (r) => (transition(r, 0).action.type = JSON.parse('{"toString":1}') as string),
+        [
+          {
+            path: 'transitions[0].action.type',
+            message: 'unknown action type {"toString":1} (allowed: none, agent, function, webhook)',
+          },
+        ],
+      ],
+      [
         'an unknown model',
         (r) => (transition(r, 1).action.model = 'gpt-9'),
         [{ path: 'transitions[1].action.model', message: "unknown model 'gpt-9'" }],

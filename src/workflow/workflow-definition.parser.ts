@@ -253,7 +253,11 @@ function readAction(
   }
   const type = ACTION_TYPES.find((t) => t === raw.type);
   if (!type) {
-    const shown = typeof raw.type === 'string' ? `'${raw.type}'` : String(raw.type);
+    // JSON, not String(): a JSON object whose toString is not a function makes String() throw.
+    const shown =
+      typeof raw.type === 'string'
+        ? `'${raw.type}'`
+        : (JSON.stringify(raw.type)?.slice(0, 64) ?? 'undefined');
     const message = `unknown action type ${shown} (allowed: ${ACTION_TYPES.join(', ')})`;
     problems.push({ path: `${path}.type`, message });
     return undefined;

@@ -66,4 +66,26 @@ describe('NdjsonParser', () => {
     // A last line without a newline is bounded too.
     expect(() => run([long])).toThrow(FrameLimitError);
   });
+
+  it('bounds the line without its CR: a CRLF line at the limit passes, one character more does not', () => {
+    const limit = 32;
+    const run = (chunks: string[]) => {
+      const out: string[] = [];
+      const parser = new NdjsonParser((line) => out.push(line), limit);
+      for (const chunk of chunks) parser.feed(chunk);
+      parser.end();
+      return out;
+    };
+    const ok = `{"a":"${'x'.repeat(limit - 8)}"}`;
+    const long = `{"a":"${'x'.repeat(limit - 7)}"}`;
+    const input = `${ok}\r\n${ok}\r\n`;
+    const bad = `${long}\r\n`;
+    for (let i = 0; i <= input.length; i++) {
+      expect({ at: i, lines: run([input.slice(0, i), input.slice(i)]) }).toEqual({ at: i, lines: [ok, ok] });
+      if (i <= bad.length) expect(() => run([bad.slice(0, i), bad.slice(i)])).toThrow(FrameLimitError);
+    }
+    // A CR alone at the end of the stream is dropped like one before LF; the line is still bounded.
+    expect(run([`${ok}\r`])).toEqual([ok]);
+    expect(() => run([`${long}\r`])).toThrow(FrameLimitError);
+  });
 });

@@ -1,11 +1,11 @@
-import { DEFAULT_MAX_FRAME_SIZE, PendingLine } from './frame-limit';
+import { DEFAULT_MAX_FRAME_SIZE, FrameLimitError, PendingLine } from './frame-limit';
 
 /**
  * An incremental NDJSON (newline-delimited JSON) line splitter, fed raw bytes as they arrive. Lines end in LF
  * (a CR before it is dropped); blank lines are skipped; UTF-8 characters split across chunks stay intact. A last
  * line without a newline is still a line: `end()` delivers it. Parsing the JSON is the caller's job, so a
  * malformed line can be reported with its vendor's context. A line longer than `maxFrameSize` characters
- * throws a FrameLimitError; each byte is copied once.
+ * (its CR not counted) throws a FrameLimitError; each byte is copied once.
  */
 export class NdjsonParser {
   private readonly decoder = new TextDecoder('utf-8');
@@ -14,9 +14,10 @@ export class NdjsonParser {
 
   constructor(
     private readonly onLine: (line: string) => void,
-    maxFrameSize = DEFAULT_MAX_FRAME_SIZE,
+    private readonly maxFrameSize = DEFAULT_MAX_FRAME_SIZE,
   ) {
-    this.pending = new PendingLine(maxFrameSize, 'a stream line');
+    // One more than the limit: room for the CR of a CRLF line end, which is not part of the line.
+    this.pending = new PendingLine(maxFrameSize + 1, 'a stream line');
   }
 
   feed(chunk: Uint8Array | string): void {
@@ -38,6 +39,7 @@ export class NdjsonParser {
 
   private emit(raw: string): void {
     const line = raw.charCodeAt(raw.length - 1) === 13 ? raw.slice(0, -1) : raw;
+    if (line.length > this.maxFrameSize) throw new FrameLimitError(this.maxFrameSize, 'a stream line');
     if (line.trim() !== '') this.onLine(line);
   }
 }

@@ -143,6 +143,70 @@ describe('validateChatRequest', () => {
     expect(rejection({ ...base, model: null }).param).toBe('model');
   });
 
+  it('reads null as "not given" inside messages, tools and options too, as OpenAI (and the DTO before) did', () => {
+    // An assistant message as the Python SDK's model_dump() gives it back, a tool as a pydantic FunctionDefinition
+    // dumps it, options with null members.
+    const dto = validateChatRequest({
+      ...base,
+      messages: [
+        { role: 'user', content: 'hi', name: null },
+        {
+          role: 'assistant',
+          content: 'hello',
+          refusal: null,
+          tool_calls: null,
+          function_call: null,
+          audio: null,
+          name: null,
+        },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+          tool_call_id: null,
+        },
+        { role: 'tool', content: '1', tool_call_id: 'call_1', name: null },
+      ],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'f',
+            description: null,
+            parameters: { type: 'object', default: null },
+            strict: null,
+          },
+        },
+      ],
+      stream_options: { include_usage: null },
+      reasoning: { effort: null, max_tokens: null },
+      provider: { order: null, sort: null },
+      response_format: { type: 'text', json_schema: null },
+    });
+    expect(dto.messages[1]).not.toHaveProperty('tool_calls');
+    expect(dto.messages[0]).not.toHaveProperty('name');
+    expect(dto.messages[2]!.content).toBeNull();
+    expect(dto.tools?.[0]?.function).not.toHaveProperty('strict');
+    // Free-form objects keep their nulls.
+    expect(dto.tools?.[0]?.function.parameters).toEqual({ type: 'object', default: null });
+    // A null where a value is required is still refused.
+    expect(rejection({ ...base, messages: [{ role: 'tool', content: '1', tool_call_id: null }] }).param).toBe(
+      'messages[0].tool_call_id',
+    );
+    expect(
+      rejection({
+        ...base,
+        messages: [
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: null } }],
+          },
+        ],
+      }).param,
+    ).toBe('messages[0].tool_calls[0].function.arguments');
+  });
+
   it('refuses values nested deeper than MAX_JSON_DEPTH before transforming them, anywhere in the body', () => {
     const deep = JSON.parse(`${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}`) as unknown;
     for (const input of [

@@ -14,7 +14,10 @@ import type { ChatCompletionRequest, ReasoningEffort } from '../chat-request';
  *   `unsupported_value`, the rest `invalid_request`.
  * - Unknown fields are tolerated, as OpenRouter does (top level and inside messages); known fields are checked
  *   by type and range.
- * - A top-level `null` means "not given", as OpenAI reads it (`"stop": null`, `"max_tokens": null`).
+ * - A `null` means "not given", as OpenAI reads it (`"stop": null`, `"max_tokens": null`), at the top level and
+ *   in the objects checked here (messages, tools, tool calls, options: `"tool_calls": null` as SDKs dump an
+ *   assistant message), never inside free-form ones (tool schemas, `metadata`). An assistant's `content: null`
+ *   stays: it is the value "no text".
  * - Values nested deeper than MAX_JSON_DEPTH are refused before anything recurses into them.
  */
 export function validateChatRequest(input: unknown): ChatCompletionRequest {
@@ -68,12 +71,12 @@ function checkRequest(body: Record<string, unknown>): void {
     if (models.length > 16) invalid('models', 'models must contain no more than 16 elements');
     for (let i = 0; i < models.length; i++) checkModelId(models[i], `models[${i}]`, false);
   }
-  if (body.provider !== undefined) checkProvider(object(body.provider, 'provider'));
+  if (body.provider !== undefined) checkProvider(known(object(body.provider, 'provider')));
   checkMessages(body.messages);
   optionalBoolean(body.stream, 'stream');
   if (body.stream_options !== undefined) {
     optionalBoolean(
-      object(body.stream_options, 'stream_options').include_usage,
+      known(object(body.stream_options, 'stream_options')).include_usage,
       'stream_options.include_usage',
     );
   }
@@ -97,12 +100,12 @@ function checkRequest(body: Record<string, unknown>): void {
   optionalString(body.user, 'user');
   optionalInteger(body.seed, 'seed');
   if (body.response_format !== undefined)
-    checkResponseFormat(object(body.response_format, 'response_format'));
+    checkResponseFormat(known(object(body.response_format, 'response_format')));
   optionalNumber(body.presence_penalty, 'presence_penalty', -2, 2);
   optionalNumber(body.frequency_penalty, 'frequency_penalty', -2, 2);
   optionalOneOf(body.reasoning_effort, 'reasoning_effort', EFFORTS);
   if (body.reasoning !== undefined) {
-    const reasoning = object(body.reasoning, 'reasoning');
+    const reasoning = known(object(body.reasoning, 'reasoning'));
     optionalOneOf(reasoning.effort, 'reasoning.effort', EFFORTS);
     optionalInteger(reasoning.max_tokens, 'reasoning.max_tokens', 0);
     optionalBoolean(reasoning.exclude, 'reasoning.exclude');
@@ -144,7 +147,7 @@ function checkMessages(value: unknown): void {
   if (messages.length === 0) invalid('messages', 'messages must contain at least one message');
   for (let i = 0; i < messages.length; i++) {
     const param = `messages[${i}]`;
-    const message = object(messages[i], param, 'must be a JSON object');
+    const message = known(object(messages[i], param, 'must be a JSON object'), 'content');
     const role = message.role;
     if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
       invalid(`${param}.role`, `role must be one of ${ROLES.join(', ')}`);
@@ -202,11 +205,11 @@ function checkToolCalls(value: unknown, param: string): void {
   const calls = array(value, param);
   for (let j = 0; j < calls.length; j++) {
     const at = `${param}[${j}]`;
-    const call = object(calls[j], at, 'must be a JSON object');
+    const call = known(object(calls[j], at, 'must be a JSON object'));
     if (typeof call.id !== 'string') invalid(`${at}.id`, 'id must be a string');
     if (call.id === '') invalid(`${at}.id`, 'id should not be empty');
     if (call.type !== 'function') invalid(`${at}.type`, 'type must be equal to function');
-    const fn = object(call.function, `${at}.function`);
+    const fn = known(object(call.function, `${at}.function`));
     if (typeof fn.name !== 'string') invalid(`${at}.function.name`, 'name must be a string');
     if (typeof fn.arguments !== 'string') invalid(`${at}.function.arguments`, 'arguments must be a string');
   }
@@ -217,9 +220,9 @@ function checkTools(value: unknown): void {
   if (tools.length > 128) invalid('tools', 'tools must contain no more than 128 elements');
   for (let i = 0; i < tools.length; i++) {
     const param = `tools[${i}]`;
-    const tool = object(tools[i], param, 'must be a JSON object');
+    const tool = known(object(tools[i], param, 'must be a JSON object'));
     if (tool.type !== 'function') invalid(`${param}.type`, 'tool type must be "function"');
-    const fn = object(tool.function, `${param}.function`);
+    const fn = known(object(tool.function, `${param}.function`));
     if (typeof fn.name !== 'string' || !TOOL_NAME.test(fn.name)) {
       invalid(`${param}.function.name`, 'function name must match ^[a-zA-Z0-9_-]{1,64}$');
     }
@@ -250,6 +253,17 @@ function isToolChoice(value: unknown): boolean {
 function checkResponseFormat(format: Record<string, unknown>): void {
   optionalOneOf(format.type, 'response_format.type', ['text', 'json_object', 'json_schema'], true);
   if (format.type === 'json_schema') object(format.json_schema, 'response_format.json_schema');
+}
+
+/**
+ * One of the request's own objects (a message, a tool, options) without its null fields, removed in place: null
+ * means "not given" there as at the top level. `keep` is a field whose null is a value (a message's content).
+ */
+function known(value: Record<string, unknown>, keep?: string): Record<string, unknown> {
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && value[key] === null && key !== keep) delete value[key];
+  }
+  return value;
 }
 
 function array(value: unknown, param: string): unknown[] {
