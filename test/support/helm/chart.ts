@@ -125,7 +125,7 @@ export function renderChart(chartDir: string, values: unknown = {}, options: Rel
       ],
       [
         'APIVersions',
-        new GoStruct('chartutil.VersionSet', new Map(), new Map([['Has', ([v]) => apiVersions.has(String(v))]])),
+        new GoStruct('chartutil.VersionSet', new Map(), new Map([['Has', ([v]) => typeof v === 'string' && apiVersions.has(v)]])),
       ],
     ]),
   );

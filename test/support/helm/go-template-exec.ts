@@ -40,8 +40,9 @@ export class ExecError extends TemplateError {
   override name = 'ExecError';
 }
 
-class BreakSignal {}
-class ContinueSignal {}
+/** {{break}} and {{continue}} unwinding to their {{range}}. */
+class BreakSignal extends Error {}
+class ContinueSignal extends Error {}
 
 const MAX_INCLUDE_DEPTH = 1000;
 
@@ -257,7 +258,11 @@ export class TemplateSet {
         return this.chain(state, dot, this.pipe(state, dot, first.pipe), first.fields, rest, final, first.pos);
       case 'nil':
         return this.fail(first.pos, 'nil is not a command');
-      default:
+      case 'dot':
+      case 'string':
+      case 'int':
+      case 'float':
+      case 'bool':
         if (rest.length > 0 || final !== undefined) {
           this.fail(first.pos, `can't give argument to non-function ${describeArg(first)}`);
         }
@@ -400,7 +405,13 @@ function describeArg(arg: Arg): string {
     case 'float':
     case 'bool':
       return String(arg.value);
-    default:
+    case 'dot':
+      return '.';
+    case 'field':
+    case 'var':
+    case 'ident':
+    case 'paren':
+    case 'nil':
       return arg.t;
   }
 }

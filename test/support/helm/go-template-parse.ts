@@ -130,7 +130,6 @@ class Lexer {
       let text = this.src.slice(this.i, end);
       const textPos = this.pos();
       if (trimNext) text = text.replace(/^[ \t\r\n]+/, '');
-      trimNext = false;
       const trimLeft = open !== -1 && this.src[open + 2] === '-' && isSpace(this.src[open + 3]);
       if (trimLeft) text = text.replace(/[ \t\r\n]+$/, '');
       if (text) this.toks.push({ k: 'text', v: text, pos: textPos });
@@ -454,7 +453,7 @@ export class Parser {
       }
     } else this.expectClose('end');
     this.vars.length = mark;
-    return { t: kind, pipe, list: body.nodes, elseList, pos } as Node;
+    return { t: kind, pipe, list: body.nodes, elseList, pos };
   }
 
   private pipeline(context: string, allowDecl: boolean, range = false): Pipe {
@@ -528,7 +527,12 @@ export class Parser {
         return { ...term, fields: [...term.fields, ...fields] };
       case 'dot':
         return this.fail(term.pos, 'unexpected . after term "."');
-      default:
+      case 'ident':
+      case 'string':
+      case 'int':
+      case 'float':
+      case 'bool':
+      case 'nil':
         return this.fail(term.pos, `unexpected field after ${term.t}`);
     }
   }
@@ -564,7 +568,9 @@ export class Parser {
           return { t: 'paren', pipe, fields: [], pos };
         }
         return this.fail(pos, `unexpected "${tok.v}" in operand`);
-      default:
+      case 'open':
+      case 'close':
+      case 'text':
         return this.fail(pos, `unexpected ${tok.k} in operand`);
     }
   }

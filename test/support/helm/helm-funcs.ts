@@ -29,7 +29,7 @@ function fn(params: ParamType[], call: (args: GoValue[]) => GoValue, variadic?: 
 }
 
 const str = (v: GoValue): string => v as string;
-const int = (v: GoValue): number => Number(v as bigint);
+const int = (v: GoValue): number => Number(v);
 
 /** cast.ToInt64E as Sprig uses it (errors become 0): strings in Go syntax with base prefixes, floats truncated. */
 export function toInt64(value: GoValue): bigint {
@@ -221,7 +221,7 @@ const table: Array<[string, FuncSpec | LazyFuncSpec]> = [
     fn(
       ['any'],
       ([item, ...keys]) => {
-        let v = item!;
+        let v: GoValue = item!;
         for (const key of keys) {
           if (isMap(v) && typeof key === 'string') v = v.get(key) ?? null;
           else if (Array.isArray(v) && typeof key === 'bigint') {
@@ -397,7 +397,7 @@ function deepEqual(a: GoValue, b: GoValue): boolean {
 }
 
 function asMap(v: GoValue): GoMap {
-  return v === null ? new Map() : (v as GoMap);
+  return v === null ? new Map<string, GoValue>() : (v as GoMap);
 }
 
 /** reflect.Kind names, as Sprig's kindIs compares them. */
