@@ -11,8 +11,8 @@ const common = {
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', roots: ['<rootDir>/src'], testRegex: '\\.spec\\.ts$' },
-    // Checks of the repository itself (the dependency tree, deployment files), not of the code.
-    { ...common, displayName: 'repo', roots: ['<rootDir>/test/repo'], testRegex: '\\.spec\\.ts$' },
+    // Checks of the repository beside the code (the dependency tree, the Helm chart) and of the test tooling.
+    { ...common, displayName: 'repo', roots: ['<rootDir>/test'], testRegex: '\\.spec\\.ts$' },
     {
       ...common,
       displayName: 'e2e',
