@@ -58,7 +58,8 @@ const addressOf = (node: AppProcess) => new URL(node.url).host;
 
 /** Two router nodes (one Redis) behind Debian's nginx running deploy/nginx/circuit-breaker.conf. */
 describeWithNginx('nginx in front of two nodes (deploy/nginx/circuit-breaker.conf)', () => {
-  const prefix = testPrefix();
+  // No colons: the same string whether the loader reads env values as YAML or as the schema's text.
+  const prefix = testPrefix().replace(/:/g, '-');
   let a: AppProcess;
   let b: AppProcess;
   let lb: NginxProcess;
@@ -76,7 +77,7 @@ describeWithNginx('nginx in front of two nodes (deploy/nginx/circuit-breaker.con
       // A short pause before refusing, then up to 10s for in-flight streams (they take under a second).
       CB__SERVER__SHUTDOWN__READINESS_GRACE: '300ms',
       CB__SERVER__SHUTDOWN__DRAIN_TIMEOUT: '10s',
-      CB__REDIS__KEY_PREFIX: JSON.stringify(prefix), // env values are read as YAML
+      CB__REDIS__KEY_PREFIX: prefix,
     };
     [a, b] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
     lb = await startNginx(NGINX!, (port) => renderShippedConf([addressOf(a), addressOf(b)], port));
