@@ -2,7 +2,23 @@
 #
 # Circuit Breaker container image.
 #   docker build -t circuit-breaker:0.1.0 .
-#   docker run --rm -p 3000:3000 -e REDIS_URL=redis://host.docker.internal:6379 circuit-breaker:0.1.0
+#   docker network create cb && docker run -d --name cb-redis --network cb redis:7-alpine
+#   docker run --rm --name cb --network cb -p 3000:3000 \
+#     -e REDIS_URL=redis://cb-redis:6379 \
+#     -e CB__AUTH__MODE=jwt \
+#     -e CB_JWT_SECRET=replace-with-your-own-secret-of-32-chars-or-more \
+#     -e CB__PROVIDERS__SIMULATED__ENABLED=true \
+#     circuit-breaker:0.1.0
+#
+# The image runs in production mode (NODE_ENV=production), which does not start without authentication: the
+# example turns on JWT auth with an HS256 secret (make your own: openssl rand -hex 32). Clients send
+# `Authorization: Bearer <token>` signed with it; a development token for the same secret:
+#   docker exec cb node -e "const {loadConfig}=require('./dist/config/config.loader');const {signDevToken}=require('./dist/auth/dev-token');console.log(signDevToken(loadConfig(),{sub:'me',ttl:3600}))"
+# CB__PROVIDERS__SIMULATED__ENABLED=true turns on the built-in `simulated` provider (models simulated/echo and
+# simulated/lorem: no key, no network) for a keyless try-out; production serves real providers only unless
+# it is set. For those, pass their keys instead (-e OPENAI_API_KEY=..., ANTHROPIC_API_KEY, GEMINI_API_KEY,
+# OPENROUTER_API_KEY). test/deployment.e2e-spec.ts boots the service with exactly this example's env.
+# Two nodes behind nginx: docker-compose.yml and docs/deployment.md.
 #
 # Layout at runtime (the config loader resolves <app root>/config from dist/config/..):
 #   /app/dist         compiled JavaScript (entry point dist/main.js)
@@ -39,7 +55,10 @@ RUN npm run build \
 # Runtime: production dependencies + compiled output, run as the unprivileged "node" user (uid 1000).
 # ---------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production
+# HOST: listen on the container's network interfaces. Set here rather than left to server.host's default, which
+# keeps a node without authentication on loopback.
+ENV NODE_ENV=production \
+    HOST=0.0.0.0
 WORKDIR /app
 
 # Application files stay owned by root (read-only to the app user); only /app/var is writable.
