@@ -2,6 +2,43 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
+
+/**
+ * The dependency order of src/, bottom-up (docs/ARCHITECTURE.md): a folder may import its own layer's folders and
+ * the layers below, never one above. Each entry is one layer.
+ */
+const LAYERS = [
+  ['contract'], // the stream contract: events, requests, errors, principals, topics; imports nothing of the app
+  ['common'], // logging, errors' wire shapes, net, small utilities
+  ['config'],
+  ['redis', 'analytics', 'lifecycle'],
+  ['events'], // the Redis-backed event bus
+  ['providers'],
+  ['routing'],
+  ['sanitization', 'auth'],
+  ['dead-letter'],
+  ['streaming'],
+  ['system'], // system events, fed by routing and dead letters
+  ['workflow'],
+  ['http', 'ws', 'graphql', 'admin', 'health'], // the protocol edges
+];
+/** One zone per folder: importing any folder of a higher layer, or the app's root files, is refused. */
+const LAYER_ZONES = LAYERS.flatMap((layer, i) => {
+  const above = LAYERS.slice(i + 1).flat();
+  return layer.flatMap((folder) => [
+    {
+      target: `./src/${folder}`,
+      from: above.map((f) => `./src/${f}`),
+      message: `src/${folder} sits below ${above.join(', ')}: imports point down (docs/ARCHITECTURE.md).`,
+    },
+    {
+      target: `./src/${folder}`,
+      from: ['./src/*.ts'],
+      message: `src/${folder} sits below the app's root files: imports point down (docs/ARCHITECTURE.md).`,
+    },
+  ]);
+}).filter((zone) => zone.from.length > 0);
 
 export default tseslint.config(
   {
@@ -36,6 +73,32 @@ export default tseslint.config(
           message: 'Read configuration through AppConfig (src/config) only.',
         },
       ],
+    },
+  },
+  {
+    // Import boundaries: layers (above) and no cycles, in src/. src never imports test/.
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.json'] })],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/extensions': ['.ts', '.js'],
+    },
+    rules: {
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            ...LAYER_ZONES,
+            {
+              target: './src',
+              from: './test',
+              message: 'src never imports test/ (test support lives in src/**/testing).',
+            },
+          ],
+        },
+      ],
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
   {

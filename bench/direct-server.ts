@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ModelConfig, ProviderConfig } from '../src/config/app-config';
 import { SimulatedAdapter } from '../src/providers/adapters/simulated/simulated.adapter';
-import type { ChatCompletionRequest } from '../src/streaming/chat-request';
+import type { ChatCompletionRequest } from '../src/contract/chat-request';
 import { DONE_FRAME, OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
 
 /**

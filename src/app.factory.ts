@@ -6,14 +6,15 @@ import type { IncomingMessage } from 'node:http';
 import { OriginPolicy } from './http/origin-policy';
 import { UpgradeRouter } from './ws/upgrade-router';
 import { MetricsService } from './analytics/metrics.service';
-import { type AppLogger, createRootLogger } from './common/logging/logger';
+import { createRootLogger } from './app.logger';
+import type { AppLogger } from './common/logging/logger';
 import { PinoNestLogger } from './common/logging/pino-nest-logger';
 import type { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
 import { REQUEST_ID_HEADER } from './http/headers';
 import { StreamWsAdapter } from './ws/stream-ws.adapter';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './common/json-depth';
-import { RequestErrorCode } from './common/errors/error-code';
+import { RequestErrorCode } from './contract/error-code';
 import {
   bodyTimeout,
   clientErrorHandler,

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { AdminModule } from './admin/admin.module';
 import { AnalyticsModule } from './analytics/analytics.module';
 import { AuthModule } from './auth/auth.module';
 import { SanitizationModule } from './sanitization/sanitization.module';
@@ -8,7 +9,6 @@ import type { AppLogger } from './common/logging/logger';
 import { LoggingModule } from './common/logging/logging.module';
 import type { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/config.module';
-import { DeadLetterAdminModule } from './dead-letter/dead-letter-admin.module';
 import { GraphqlModule } from './graphql/graphql.module';
 import { HealthModule } from './health/health.module';
 import { HttpModule } from './http/http.module';
@@ -28,12 +28,12 @@ export class AppModule {
         RedisModule,
         AuthModule,
         SanitizationModule,
-        AnalyticsModule.forRoot(config),
+        AnalyticsModule,
         HealthModule,
         HttpModule,
         ...(config.streaming.protocols.websocket.enabled ? [WsModule] : []),
         ...(config.streaming.protocols.graphql.enabled ? [GraphqlModule] : []),
-        DeadLetterAdminModule,
+        AdminModule.forRoot(config),
       ],
       providers: [{ provide: APP_FILTER, useClass: OpenAiExceptionFilter }],
     };

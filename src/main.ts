@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createApp } from './app.factory';
-import { createRootLogger } from './common/logging/logger';
+import { createRootLogger } from './app.logger';
 import type { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/config.loader';
 import { redactConfig } from './config/config.redact';

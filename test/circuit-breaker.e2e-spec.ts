@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { register } from 'prom-client';
 import { MetricsService } from '../src/analytics/metrics.service';
-import { createRootLogger } from '../src/common/logging/logger';
+import { createRootLogger } from '../src/app.logger';
 import { loadConfig } from '../src/config/config.loader';
 import { RedisService } from '../src/redis/redis.service';
 import {

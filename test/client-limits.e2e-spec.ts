@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { StreamMultiplexer } from '../src/streaming/multiplexer/stream-multiplexer.service';
+import { StreamMultiplexer } from '../src/ws/multiplexer/stream-multiplexer.service';
 import { ActiveStreams } from '../src/streaming/active-streams.service';
 import { startApp, type TestApp, withModels } from './support/app';
 import { describeProbe, probeDuring } from './support/probe';

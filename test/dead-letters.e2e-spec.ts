@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { StreamErrorCode } from '../src/common/errors/error-code';
+import { StreamErrorCode } from '../src/contract/error-code';
 import type { ConfigLayer } from '../src/config/config.loader';
 import type { DeadLetter, ReplayOutcome } from '../src/dead-letter/dead-letter';
 import { DeadLetterService } from '../src/dead-letter/dead-letter.service';

@@ -1,8 +1,8 @@
 import { DeadLetterService } from '../src/dead-letter/dead-letter.service';
-import { StreamErrorCode } from '../src/common/errors/error-code';
+import { StreamErrorCode } from '../src/contract/error-code';
 import { EventBus } from '../src/events/event-bus.service';
-import { SystemEvents } from '../src/events/system-events.service';
-import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../src/events/topics';
+import { SystemEvents } from '../src/system/system-events.service';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../src/contract/topics';
 import { CircuitBreakerService } from '../src/routing/circuit-breaker.service';
 import { startApp, type TestApp } from './support/app';
 import {

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { createApp } from '../src/app.factory';
-import { createRootLogger } from '../src/common/logging/logger';
+import { createRootLogger } from '../src/app.logger';
 import { loadConfig } from '../src/config/config.loader';
 import { startApp, withModels } from './support/app';
 import { postJson, readSse } from './support/sse-client';

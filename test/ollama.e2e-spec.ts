@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { RecordedRequest } from './fakes/fake-upstream';
+import type { RecordedRequest } from '../src/providers/testing/fake-upstream';
 import { ollamaFake, type OllamaTags } from './fakes/ollama.fake';
 import type { VendorFake } from './fakes/vendor-fake';
 import { startApp, type TestApp, withModels } from './support/app';

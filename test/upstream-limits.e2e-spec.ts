@@ -1,4 +1,4 @@
-import type { WireResponse, WireStep } from './fakes/fake-upstream';
+import type { WireResponse, WireStep } from '../src/providers/testing/fake-upstream';
 import { openAiWire } from './fakes/openai.fake';
 import { VendorFake } from './fakes/vendor-fake';
 import { startApp, type TestApp, withModels } from './support/app';

@@ -1,5 +1,5 @@
 import { EventBus } from '../src/events/event-bus.service';
-import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../src/events/topics';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent, workflowTopic } from '../src/contract/topics';
 import { SubscriptionGate } from '../src/graphql/subscription-gate';
 import { startApp, type TestApp, withModels } from './support/app';
 import { graphqlHttp, type GraphqlHttpReply, GraphqlWsTestClient } from './support/graphql-client';

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { StreamMultiplexer } from '../src/streaming/multiplexer/stream-multiplexer.service';
+import { StreamMultiplexer } from '../src/ws/multiplexer/stream-multiplexer.service';
 import { ActiveStreams } from '../src/streaming/active-streams.service';
 import { UpgradeRouter } from '../src/ws/upgrade-router';
 import { startApp, type TestApp, withModels } from './support/app';

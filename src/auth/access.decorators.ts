@@ -1,7 +1,7 @@
 import { type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
-import type { StreamType } from '../config/app-config';
-import type { Access } from './principal';
+import type { StreamType } from '../contract/principal';
+import type { Access } from '../contract/principal';
 
 /**
  * What a handler requires. Every controller and resolver handler must carry one (at class or method level):

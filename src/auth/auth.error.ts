@@ -1,9 +1,4 @@
-import {
-  DomainError,
-  type ErrorDetails,
-  RequestErrorCode,
-  StreamErrorCode,
-} from '../common/errors/error-code';
+import { DomainError, type ErrorDetails, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 
 /**
  * The codes auth raises: all exist in the shared enums already, so every protocol filter maps them

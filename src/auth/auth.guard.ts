@@ -2,12 +2,12 @@ import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import type { FastifyRequest } from 'fastify';
-import type { GraphqlContext } from '../graphql/graphql-context';
+import type { IncomingHttpHeaders } from 'node:http';
 import { accessRuleOf, QUERY_TOKEN_METADATA } from './access.decorators';
 import { AuthError } from './auth.error';
 import { AuthService } from './auth.service';
 import { bearerToken } from './credentials';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,7 +53,7 @@ export class AuthGuard implements CanActivate {
     context: ExecutionContext,
     rule: Exclude<ReturnType<typeof accessRuleOf>, undefined>,
   ): Promise<boolean> {
-    const ctx = GqlExecutionContext.create(context).getContext<GraphqlContext>();
+    const ctx = GqlExecutionContext.create(context).getContext<GuardedGraphqlContext>();
     ctx.principal ??= await this.auth.authenticateAsync(bearerToken(ctx.req?.headers.authorization));
     // A graphql-ws connection authenticated once: its token may have expired or been revoked since.
     this.auth.assertCurrent(ctx.principal);
@@ -64,6 +64,18 @@ export class AuthGuard implements CanActivate {
     }
     return true;
   }
+}
+
+/**
+ * What the guard reads and writes on a GraphQL operation's context (the graphql edge's context extends it): the
+ * HTTP request's headers, and the principal and rate-limit mark it leaves for the resolvers.
+ */
+export interface GuardedGraphqlContext {
+  req?: { id?: string; headers: IncomingHttpHeaders };
+  /** Who is calling: set when the graphql-ws connection was accepted, or by the guard over HTTP. */
+  principal?: Principal;
+  /** The operation has been counted against the caller's rate limit. */
+  counted?: boolean;
 }
 
 /** The caller of a guarded REST handler (the AuthGuard set it). */

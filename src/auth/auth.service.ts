@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
@@ -12,11 +12,11 @@ import type { AccessRule } from './access.decorators';
 import { AuthError } from './auth.error';
 import type { Revocation, RevocationKind } from './denylist';
 import { JwtVerifier } from './jwt-verifier';
-import { can, OPEN_PRINCIPAL, type Principal } from './principal';
+import { can, OPEN_PRINCIPAL, type Principal } from '../contract/principal';
 import { RateLimiter } from './rate-limiter';
 import { RevocationList, type RevocationRequest } from './revocation-list';
 import type { IncomingHttpHeaders } from 'node:http';
-import { OriginPolicy } from '../http/origin-policy';
+import { OriginAllowlist } from './origin-allowlist';
 import { requestToken } from './credentials';
 import { isLoopbackHost } from '../common/net/ip-address';
 
@@ -44,7 +44,7 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
   private readonly watches = new Set<TokenWatch>();
   private readonly limiter: RateLimiter;
   private readonly log: AppLogger;
-  private readonly origins: OriginPolicy;
+  private readonly origins: OriginAllowlist;
   private slots = 0;
   readonly open: boolean;
 
@@ -55,7 +55,7 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
   ) {
     this.log = logger.child({ context: 'Auth' });
     this.open = config.auth.mode === 'none';
-    this.origins = new OriginPolicy(config.server.cors);
+    this.origins = new OriginAllowlist(config.server.cors);
     const node = `${hostname()}-${randomUUID().slice(0, 8)}`;
     this.limiter = new RateLimiter(redis.client, config.redis.key_prefix, config.auth.rate_limits, node);
   }

@@ -1,8 +1,8 @@
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../contract/error-code';
 import { AuthConfig, RateLimitsConfig, RateLimitTier } from '../config/app-config';
 import { AuthError } from './auth.error';
 import { principalFromClaims } from './claims';
-import { can, type Principal } from './principal';
+import { can, type Principal } from '../contract/principal';
 
 function tier(requests_per_minute: number, concurrent_streams: number): RateLimitTier {
   return Object.assign(new RateLimitTier(), { requests_per_minute, concurrent_streams });

@@ -1,6 +1,7 @@
-import { type AuthConfig, PERMISSION_PATTERN, STREAM_TYPES, type StreamType } from '../config/app-config';
+import { type AuthConfig, PERMISSION_PATTERN } from '../config/app-config';
+import { STREAM_TYPES, type StreamType } from '../contract/principal';
 import { AuthError } from './auth.error';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 
 export const MAX_USER_ID_LENGTH = 256;
 /** Longest `jti` accepted (what POST /admin/revocations takes too, so every accepted token can be revoked). */

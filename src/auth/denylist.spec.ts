@@ -1,5 +1,5 @@
 import { Denylist, parseRevocation, type Revocation } from './denylist';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 
 const NOW = 1_800_000_000_000;
 const HOUR = 3_600_000;

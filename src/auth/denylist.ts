@@ -1,5 +1,5 @@
 import { isObject } from '../common/is-object';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 
 export const REVOCATION_KINDS = ['jti', 'sub'] as const;
 /** `jti`: one token, by its id. `sub`: every token of a user issued before a moment. */

@@ -1,5 +1,5 @@
 import { allowedEvents, eventFilter } from './event-filter';
-import { OPEN_PRINCIPAL, type Principal } from './principal';
+import { OPEN_PRINCIPAL, type Principal } from '../contract/principal';
 
 const user = (overrides: Partial<Principal> = {}): Principal => ({
   ...OPEN_PRINCIPAL,

@@ -1,4 +1,4 @@
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 
 /** Events every subscriber gets whatever its allowed event types: they end streams. */
 const TERMINAL = new Set(['completed', 'error', 'workflow_completed']);

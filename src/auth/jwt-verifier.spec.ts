@@ -2,7 +2,7 @@ import { createHmac, generateKeyPairSync, type KeyObject, sign as cryptoSign } f
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../contract/error-code';
 import { AuthConfig, JwtConfig, RateLimitsConfig, RateLimitTier } from '../config/app-config';
 import { AuthError } from './auth.error';
 import { JwtVerifier, type JwtVerifierOptions } from './jwt-verifier';

@@ -2,7 +2,7 @@ import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'no
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
-import { RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import { isObject } from '../common/is-object';
 import { type AuthConfig, JWT_ALGORITHMS, type JwtAlgorithm } from '../config/app-config';
 import { AuthError } from './auth.error';
@@ -15,7 +15,7 @@ import {
   toPem,
   type VerificationKey,
 } from './jwks';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 import { type JwksLog, RemoteJwks } from './remote-jwks';
 
 /** Longest token accepted (bytes); a header or cookie carrying more is refused before any parsing. */

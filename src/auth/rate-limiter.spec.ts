@@ -1,10 +1,10 @@
 import { freePort } from '../common/testing/free-port';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
-import { StreamErrorCode } from '../common/errors/error-code';
+import { StreamErrorCode } from '../contract/error-code';
 import { RateLimitsConfig, RateLimitTier } from '../config/app-config';
 import { AuthError } from './auth.error';
-import { OPEN_PRINCIPAL, type Principal } from './principal';
+import { OPEN_PRINCIPAL, type Principal } from '../contract/principal';
 import { encodeKeyPart, RateLimiter, REQUEST_WINDOW_MS, STREAM_RETRY_AFTER_MS } from './rate-limiter';
 
 const PREFIX = `cb-test-rl-${process.pid}-${Date.now()}:`;

@@ -4,7 +4,7 @@ import type { ChainableCommander } from 'ioredis';
 import { withDeadline } from '../common/with-deadline';
 import type { RateLimitsConfig, RateLimitTier } from '../config/app-config';
 import { AuthError } from './auth.error';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 import { ACQUIRE_LUA, HIT_LUA, REFRESH_LUA, USAGE_LUA } from './rate-limit.scripts';
 
 /** The rolling window `requests_per_minute` counts over. */

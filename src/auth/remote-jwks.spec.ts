@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import { AuthConfig, JwtConfig, RateLimitsConfig, RateLimitTier } from '../config/app-config';
 import { AuthError } from './auth.error';
 import { JwtVerifier } from './jwt-verifier';

@@ -1,8 +1,8 @@
 import { freePort } from '../common/testing/free-port';
 import Redis from 'ioredis';
-import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import type { Revocation } from './denylist';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 import { RevocationList, type RevocationSettings } from './revocation-list';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';

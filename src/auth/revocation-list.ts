@@ -1,6 +1,6 @@
 import { settled } from '../common/settled';
 import type Redis from 'ioredis';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import { isObject } from '../common/is-object';
 import { withDeadline } from '../common/with-deadline';
 import { redisUnavailable } from '../redis/redis-unavailable';
@@ -11,7 +11,7 @@ import {
   type RevocationKind,
   revocationMember,
 } from './denylist';
-import type { Principal } from './principal';
+import type { Principal } from '../contract/principal';
 import { ADD_LUA, REMOVE_LUA } from './revocation.scripts';
 
 /** Longest wait on Redis for an admin call (revoke, lift, list) before it answers 503. */

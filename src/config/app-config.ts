@@ -325,9 +325,6 @@ export class RoutingConfig {
   virtual_models!: VirtualModelConfig[];
 }
 
-/** Stream types a token grants `read` / `write` on (README "Authentication"). */
-export const STREAM_TYPES = ['completion', 'workflow', 'agent', 'system'] as const;
-export type StreamType = (typeof STREAM_TYPES)[number];
 export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 /** `<stream type>:<read|write>`, with `*` for either part (`*:read`, `completion:*`, `*`). */

@@ -1,7 +1,7 @@
 import type { RedisOptions } from 'bullmq';
 import type Redis from 'ioredis';
 import type { AppLogger } from '../common/logging/logger';
-import { CompletionError, DomainError, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, DomainError, StreamErrorCode } from '../contract/error-code';
 import type { AppConfig } from '../config/app-config';
 import { DeadlineError, withDeadline } from '../common/with-deadline';
 

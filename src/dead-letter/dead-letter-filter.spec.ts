@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../common/errors/error-code';
+import { StreamErrorCode } from '../contract/error-code';
 import { matchesFilter, newestFirst, pageOf } from './dead-letter-filter';
 import { storedLetter } from './testing/dead-letters';
 

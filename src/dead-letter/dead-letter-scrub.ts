@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config/app-config';
 import { scrubSecrets } from '../providers/http/upstream-errors';
-import type { ChatCompletionRequest } from '../streaming/chat-request';
+import type { ChatCompletionRequest } from '../contract/chat-request';
 import type { NewDeadLetter } from './dead-letter';
 
 export const REDACTED = '[redacted]';

@@ -3,7 +3,7 @@ import { DeadLetterService } from './dead-letter.service';
 
 /**
  * Dead-letter storage (BullMQ queue, local spool while Redis is away). It imports nothing of streaming, so
- * the completion path can import it; the admin API and replays live in DeadLetterAdminModule.
+ * the completion path can import it; the admin API and replays live in the admin edge (AdminModule).
  */
 @Module({ providers: [DeadLetterService], exports: [DeadLetterService] })
 export class DeadLetterModule {}

@@ -1,6 +1,6 @@
 import type { Protocol } from '../analytics/metrics.service';
-import type { StreamErrorCode } from '../common/errors/error-code';
-import type { ChatCompletionRequest } from '../streaming/chat-request';
+import type { StreamErrorCode } from '../contract/error-code';
+import type { ChatCompletionRequest } from '../contract/chat-request';
 
 /** One provider attempt of a failed completion. */
 export interface DeadLetterAttempt {

@@ -1,16 +1,16 @@
-import { StreamErrorCode } from '../common/errors/error-code';
+import { StreamErrorCode } from '../contract/error-code';
 import type { BusEnvelope } from '../events/bus-subscription';
 import {
   SEVERITIES,
   SYSTEM_EVENT_TYPES,
   type SystemEvent as BusSystemEvent,
-} from '../events/system-events.service';
+} from '../system/system-events.service';
 import {
   AGENT_EVENT_TYPES,
   type AgentBusEvent,
   WORKFLOW_EVENT_TYPES,
   type WorkflowBusEvent,
-} from '../events/topics';
+} from '../contract/topics';
 import type { PublishedEvent } from '../streaming/published-completions.service';
 import { toAgentEvent, toCompletionEvent, toSystemEvent, toWorkflowEvent, usageOf } from './event-mappers';
 import { CompletionEventType } from './types/completion.types';

@@ -1,8 +1,8 @@
 import type { BusEnvelope } from '../events/bus-subscription';
-import type { SystemEvent as BusSystemEvent } from '../events/system-events.service';
-import type { AgentBusEvent, WorkflowBusEvent } from '../events/topics';
+import type { SystemEvent as BusSystemEvent } from '../system/system-events.service';
+import type { AgentBusEvent, WorkflowBusEvent } from '../contract/topics';
 import type { PublishedEvent } from '../streaming/published-completions.service';
-import type { Usage as UsageValue } from '../streaming/stream-event';
+import type { Usage as UsageValue } from '../contract/stream-event';
 import { CompletionEventType, type CompletionStreamEvent } from './types/completion.types';
 import type { Severity, SystemEvent, SystemEventType } from './types/system.types';
 import type { Usage } from './types/usage.type';

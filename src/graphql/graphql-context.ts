@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Principal } from '../auth/principal';
+import type { GuardedGraphqlContext } from '../auth/auth.guard';
+import type { Principal } from '../contract/principal';
 
-/** What resolvers get as context: the HTTP request, or the WebSocket upgrade request and connection params. */
-export interface GraphqlContext {
-  req?: { id?: string; headers: IncomingHttpHeaders };
+/** What resolvers get as context: the HTTP request, or the WebSocket upgrade request and connection params;
+ * the AuthGuard's part (principal, rate-limit mark) included. */
+export interface GraphqlContext extends GuardedGraphqlContext {
   /** graphql-ws `connection_init` payload. */
   connectionParams?: Readonly<Record<string, unknown>>;
-  /** Who is calling: set when the graphql-ws connection was accepted, or by the AuthGuard over HTTP. */
-  principal?: Principal;
-  /** The operation has been counted against the caller's rate limit. */
-  counted?: boolean;
 }
 
 /** A header from the HTTP request, else the same name in graphql-ws connection params (any case). */

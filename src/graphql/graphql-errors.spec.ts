@@ -1,5 +1,5 @@
 import { buildSchema, execute, GraphQLError, parse, validate, type ExecutionResult } from 'graphql';
-import { CompletionError, DomainError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, DomainError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import {
   camelPath,
   formatGraphqlError,

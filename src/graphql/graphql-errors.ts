@@ -1,5 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { DomainError, RequestErrorCode } from '../common/errors/error-code';
+import { DomainError, RequestErrorCode } from '../contract/error-code';
 
 /** GraphQL `extensions.code` values of our own (beside Apollo's GRAPHQL_PARSE_FAILED, BAD_USER_INPUT...). */
 export enum GraphqlErrorCode {

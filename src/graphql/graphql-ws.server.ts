@@ -25,8 +25,8 @@ import { QueryLimits } from './query-limits';
 import { SubscriptionGate } from './subscription-gate';
 import { AuthService } from '../auth/auth.service';
 import { bearerToken } from '../auth/credentials';
-import type { Principal } from '../auth/principal';
-import { DomainError } from '../common/errors/error-code';
+import type { Principal } from '../contract/principal';
+import { DomainError } from '../contract/error-code';
 
 export const GRAPHQL_PATH = '/graphql';
 

@@ -6,6 +6,7 @@ import { GraphQLError, type GraphQLFormattedError, OperationTypeNode } from 'gra
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { EventsModule } from '../events/events.module';
+import { SystemModule } from '../system/system.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { RoutingModule } from '../routing/routing.module';
 import { StreamingModule } from '../streaming/streaming.module';
@@ -50,6 +51,7 @@ const subscriptionsOverWebSocketOnly: ApolloServerPlugin = {
   imports: [
     StreamingModule,
     EventsModule,
+    SystemModule,
     RoutingModule,
     ProvidersModule,
     WorkflowModule,

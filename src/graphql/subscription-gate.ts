@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { MetricsService } from '../analytics/metrics.service';
 import { AuthService } from '../auth/auth.service';
-import type { Principal } from '../auth/principal';
+import type { Principal } from '../contract/principal';
 import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
 import { GraphqlErrorCode, graphqlError } from './graphql-errors';

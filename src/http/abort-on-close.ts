@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, StreamErrorCode } from '../contract/error-code';
 
 /**
  * A signal that aborts when the client goes away before the response is finished. It listens on the response

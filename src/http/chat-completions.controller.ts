@@ -1,13 +1,13 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ChatCompletionRequest } from '../streaming/chat-request';
+import type { ChatCompletionRequest } from '../contract/chat-request';
 import { CompletionService, type CompletionContext } from '../streaming/completion.service';
 import { servedByHeaders } from './headers';
 import { toChatCompletion } from './openai/openai-completion.response';
 import { ChatBodyPipe, ChatQueryPipe } from './chat-request.pipe';
 import { abortOnClientClose } from './abort-on-close';
 import { SseResponder } from './sse/sse-responder.service';
-import { PROVIDER_KEY_HEADER } from '../providers/provider-keys';
+import { PROVIDER_KEY_HEADER } from '../contract/provider-keys';
 import { ProviderRegistry } from '../providers/provider-registry.service';
 import { EventSourceAuth, Requires } from '../auth/access.decorators';
 import { principalOf } from '../auth/auth.guard';

@@ -1,4 +1,4 @@
-import { CompletionError } from '../common/errors/error-code';
+import { CompletionError } from '../contract/error-code';
 import { chatRequestFromQuery } from './chat-query';
 
 describe('chatRequestFromQuery', () => {

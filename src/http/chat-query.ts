@@ -1,4 +1,4 @@
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 
 /**
  * The EventSource form puts the request in the query string: `model`, `messages` (a URL-encoded JSON array),

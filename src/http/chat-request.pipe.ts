@@ -1,5 +1,5 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
-import type { ChatCompletionRequest } from '../streaming/chat-request';
+import type { ChatCompletionRequest } from '../contract/chat-request';
 import { validateChatRequest } from '../streaming/dto/validate-chat-request';
 import { chatRequestFromQuery } from './chat-query';
 

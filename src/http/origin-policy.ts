@@ -3,9 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { refusalBody } from './server-limits';
 import type { CorsConfig } from '../config/app-config';
 import { MODEL_HEADER, PROVIDER_HEADER, REQUEST_ID_HEADER } from './headers';
-
-/** How a request's Origin stands: none (not a browser), the server's own, listed, any (`*`), or refused. */
-export type OriginVerdict = 'absent' | 'same' | 'listed' | 'any' | 'refused';
+import { OriginAllowlist, type OriginVerdict } from '../auth/origin-allowlist';
 
 const ALLOWED_METHODS = 'GET, POST, DELETE, OPTIONS';
 const ALLOWED_HEADERS =
@@ -13,29 +11,21 @@ const ALLOWED_HEADERS =
 const EXPOSED_HEADERS = [REQUEST_ID_HEADER, PROVIDER_HEADER, MODEL_HEADER, 'retry-after'].join(', ');
 
 /**
- * The browser-origin allowlist (`server.cors`), for every edge: REST and SSE (CORS headers, preflights, and a
- * 403 for an origin not listed, so a page elsewhere cannot start work with a user's cookie), and the WebSocket
- * upgrades of `/ws/stream` and `/graphql` (refused with 403 before the handshake).
+ * CORS for REST and SSE (`server.cors`): the allowlist's verdict (auth's OriginAllowlist, which the WebSocket
+ * upgrades use too) turned into CORS headers, preflight answers, and a 403 for an origin not listed, so a page
+ * elsewhere cannot start work with a user's cookie.
  */
 export class OriginPolicy {
-  private readonly listed: Set<string>;
-  private readonly any: boolean;
+  private readonly allowlist: OriginAllowlist;
   private readonly maxAgeSeconds: string;
 
   constructor(config: CorsConfig) {
-    this.listed = new Set(config.origins.filter((o) => o !== '*').map((o) => o.toLowerCase()));
-    this.any = config.origins.includes('*');
+    this.allowlist = new OriginAllowlist(config);
     this.maxAgeSeconds = String(Math.floor(config.max_age / 1000));
   }
 
   verdict(headers: IncomingHttpHeaders): OriginVerdict {
-    const origin = headers.origin;
-    if (origin === undefined) return 'absent';
-    const normalized = origin.toLowerCase();
-    if (this.listed.has(normalized)) return 'listed';
-    const host = headers.host?.toLowerCase();
-    if (host && (normalized === `http://${host}` || normalized === `https://${host}`)) return 'same';
-    return this.any ? 'any' : 'refused';
+    return this.allowlist.verdict(headers);
   }
 
   /** Fastify onRequest: CORS headers, preflight answers, refusals. */

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../contract/error-code';
 import { openAiErrorBody, typeForStatus } from '../common/errors/openai-error';
 import type { ServerConfig } from '../config/app-config';
 

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { principalOf } from '../auth/auth.guard';
 import { type AuthService, withStreamSlot } from '../auth/auth.service';
-import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import type { WorkflowRuns } from '../workflow/workflow-runs.service';
 import { workflowSseFrame } from '../workflow/workflow-views';
 import type { SseResponder } from './sse/sse-responder.service';

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import { WorkflowRuns } from '../workflow/workflow-runs.service';
 import { WorkflowStore } from '../workflow/workflow-store.service';
 import { workflowView } from '../workflow/workflow-views';

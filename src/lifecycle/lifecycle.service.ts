@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, StreamErrorCode } from '../contract/error-code';
 
 type Phase = 'serving' | 'draining' | 'refusing';
 

@@ -1,4 +1,4 @@
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../contract/error-code';
 import { loadConfig } from '../config/config.loader';
 import { ModelCatalogue } from './model-catalogue.service';
 import { ProviderRegistry } from './provider-registry.service';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import { AppConfig, type ModelConfig } from '../config/app-config';
 import type { ProviderAdapter } from './provider-adapter';
 import { ProviderRegistry } from './provider-registry.service';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ModelConfig } from '../config/app-config';
-import type { StreamEvent } from '../streaming/stream-event';
+import type { StreamEvent } from '../contract/stream-event';
 import type { Framing, ProviderAdapter, ProviderStreamRequest } from './provider-adapter';
 
 /** One step of a scripted provider: an event (completionId filled in), a throw, a pause, or a hang. */

@@ -1,6 +1,6 @@
 import type { ModelConfig, ProviderType } from '../config/app-config';
-import type { ChatCompletionRequest } from '../streaming/chat-request';
-import type { StreamEvent } from '../streaming/stream-event';
+import type { ChatCompletionRequest } from '../contract/chat-request';
+import type { StreamEvent } from '../contract/stream-event';
 
 /** How an adapter's upstream frames its stream (`none` for in-process providers). */
 export type Framing = 'sse' | 'ndjson' | 'none';

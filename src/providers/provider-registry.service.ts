@@ -11,7 +11,7 @@ import { SimulatedAdapter } from './adapters/simulated/simulated.adapter';
 import type { AdapterDeps } from './http/http-provider.adapter';
 import { UpstreamPools } from './http/upstream-pools';
 import type { ProviderAdapter } from './provider-adapter';
-import { ProviderKeys } from './provider-keys';
+import { ProviderKeys } from '../contract/provider-keys';
 
 type AdapterFactory = (id: string, config: ProviderConfig, deps: AdapterDeps) => ProviderAdapter;
 

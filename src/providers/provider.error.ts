@@ -1,4 +1,4 @@
-import { DomainError, type ErrorDetails, type StreamErrorCode } from '../common/errors/error-code';
+import { DomainError, type ErrorDetails, type StreamErrorCode } from '../contract/error-code';
 
 export interface ProviderErrorDetails extends ErrorDetails {
   /** The upstream HTTP status, when the failure came with one. */

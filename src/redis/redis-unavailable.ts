@@ -1,4 +1,4 @@
-import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, StreamErrorCode } from '../contract/error-code';
 
 /** What a caller gets when Redis does not answer a call it needs (`what`: the part that needs it). */
 export function redisUnavailable(cause: unknown, what = 'Redis'): CompletionError {

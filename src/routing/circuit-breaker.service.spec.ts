@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { MetricsService } from '../analytics/metrics.service';
-import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
-import { createRootLogger } from '../common/logging/logger';
+import { CompletionError, StreamErrorCode } from '../contract/error-code';
+import { createLogger } from '../common/logging/logger';
 import { loadConfig } from '../config/config.loader';
 import { RedisService } from '../redis/redis.service';
 import { CircuitBreakerService } from './circuit-breaker.service';
@@ -34,7 +34,7 @@ describe('CircuitBreakerService without Redis', () => {
         done();
       },
     });
-    const logger = createRootLogger(config, sink);
+    const logger = createLogger({ level: config.server.log_level }, sink);
     redis = new RedisService(config, logger);
     service = new CircuitBreakerService(config, redis, new MetricsService(config), logger);
     await service.onModuleInit();

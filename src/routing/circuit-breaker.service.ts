@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { MetricsService } from '../analytics/metrics.service';
-import { CompletionError, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, StreamErrorCode } from '../contract/error-code';
 import { isObject } from '../common/is-object';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';

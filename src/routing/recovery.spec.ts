@@ -1,5 +1,5 @@
-import { StreamErrorCode } from '../common/errors/error-code';
-import type { StreamError } from '../streaming/stream-event';
+import { StreamErrorCode } from '../contract/error-code';
+import type { StreamError } from '../contract/stream-event';
 import { backoff, countsAgainstProvider, deadLetters, recoveryFor, type RecoveryInputs } from './recovery';
 
 const settings = { max_retries: 2, retry_delay: 100, max_retry_delay: 1000, max_rate_limit_wait: 5000 };

@@ -1,6 +1,6 @@
-import { StreamErrorCode } from '../common/errors/error-code';
+import { StreamErrorCode } from '../contract/error-code';
 import type { ErrorHandlingConfig } from '../config/app-config';
-import type { StreamError } from '../streaming/stream-event';
+import type { StreamError } from '../contract/stream-event';
 
 /** What to do after an attempt failed before its first token. */
 export type Recovery =

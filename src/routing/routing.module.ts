@@ -1,15 +1,12 @@
 import { Module } from '@nestjs/common';
 import { ProvidersModule } from '../providers/providers.module';
 import { CircuitBreakerService } from './circuit-breaker.service';
-import { CircuitsController } from './circuits.controller';
 import { LatencyTracker } from './latency-tracker.service';
 import { ProviderHealth } from './provider-health.service';
-import { RoutingAdminController } from './routing-admin.controller';
 import { RoutingService } from './routing.service';
 
 @Module({
   imports: [ProvidersModule],
-  controllers: [CircuitsController, RoutingAdminController],
   providers: [RoutingService, LatencyTracker, ProviderHealth, CircuitBreakerService],
   exports: [RoutingService, LatencyTracker, ProviderHealth, CircuitBreakerService],
 })

@@ -1,11 +1,11 @@
 import pino from 'pino';
 import { MetricsService } from '../analytics/metrics.service';
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../contract/error-code';
 import { loadConfig } from '../config/config.loader';
 import { ModelCatalogue } from '../providers/model-catalogue.service';
-import { ProviderKeys } from '../providers/provider-keys';
+import { ProviderKeys } from '../contract/provider-keys';
 import { ProviderRegistry } from '../providers/provider-registry.service';
-import type { ChatCompletionRequest } from '../streaming/chat-request';
+import type { ChatCompletionRequest } from '../contract/chat-request';
 import type { CircuitBreakerService } from './circuit-breaker.service';
 import { LatencyTracker } from './latency-tracker.service';
 import { ProviderHealth } from './provider-health.service';

@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig, type VirtualModelConfig } from '../config/app-config';
 import { type CatalogueEntry, ModelCatalogue } from '../providers/model-catalogue.service';
-import type { ProviderKeys } from '../providers/provider-keys';
-import type { ChatCompletionRequest, ProviderPreferences } from '../streaming/chat-request';
+import type { ProviderKeys } from '../contract/provider-keys';
+import type { ChatCompletionRequest, ProviderPreferences } from '../contract/chat-request';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { LatencyTracker } from './latency-tracker.service';
 import { ProviderHealth } from './provider-health.service';

@@ -1,7 +1,7 @@
 import { ModelConfig } from '../config/app-config';
 import { FakeAdapter } from '../providers/provider-adapter.fake';
 import type { CatalogueEntry } from '../providers/model-catalogue.service';
-import type { ChatCompletionRequest } from '../streaming/chat-request';
+import type { ChatCompletionRequest } from '../contract/chat-request';
 import { estimatePromptTokens, estimatedCost, orderByStrategy, type StrategyInputs } from './strategies';
 
 function entry(id: string, pricing?: { prompt: number; completion: number }): CatalogueEntry {

@@ -1,6 +1,6 @@
 import type { RoutingStrategy } from '../config/app-config';
 import type { CatalogueEntry } from '../providers/model-catalogue.service';
-import { type ChatCompletionRequest, maxOutputTokens, messageText } from '../streaming/chat-request';
+import { type ChatCompletionRequest, maxOutputTokens, messageText } from '../contract/chat-request';
 
 /** What a strategy may consult besides the candidates themselves. */
 export interface StrategyInputs {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig, type SanitizationConfig, type SanitizationRoute } from '../config/app-config';
-import type { StreamEvent } from '../streaming/stream-event';
+import type { StreamEvent } from '../contract/stream-event';
 import { PiiSanitizer } from './pii-sanitizer';
 import { sanitizeEvents } from './sanitize-events';
 

@@ -4,7 +4,7 @@ import type {
   StreamEvent,
   ThinkingEvent,
   ToolCallEvent,
-} from '../streaming/stream-event';
+} from '../contract/stream-event';
 import type { PiiSanitizer } from './pii-sanitizer';
 import type { StreamSanitizer } from './stream-sanitizer';
 

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { MetricsService, type Protocol, type StreamOutcome } from '../analytics/metrics.service';
-import { CompletionError, DomainError, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, DomainError, StreamErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
-import type { ProviderKeys } from '../providers/provider-keys';
+import type { ProviderKeys } from '../contract/provider-keys';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeadLetterAttempt } from '../dead-letter/dead-letter';
 import { DeadLetterService } from '../dead-letter/dead-letter.service';
@@ -17,7 +17,7 @@ import { countsAgainstProvider, deadLetters, recoveryFor } from '../routing/reco
 import { RoutingService, type RouteTarget } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import { SanitizationService } from '../sanitization/sanitization.service';
-import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
+import type { ChatCompletionRequest, ChatToolCall } from '../contract/chat-request';
 import { coalesceEvents } from './event-coalescer';
 import { ResultBuilder } from './result-builder';
 import {
@@ -28,7 +28,7 @@ import {
   type StreamEvent,
   type TerminalEvent,
   type Usage,
-} from './stream-event';
+} from '../contract/stream-event';
 
 export interface CompletionContext {
   /** Correlates logs; the edge's request id. */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { coalesceEvents } from './event-coalescer';
-import type { StreamEvent } from './stream-event';
+import type { StreamEvent } from '../contract/stream-event';
 
 const c = (content: string): StreamEvent => ({ type: 'content_chunk', completionId: 'x', content, index: 0 });
 const t = (content: string): StreamEvent => ({ type: 'thinking', completionId: 'x', content });

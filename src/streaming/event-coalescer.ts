@@ -1,4 +1,4 @@
-import type { ContentChunkEvent, StreamEvent, ThinkingEvent } from './stream-event';
+import type { ContentChunkEvent, StreamEvent, ThinkingEvent } from '../contract/stream-event';
 
 export interface CoalescerOptions {
   /** Upper bound (UTF-16 code units) of text merged into one event. */

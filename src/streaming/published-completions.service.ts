@@ -1,19 +1,26 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
 import { EventBus, type TopicWriter } from '../events/event-bus.service';
-import { completionTopic } from '../events/topics';
-import type { ProviderKeys } from '../providers/provider-keys';
-import type { ChatCompletionRequest, ChatToolCall } from './chat-request';
+import { completionTopic } from '../contract/topics';
+import type { ProviderKeys } from '../contract/provider-keys';
+import type { ChatCompletionRequest, ChatToolCall } from '../contract/chat-request';
 import { CompletionService, type CompletionStream } from './completion.service';
 import { ResultBuilder } from './result-builder';
-import type { FinishReason, Splice, StreamError, StreamEvent, TerminalEvent, Usage } from './stream-event';
+import type {
+  FinishReason,
+  Splice,
+  StreamError,
+  StreamEvent,
+  TerminalEvent,
+  Usage,
+} from '../contract/stream-event';
 import { AuthError } from '../auth/auth.error';
 import { eventFilter } from '../auth/event-filter';
-import { owns, type Principal } from '../auth/principal';
+import { owns, type Principal } from '../contract/principal';
 
 export type CompletionStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 

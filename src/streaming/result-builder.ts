@@ -1,5 +1,5 @@
-import type { ChatToolCall } from './chat-request';
-import type { StreamEvent } from './stream-event';
+import type { ChatToolCall } from '../contract/chat-request';
+import type { StreamEvent } from '../contract/stream-event';
 
 export interface AggregatedOutput {
   /** null when the answer is only tool calls. */

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { DomainError, StreamErrorCode } from '../common/errors/error-code';
+import { DomainError, StreamErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import type { EventBus, TopicWriter } from '../events/event-bus.service';
-import { type AgentBusEvent, agentTopic, type WorkflowBusEvent } from '../events/topics';
-import type { ChatMessage } from '../streaming/chat-request';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent } from '../contract/topics';
+import type { ChatMessage } from '../contract/chat-request';
 import type { CompletionService, CompletionStream } from '../streaming/completion.service';
 import { validateChatRequest } from '../streaming/dto/validate-chat-request';
-import type { StreamError, Usage } from '../streaming/stream-event';
-import { StepError } from './run-execution';
+import type { StreamError, Usage } from '../contract/stream-event';
+import { StepError } from './step-error';
 import { renderTemplate } from './template';
 import type { AgentAction } from './workflow-definition';
 import type { RunAgent, WorkflowRunSummary } from './workflow-run';

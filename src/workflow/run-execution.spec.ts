@@ -1,8 +1,9 @@
 import pino from 'pino';
 import type { TopicWriter } from '../events/event-bus.service';
-import type { WorkflowBusEvent } from '../events/topics';
+import type { WorkflowBusEvent } from '../contract/topics';
 import type { AgentRun, AgentRunner } from './agent-runner';
-import { RunExecution, type RunSettings, StepError } from './run-execution';
+import { RunExecution, type RunSettings } from './run-execution';
+import { StepError } from './step-error';
 import { type WebhookCall, WebhookError, type WebhookResult } from './webhook';
 import type {
   Action,

@@ -1,9 +1,10 @@
 import type { AppLogger } from '../common/logging/logger';
 import type { TopicWriter } from '../events/event-bus.service';
-import type { WorkflowBusEvent } from '../events/topics';
-import type { Usage } from '../streaming/stream-event';
+import type { WorkflowBusEvent } from '../contract/topics';
+import type { Usage } from '../contract/stream-event';
 import type { AgentRunner } from './agent-runner';
 import { FunctionError, runBuiltin } from './builtin-functions';
+import { StepError } from './step-error';
 import { evaluateGuard } from './guard';
 import { type WebhookClient, WebhookError } from './webhook';
 import type { TransitionDefinition, WorkflowDefinition } from './workflow-definition';
@@ -19,13 +20,6 @@ type ActiveStep = WorkflowRunSummary['active'][number];
 
 /** Token combinations tried per transition when its guard refuses the first (inputs holding several tokens). */
 const MAX_BINDINGS = 64;
-
-/** A step that failed: ends the run with this error. */
-export class StepError extends Error {
-  constructor(readonly error: RunError) {
-    super(error.message);
-  }
-}
 
 export interface RunWriters {
   run: TopicWriter<WorkflowBusEvent, WorkflowRunSummary>;

@@ -1,4 +1,4 @@
-import type { Usage } from '../streaming/stream-event';
+import type { Usage } from '../contract/stream-event';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { parse as parseYaml } from 'yaml';
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../contract/error-code';
 import { isObject } from '../common/is-object';
 import { AddressAllowList } from '../common/net/address-allow-list';
 import type { AppLogger } from '../common/logging/logger';

@@ -1,5 +1,5 @@
 import type { BusEnvelope } from '../events/bus-subscription';
-import type { WorkflowBusEvent } from '../events/topics';
+import type { WorkflowBusEvent } from '../contract/topics';
 import type { Action, WorkflowDefinition } from './workflow-definition';
 import type { StoredWorkflow } from './workflow-store.service';
 

@@ -1,4 +1,4 @@
-import { DomainError, RequestErrorCode } from '../common/errors/error-code';
+import { DomainError, RequestErrorCode } from '../contract/error-code';
 import type { DefinitionProblem } from './workflow-definition';
 
 /** Errors of the workflow module (lookups, refusals); the protocol edges map their codes. */

@@ -4,10 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
-import {
-  CLOSE_TRY_AGAIN_LATER,
-  StreamMultiplexer,
-} from '../streaming/multiplexer/stream-multiplexer.service';
+import { CLOSE_TRY_AGAIN_LATER, StreamMultiplexer } from './multiplexer/stream-multiplexer.service';
 import { WsHeartbeat } from './ws-heartbeat';
 import { AuthService } from '../auth/auth.service';
 import { authenticateSocket } from './ws-auth';

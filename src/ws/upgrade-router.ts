@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from '../contract/error-code';
 import { isOverConnectionCap, rawErrorResponse, TOO_MANY_CONNECTIONS_MESSAGE } from '../http/server-limits';
 
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { AuthService } from '../auth/auth.service';
-import type { Principal } from '../auth/principal';
-import { DomainError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
-import type { MuxSession } from '../streaming/multiplexer/stream-multiplexer.service';
-import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, MuxErrorCode } from '../streaming/multiplexer/mux-messages';
+import type { Principal } from '../contract/principal';
+import { DomainError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
+import type { MuxSession } from './multiplexer/stream-multiplexer.service';
+import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, MuxErrorCode } from './multiplexer/mux-messages';
 
 /** Frames a connection may send before it has authenticated (an `auth` message is small). */
 const MAX_PREAUTH_FRAME = 16_384;

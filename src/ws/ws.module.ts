@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
-import { StreamMultiplexer, WORKFLOW_FEED } from '../streaming/multiplexer/stream-multiplexer.service';
+import { StreamMultiplexer } from './multiplexer/stream-multiplexer.service';
+import { WORKFLOW_FEED } from '../workflow/workflow-feed';
 import { StreamingModule } from '../streaming/streaming.module';
 import { WorkflowModule } from '../workflow/workflow.module';
 import { WorkflowRuns } from '../workflow/workflow-runs.service';

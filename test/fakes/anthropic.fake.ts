@@ -1,4 +1,4 @@
-import type { RecordedRequest } from './fake-upstream';
+import type { RecordedRequest } from '../../src/providers/testing/fake-upstream';
 import {
   type ErrorKind,
   type HttpErrorReply,

@@ -1,4 +1,4 @@
-import type { RecordedRequest, WireResponse } from './fake-upstream';
+import type { RecordedRequest, WireResponse } from '../../src/providers/testing/fake-upstream';
 import {
   type ErrorKind,
   type HttpErrorReply,

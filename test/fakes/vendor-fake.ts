@@ -4,7 +4,7 @@ import {
   type Responder,
   type WireResponse,
   type WireStep,
-} from './fake-upstream';
+} from '../../src/providers/testing/fake-upstream';
 
 /**
  * A vendor-neutral script of one answer. Each vendor's wire module renders it in that vendor's exact format,

@@ -1,7 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Writable } from 'node:stream';
 import { createApp } from '../../src/app.factory';
-import { createRootLogger } from '../../src/common/logging/logger';
+import { createRootLogger } from '../../src/app.logger';
 import type { AppConfig } from '../../src/config/app-config';
 import { type ConfigLayer, loadConfig } from '../../src/config/config.loader';
 import { deleteKeys, testPrefix } from './redis-prefix';

@@ -1,7 +1,7 @@
 import type { ProviderType } from '../../src/config/app-config';
 import type { ConfigLayer } from '../../src/config/config.loader';
 import { anthropicWire } from '../fakes/anthropic.fake';
-import type { RecordedRequest } from '../fakes/fake-upstream';
+import type { RecordedRequest } from '../../src/providers/testing/fake-upstream';
 import { googleWire } from '../fakes/google.fake';
 import { ollamaWire } from '../fakes/ollama.fake';
 import { openAiWire } from '../fakes/openai.fake';

@@ -1,4 +1,4 @@
-import { type ErrorCode, RequestErrorCode, StreamErrorCode } from './error-code';
+import { type ErrorCode, RequestErrorCode, StreamErrorCode } from '../../contract/error-code';
 
 /**
  * OpenAI's error body: `{"error":{"message","type","param","code"}}`, all four keys always present; a failed

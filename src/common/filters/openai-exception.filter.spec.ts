@@ -1,5 +1,5 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
-import { CompletionError, RequestErrorCode, StreamErrorCode } from '../errors/error-code';
+import { CompletionError, RequestErrorCode, StreamErrorCode } from '../../contract/error-code';
 import { toHttpError } from './openai-exception.filter';
 
 describe('toHttpError', () => {

@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, RequestErrorCode } from '../errors/error-code';
+import { DomainError, RequestErrorCode } from '../../contract/error-code';
 import { httpMappingFor, openAiErrorBody, type OpenAiErrorBody, typeForStatus } from '../errors/openai-error';
 import type { AppLogger } from '../logging/logger';
 import { ROOT_LOGGER } from '../logging/logging.module';

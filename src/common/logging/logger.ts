@@ -1,8 +1,6 @@
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
-import type { AppConfig } from '../../config/app-config';
-import { createSanitizer } from '../../sanitization/sanitization.service';
 
 /** The structured logger (pino) as Fastify types it, so request loggers and the root logger are one type. */
 export type AppLogger = FastifyBaseLogger;
@@ -40,30 +38,36 @@ export function describeRequestUrl(url: string): { path: string; query_keys?: st
   return { path: url.slice(0, q), query_keys: [...new Set(keys)] };
 }
 
+/** Masks what a log line carries (PII in fields, messages and errors); sanitization provides one. */
+export interface LogScrubber {
+  scrub<T extends object>(value: T): T;
+  mask(text: string): string;
+}
+
+export interface LoggerSettings {
+  level: string;
+  /** Applied to every line's fields, its message and serialized errors; none = lines as they are. */
+  scrubber?: LogScrubber;
+}
+
 /** The service's logger; `destination` defaults to stdout (tests pass a sink). */
-export function createRootLogger(config: AppConfig, destination?: pino.DestinationStream): AppLogger {
-  // PII in logged fields (prompts in error details, emails in user fields...) is masked like stream output.
-  // IP addresses stay: operators need the bound address and peers' addresses (the request log's `remote`).
-  const sanitizer =
-    config.sanitization.logs && config.sanitization.enabled
-      ? createSanitizer({
-          ...config.sanitization,
-          entities: config.sanitization.entities.filter((e) => e !== 'ipv4' && e !== 'ipv6'),
-        })
-      : undefined;
+export function createLogger(
+  { level, scrubber }: LoggerSettings,
+  destination?: pino.DestinationStream,
+): AppLogger {
   const options: pino.LoggerOptions = {
-    level: config.server.log_level,
+    level,
     base: { service: 'circuit-breaker', node: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT, censor: '[redacted]' },
-    ...(sanitizer?.enabled
+    ...(scrubber
       ? {
-          formatters: { log: (object: Record<string, unknown>) => sanitizer.scrub(object) },
+          formatters: { log: (object: Record<string, unknown>) => scrubber.scrub(object) },
           hooks: {
             logMethod(this: pino.Logger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
               // The message itself (the last string argument).
               const last = args.length - 1;
-              if (typeof args[last] === 'string') args[last] = sanitizer.mask(args[last]);
+              if (typeof args[last] === 'string') args[last] = scrubber.mask(args[last]);
               method.apply(this, args);
             },
           },
@@ -72,8 +76,8 @@ export function createRootLogger(config: AppConfig, destination?: pino.Destinati
     serializers: {
       req: (req: LoggedRequest) => ({ method: req.method, ...describeRequestUrl(req.url), remote: req.ip }),
       // Errors are serialized here, after formatters.log: their messages and stacks are masked here too.
-      err: sanitizer?.enabled
-        ? (err: Error) => sanitizer.scrub({ ...pino.stdSerializers.err(err) })
+      err: scrubber
+        ? (err: Error) => scrubber.scrub({ ...pino.stdSerializers.err(err) })
         : pino.stdSerializers.err,
     },
   };

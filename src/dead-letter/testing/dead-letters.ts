@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { StreamErrorCode } from '../../common/errors/error-code';
+import { StreamErrorCode } from '../../contract/error-code';
 import type { DeadLetter, DeadLetterAttempt, NewDeadLetter } from '../dead-letter';
 
 export interface LetterSpec {

@@ -1,5 +1,5 @@
 import { Args, Context, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
-import { PROVIDER_KEY_HEADER } from '../../providers/provider-keys';
+import { PROVIDER_KEY_HEADER } from '../../contract/provider-keys';
 import { ProviderRegistry } from '../../providers/provider-registry.service';
 import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
 import {

@@ -1,5 +1,5 @@
 import { Args, Context, ID, Int, Resolver, Subscription } from '@nestjs/graphql';
-import { RequestErrorCode, DomainError } from '../../common/errors/error-code';
+import { RequestErrorCode, DomainError } from '../../contract/error-code';
 import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
 import { EventBus } from '../../events/event-bus.service';
 import {
@@ -7,8 +7,8 @@ import {
   type SystemEvent as BusSystemEvent,
   type SystemEventType as BusSystemEventType,
   SystemEvents,
-} from '../../events/system-events.service';
-import { type AgentBusEvent, agentTopic, type WorkflowBusEvent } from '../../events/topics';
+} from '../../system/system-events.service';
+import { type AgentBusEvent, agentTopic, type WorkflowBusEvent } from '../../contract/topics';
 import { WorkflowRuns } from '../../workflow/workflow-runs.service';
 import { toAgentEvent, toSystemEvent, toWorkflowEvent } from '../event-mappers';
 import { afterOf, SubscriptionGate } from '../subscription-gate';

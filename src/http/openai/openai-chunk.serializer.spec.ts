@@ -1,5 +1,5 @@
-import { StreamErrorCode } from '../../common/errors/error-code';
-import type { StreamEvent } from '../../streaming/stream-event';
+import { StreamErrorCode } from '../../contract/error-code';
+import type { StreamEvent } from '../../contract/stream-event';
 import { OpenAiChunkSerializer } from './openai-chunk.serializer';
 
 const identity = {

@@ -1,5 +1,5 @@
 import { httpMappingFor, openAiErrorBody } from '../../common/errors/openai-error';
-import type { StreamEvent, Usage } from '../../streaming/stream-event';
+import type { StreamEvent, Usage } from '../../contract/stream-event';
 
 export interface ChunkStreamIdentity {
   completionId: string;

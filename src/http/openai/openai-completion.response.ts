@@ -1,6 +1,6 @@
-import type { ChatToolCall } from '../../streaming/chat-request';
+import type { ChatToolCall } from '../../contract/chat-request';
 import type { CompletionResult } from '../../streaming/completion.service';
-import type { FinishReason } from '../../streaming/stream-event';
+import type { FinishReason } from '../../contract/stream-event';
 import { type OpenAiUsage, toOpenAiUsage } from './openai-chunk.serializer';
 
 export interface OpenAiChatCompletion {

@@ -4,10 +4,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MetricsService } from '../../analytics/metrics.service';
-import { CompletionError, DomainError, StreamErrorCode } from '../../common/errors/error-code';
+import { CompletionError, DomainError, StreamErrorCode } from '../../contract/error-code';
 import { AppConfig } from '../../config/app-config';
 import { type CompletionStream, completionErrorOf } from '../../streaming/completion.service';
-import { isTerminal, type StreamEvent } from '../../streaming/stream-event';
+import { isTerminal, type StreamEvent } from '../../contract/stream-event';
 import { REQUEST_ID_HEADER, servedByHeaders } from '../headers';
 import {
   type ChunkStreamIdentity,

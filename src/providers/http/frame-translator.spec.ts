@@ -1,6 +1,6 @@
-import type { StreamEvent } from '../../streaming/stream-event';
+import type { StreamEvent } from '../../contract/stream-event';
 import { FrameTranslator } from './frame-translator';
-import type { VendorStreamParser } from './http-provider.adapter';
+import type { VendorStreamParser } from './vendor-codec';
 
 /** A parser that turns each `data` into a content event, fails on `boom`, and ends on `end`. */
 class CountingParser implements VendorStreamParser {

@@ -1,7 +1,7 @@
-import type { StreamEvent } from '../../streaming/stream-event';
+import type { StreamEvent } from '../../contract/stream-event';
 import { NdjsonParser } from '../framing/ndjson.parser';
 import { SseParser } from '../framing/sse.parser';
-import type { VendorStreamParser } from './http-provider.adapter';
+import type { VendorStreamParser } from './vendor-codec';
 
 /**
  * Bytes of a vendor stream -> StreamEvents: the framing (SSE or NDJSON) splits frames out, then each frame is

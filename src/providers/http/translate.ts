@@ -1,5 +1,5 @@
-import { type ChatCompletionRequest, type ChatMessage, messageText } from '../../streaming/chat-request';
-import type { CompletedEvent, FinishReason, Usage } from '../../streaming/stream-event';
+import { type ChatCompletionRequest, type ChatMessage, messageText } from '../../contract/chat-request';
+import type { CompletedEvent, FinishReason, Usage } from '../../contract/stream-event';
 
 /** Helpers shared by the vendor translators. */
 

@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../../common/errors/error-code';
+import { StreamErrorCode } from '../../contract/error-code';
 import { ProviderError } from '../provider.error';
 
 /**

@@ -1,7 +1,7 @@
-import { FakeUpstream, type RecordedRequest } from '../../../test/fakes/fake-upstream';
+import { FakeUpstream, type RecordedRequest } from './fake-upstream';
 import { type ModelConfig, ProviderConfig } from '../../config/app-config';
-import type { ChatCompletionRequest } from '../../streaming/chat-request';
-import type { StreamEvent } from '../../streaming/stream-event';
+import type { ChatCompletionRequest } from '../../contract/chat-request';
+import type { StreamEvent } from '../../contract/stream-event';
 import type { AdapterDeps } from '../http/http-provider.adapter';
 import { UpstreamPools } from '../http/upstream-pools';
 import type { ProviderAdapter, ProviderStreamRequest } from '../provider-adapter';

@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../../common/errors/error-code';
+import { StreamErrorCode } from '../../contract/error-code';
 import { ProviderError } from '../provider.error';
 
 /** The ProviderError `fn` throws; any other error is rethrown, and throwing nothing fails the test. */

@@ -1,4 +1,4 @@
-import type { FinishReason, StreamEvent } from '../../streaming/stream-event';
+import type { FinishReason, StreamEvent } from '../../contract/stream-event';
 
 /** Builders of the StreamEvents of one completion, for the expectations of parser and adapter specs. */
 export function eventsOf(completionId: string) {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StreamEvent } from '../../streaming/stream-event';
+import type { StreamEvent } from '../../contract/stream-event';
 import { FrameTranslator } from '../http/frame-translator';
-import type { VendorStreamParser } from '../http/http-provider.adapter';
+import type { VendorStreamParser } from '../http/vendor-codec';
 import { ProviderError } from '../provider.error';
 import { byteSplits } from './byte-splits';
 

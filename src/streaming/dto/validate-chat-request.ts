@@ -1,7 +1,7 @@
-import { CompletionError, RequestErrorCode } from '../../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../../contract/error-code';
 import { isObject } from '../../common/is-object';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../common/json-depth';
-import type { ChatCompletionRequest, ReasoningEffort } from '../chat-request';
+import type { ChatCompletionRequest, ReasoningEffort } from '../../contract/chat-request';
 
 /**
  * Validation of the OpenAI Chat Completions request, once per request at the edge (never per chunk), by hand:

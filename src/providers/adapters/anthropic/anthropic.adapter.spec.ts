@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import { ModelConfig } from '../../../config/app-config';
 import { AdapterHarness } from '../../testing/adapter-harness';
 import { fixtureReader } from '../../testing/replay';

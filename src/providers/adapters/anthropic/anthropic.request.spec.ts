@@ -1,5 +1,5 @@
 import { ModelConfig } from '../../../config/app-config';
-import type { ChatCompletionRequest, ChatMessage, ChatTool } from '../../../streaming/chat-request';
+import type { ChatCompletionRequest, ChatMessage, ChatTool } from '../../../contract/chat-request';
 import { expectBadRequest } from '../../testing/errors';
 import { toAnthropicBody } from './anthropic.request';
 

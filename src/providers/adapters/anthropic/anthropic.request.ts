@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import type { ModelConfig } from '../../../config/app-config';
 import {
   type ChatCompletionRequest,
@@ -8,7 +8,7 @@ import {
   maxOutputTokens,
   type ToolChoice,
   wantsReasoning,
-} from '../../../streaming/chat-request';
+} from '../../../contract/chat-request';
 import { parseArguments, parseDataUrl, reasoningBudget, stopList } from '../../http/translate';
 import { ProviderError } from '../../provider.error';
 import type {

@@ -1,7 +1,7 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import { ModelConfig } from '../../../config/app-config';
-import type { ChatCompletionRequest } from '../../../streaming/chat-request';
-import type { ParseContext } from '../../http/http-provider.adapter';
+import type { ChatCompletionRequest } from '../../../contract/chat-request';
+import type { ParseContext } from '../../http/vendor-codec';
 import { providerErrorOf } from '../../testing/errors';
 import { eventsOf } from '../../testing/events';
 import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';

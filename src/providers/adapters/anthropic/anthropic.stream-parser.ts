@@ -1,6 +1,7 @@
 import { isObject } from '../../../common/is-object';
-import type { FinishReason, StreamEvent, Usage } from '../../../streaming/stream-event';
-import { parseFrame, type ParseContext, type VendorStreamParser } from '../../http/http-provider.adapter';
+import type { FinishReason, StreamEvent, Usage } from '../../../contract/stream-event';
+import { parseFrame } from '../../http/http-provider.adapter';
+import { type ParseContext, type VendorStreamParser } from '../../http/vendor-codec';
 import { completed, syntheticToolCallId, usage } from '../../http/translate';
 import {
   endedEarly,

@@ -1,6 +1,6 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import { ModelConfig, ProviderConfig } from '../../../config/app-config';
-import type { ChatCompletionRequest } from '../../../streaming/chat-request';
+import type { ChatCompletionRequest } from '../../../contract/chat-request';
 import type { UpstreamCall } from '../../http/http-provider.adapter';
 import { httpStatusError, type VendorErrorInfo } from '../../http/upstream-errors';
 import { UpstreamPools } from '../../http/upstream-pools';

@@ -1,10 +1,6 @@
 import type { ProviderConfig } from '../../../config/app-config';
-import {
-  type AdapterDeps,
-  HttpProviderAdapter,
-  type VendorCodec,
-  type UpstreamCall,
-} from '../../http/http-provider.adapter';
+import { type AdapterDeps, HttpProviderAdapter, type UpstreamCall } from '../../http/http-provider.adapter';
+import { type VendorCodec } from '../../http/vendor-codec';
 import type { ProviderStreamRequest } from '../../provider-adapter';
 import { geminiModelPath, toGeminiBody } from './google.request';
 import { geminiErrorBody, GeminiStreamParser, parseGeminiResponse } from './google.stream-parser';

@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest, ChatMessage, ChatTool } from '../../../streaming/chat-request';
+import type { ChatCompletionRequest, ChatMessage, ChatTool } from '../../../contract/chat-request';
 import { expectBadRequest } from '../../testing/errors';
 import { cleanSchema, geminiModelPath, mimeTypeOf, toGeminiBody } from './google.request';
 

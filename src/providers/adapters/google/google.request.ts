@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import {
   type ChatCompletionRequest,
   type ChatMessage,
@@ -8,7 +8,7 @@ import {
   messageText,
   type ToolChoice,
   wantsReasoning,
-} from '../../../streaming/chat-request';
+} from '../../../contract/chat-request';
 import { parseArguments, parseDataUrl, reasoningBudget, stopList, systemText } from '../../http/translate';
 import { ProviderError } from '../../provider.error';
 import type {

@@ -1,6 +1,6 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
-import type { StreamEvent } from '../../../streaming/stream-event';
-import type { ParseContext } from '../../http/http-provider.adapter';
+import { StreamErrorCode } from '../../../contract/error-code';
+import type { StreamEvent } from '../../../contract/stream-event';
+import type { ParseContext } from '../../http/vendor-codec';
 import { syntheticToolCallId } from '../../http/translate';
 import { eventsOf } from '../../testing/events';
 import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';

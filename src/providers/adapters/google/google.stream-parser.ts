@@ -1,7 +1,8 @@
 import { isObject } from '../../../common/is-object';
-import { StreamErrorCode } from '../../../common/errors/error-code';
-import type { FinishReason, StreamEvent, Usage } from '../../../streaming/stream-event';
-import { parseFrame, type ParseContext, type VendorStreamParser } from '../../http/http-provider.adapter';
+import { StreamErrorCode } from '../../../contract/error-code';
+import type { FinishReason, StreamEvent, Usage } from '../../../contract/stream-event';
+import { parseFrame } from '../../http/http-provider.adapter';
+import { type ParseContext, type VendorStreamParser } from '../../http/vendor-codec';
 import { completed, NO_USAGE, syntheticToolCallId, usage } from '../../http/translate';
 import {
   endedEarly,

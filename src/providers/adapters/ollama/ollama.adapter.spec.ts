@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import { ModelConfig } from '../../../config/app-config';
 import type { ProviderError } from '../../provider.error';
 import { AdapterHarness, type Reply } from '../../testing/adapter-harness';

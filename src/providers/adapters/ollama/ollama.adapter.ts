@@ -1,11 +1,7 @@
 import { isObject } from '../../../common/is-object';
 import type { ModelConfig, ProviderConfig } from '../../../config/app-config';
-import {
-  type AdapterDeps,
-  HttpProviderAdapter,
-  type VendorCodec,
-  type UpstreamCall,
-} from '../../http/http-provider.adapter';
+import { type AdapterDeps, HttpProviderAdapter, type UpstreamCall } from '../../http/http-provider.adapter';
+import { type VendorCodec } from '../../http/vendor-codec';
 import { invalidResponse } from '../../http/upstream-errors';
 import type { ProviderStreamRequest } from '../../provider-adapter';
 import { toOllamaBody } from './ollama.request';

@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest, ChatTool } from '../../../streaming/chat-request';
+import type { ChatCompletionRequest, ChatTool } from '../../../contract/chat-request';
 import type { ProviderError } from '../../provider.error';
 import { expectBadRequest } from '../../testing/errors';
 import { toOllamaBody } from './ollama.request';

@@ -1,4 +1,4 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import {
   type ChatCompletionRequest,
   type ChatMessage,
@@ -6,7 +6,7 @@ import {
   type ContentPart,
   maxOutputTokens,
   wantsReasoning,
-} from '../../../streaming/chat-request';
+} from '../../../contract/chat-request';
 import { parseArguments, parseDataUrl, stopList } from '../../http/translate';
 import { ProviderError } from '../../provider.error';
 import type { OllamaChatRequest, OllamaMessage, OllamaOptions, OllamaToolCallRequest } from './ollama.types';

@@ -1,6 +1,6 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import { ModelConfig } from '../../../config/app-config';
-import type { ParseContext } from '../../http/http-provider.adapter';
+import type { ParseContext } from '../../http/vendor-codec';
 import { httpStatusError } from '../../http/upstream-errors';
 import { providerErrorOf } from '../../testing/errors';
 import { eventsOf } from '../../testing/events';

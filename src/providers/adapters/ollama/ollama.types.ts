@@ -1,6 +1,6 @@
 /** The Ollama native API wire shapes (`POST /api/chat`, `GET /api/tags`) the adapter writes and reads. */
 
-import type { ChatTool, JsonSchema } from '../../../streaming/chat-request';
+import type { ChatTool, JsonSchema } from '../../../contract/chat-request';
 
 export type OllamaRole = 'system' | 'user' | 'assistant' | 'tool';
 

@@ -1,11 +1,7 @@
 import { isObject } from '../../../common/is-object';
 import type { ProviderConfig, ProviderType } from '../../../config/app-config';
-import {
-  type AdapterDeps,
-  HttpProviderAdapter,
-  type VendorCodec,
-  type UpstreamCall,
-} from '../../http/http-provider.adapter';
+import { type AdapterDeps, HttpProviderAdapter, type UpstreamCall } from '../../http/http-provider.adapter';
+import { type VendorCodec } from '../../http/vendor-codec';
 import type { VendorErrorInfo } from '../../http/upstream-errors';
 import type { ProviderStreamRequest } from '../../provider-adapter';
 import { type OpenAiDialect, toOpenAiBody } from './openai.request';

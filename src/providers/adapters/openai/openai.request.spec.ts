@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest } from '../../../streaming/chat-request';
+import type { ChatCompletionRequest } from '../../../contract/chat-request';
 import { type OpenAiDialect, toOpenAiBody } from './openai.request';
 
 const OPENAI: OpenAiDialect = {

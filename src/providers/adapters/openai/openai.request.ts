@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest, ChatMessage } from '../../../streaming/chat-request';
+import type { ChatCompletionRequest, ChatMessage } from '../../../contract/chat-request';
 
 /** Where OpenAI-compatible APIs differ in what they accept. */
 export interface OpenAiDialect {

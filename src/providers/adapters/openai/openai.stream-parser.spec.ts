@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import type { ModelConfig } from '../../../config/app-config';
-import type { ParseContext } from '../../http/http-provider.adapter';
+import type { ParseContext } from '../../http/vendor-codec';
 import { ProviderError } from '../../provider.error';
 import { eventsOf } from '../../testing/events';
 import { expectSameAtEverySplit, replay } from '../../testing/replay';

@@ -1,5 +1,6 @@
-import type { FinishReason, StreamEvent, Usage } from '../../../streaming/stream-event';
-import { parseFrame, type ParseContext, type VendorStreamParser } from '../../http/http-provider.adapter';
+import type { FinishReason, StreamEvent, Usage } from '../../../contract/stream-event';
+import { parseFrame } from '../../http/http-provider.adapter';
+import { type ParseContext, type VendorStreamParser } from '../../http/vendor-codec';
 import {
   endedEarly,
   invalidResponse,
@@ -8,7 +9,7 @@ import {
 } from '../../http/upstream-errors';
 import { completed, NO_USAGE, syntheticToolCallId, usage } from '../../http/translate';
 import { ProviderError } from '../../provider.error';
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import type { OpenAiChunk, OpenAiErrorObject, OpenAiResponse, OpenAiUsage } from './openai.types';
 
 const FINISH: Record<string, FinishReason> = {

@@ -1,7 +1,7 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import { ModelConfig, ProviderConfig } from '../../../config/app-config';
-import type { ChatCompletionRequest } from '../../../streaming/chat-request';
-import type { StreamEvent } from '../../../streaming/stream-event';
+import type { ChatCompletionRequest } from '../../../contract/chat-request';
+import type { StreamEvent } from '../../../contract/stream-event';
 import { ProviderError } from '../../provider.error';
 import { SimulatedAdapter } from './simulated.adapter';
 

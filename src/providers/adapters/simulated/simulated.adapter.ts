@@ -1,8 +1,8 @@
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
-import { StreamErrorCode } from '../../../common/errors/error-code';
+import { StreamErrorCode } from '../../../contract/error-code';
 import type { ModelConfig, ProviderConfig } from '../../../config/app-config';
 import { parseDuration } from '../../../config/units';
-import type { StreamEvent } from '../../../streaming/stream-event';
+import type { StreamEvent } from '../../../contract/stream-event';
 import type { Framing, ProviderAdapter, ProviderStreamRequest } from '../../provider-adapter';
 import { ProviderError } from '../../provider.error';
 import { planGeneration } from './simulated.plan';

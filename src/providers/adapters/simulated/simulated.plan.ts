@@ -6,8 +6,8 @@ import {
   maxOutputTokens,
   messageText,
   wantsReasoning,
-} from '../../../streaming/chat-request';
-import type { FinishReason } from '../../../streaming/stream-event';
+} from '../../../contract/chat-request';
+import type { FinishReason } from '../../../contract/stream-event';
 import { hashString, loremText } from './lorem';
 import { countTokens, tokenize } from './simulated.tokenizer';
 import type { SimulatedBehaviour, SimulatedPlan, SimulatedToolCall } from './simulated.types';

@@ -1,5 +1,5 @@
-import { StreamErrorCode } from '../../../common/errors/error-code';
-import type { FinishReason } from '../../../streaming/stream-event';
+import { StreamErrorCode } from '../../../contract/error-code';
+import type { FinishReason } from '../../../contract/stream-event';
 
 export const SIMULATED_BEHAVIOURS = ['echo', 'lorem'] as const;
 export type SimulatedBehaviour = (typeof SIMULATED_BEHAVIOURS)[number];

@@ -7,17 +7,21 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
-import { CompletionError, DomainError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, DomainError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
 import { CompletionService } from '../streaming/completion.service';
-import { bullPrefix, RedisGate, REPLAY_QUEUE, workerConnection } from './bull';
+import { bullPrefix, RedisGate, REPLAY_QUEUE, workerConnection } from '../dead-letter/bull';
 import { withDeadline } from '../common/with-deadline';
-import type { DeadLetter, ReplayOutcome } from './dead-letter';
-import { DEFAULT_BATCH_LIMIT, type DeadLetterFilter, MAX_BATCH_LIMIT } from './dead-letter-filter';
-import { DeadLetterService } from './dead-letter.service';
+import type { DeadLetter, ReplayOutcome } from '../dead-letter/dead-letter';
+import {
+  DEFAULT_BATCH_LIMIT,
+  type DeadLetterFilter,
+  MAX_BATCH_LIMIT,
+} from '../dead-letter/dead-letter-filter';
+import { DeadLetterService } from '../dead-letter/dead-letter.service';
 
 interface ReplayJobData {
   deadLetterId: string;

@@ -1,10 +1,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { AdminOnly } from '../auth/access.decorators';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
-import type { DeadLetter } from './dead-letter';
-import type { DeadLetterPage } from './dead-letter-filter';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
+import type { DeadLetter } from '../dead-letter/dead-letter';
+import type { DeadLetterPage } from '../dead-letter/dead-letter-filter';
 import { type BatchReplay, DeadLetterReplayService, type ReplayResult } from './dead-letter-replay.service';
-import { DeadLetterService } from './dead-letter.service';
+import { DeadLetterService } from '../dead-letter/dead-letter.service';
 import { parseBatchReplay, parseListQuery } from './dead-letters.dto';
 
 /** The dead-letter admin API: list, inspect, replay (one, waiting; or many, queued) and delete. */

@@ -1,18 +1,14 @@
 import pino from 'pino';
 import { MetricsService } from '../../analytics/metrics.service';
 import { loadConfig } from '../../config/config.loader';
-import type { CompletionService, CompletionStream } from '../completion.service';
-import type { StreamEvent } from '../stream-event';
+import type { CompletionService, CompletionStream } from '../../streaming/completion.service';
+import type { StreamEvent } from '../../contract/stream-event';
 import { BusSubscription } from '../../events/bus-subscription';
-import type { WorkflowBusEvent } from '../../events/topics';
-import { RequestErrorCode, StreamErrorCode } from '../../common/errors/error-code';
+import type { WorkflowBusEvent } from '../../contract/topics';
+import { RequestErrorCode, StreamErrorCode } from '../../contract/error-code';
 import { WorkflowError } from '../../workflow/workflow.error';
-import {
-  CLOSE_SLOW_CONSUMER,
-  type MuxConnection,
-  StreamMultiplexer,
-  type WorkflowFeed,
-} from './stream-multiplexer.service';
+import { CLOSE_SLOW_CONSUMER, type MuxConnection, StreamMultiplexer } from './stream-multiplexer.service';
+import type { WorkflowFeed } from '../../workflow/workflow-feed';
 
 /** A socket whose send buffer the test sets by hand. */
 class FakeConnection implements MuxConnection {

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
 import { AdminOnly } from '../auth/access.decorators';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import { isObject } from '../common/is-object';
 import {
   CIRCUIT_STATES,
@@ -8,7 +8,7 @@ import {
   type CircuitState,
   type CircuitView,
   isCircuitState,
-} from './circuit-breaker.service';
+} from '../routing/circuit-breaker.service';
 
 /** The circuits of every provider and model as Redis knows them (`GET`), and forcing one closed (`reset`). */
 @Controller('admin/circuits')

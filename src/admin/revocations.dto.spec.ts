@@ -1,4 +1,4 @@
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import {
   parseRevocationKind,
   parseRevocationListQuery,

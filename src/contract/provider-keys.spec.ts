@@ -1,4 +1,4 @@
-import { RequestErrorCode } from '../common/errors/error-code';
+import { RequestErrorCode } from './error-code';
 import { ProviderKeys } from './provider-keys';
 
 const IDS = new Set(['openai', 'anthropic']);

@@ -1,8 +1,8 @@
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import { isObject } from '../common/is-object';
-import { MAX_TOKEN_ID_LENGTH, MAX_USER_ID_LENGTH } from './claims';
-import { type Revocation, REVOCATION_KINDS, type RevocationKind } from './denylist';
-import type { RevocationRequest } from './revocation-list';
+import { MAX_TOKEN_ID_LENGTH, MAX_USER_ID_LENGTH } from '../auth/claims';
+import { type Revocation, REVOCATION_KINDS, type RevocationKind } from '../auth/denylist';
+import type { RevocationRequest } from '../auth/revocation-list';
 
 /**
  * Validation of the revocation admin API's inputs (hand-written, like the dead-letter API's). Every refusal is

@@ -1,16 +1,15 @@
+import { WORKFLOW_FEED, type WorkflowEvents, type WorkflowFeed } from '../../workflow/workflow-feed';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { MetricsService, type ChunkMeter } from '../../analytics/metrics.service';
-import { DomainError } from '../../common/errors/error-code';
+import { DomainError } from '../../contract/error-code';
 import type { AppLogger } from '../../common/logging/logger';
 import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import { AppConfig } from '../../config/app-config';
-import { CompletionService, type CompletionStream } from '../completion.service';
-import { validateChatRequest } from '../dto/validate-chat-request';
-import type { BusEnvelope } from '../../events/bus-subscription';
-import type { WorkflowBusEvent } from '../../events/topics';
-import { isTerminal, type StreamEvent } from '../stream-event';
-import type { ChatCompletionRequest } from '../chat-request';
-import { can, OPEN_PRINCIPAL, type Principal } from '../../auth/principal';
+import { CompletionService, type CompletionStream } from '../../streaming/completion.service';
+import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
+import { isTerminal, type StreamEvent } from '../../contract/stream-event';
+import type { ChatCompletionRequest } from '../../contract/chat-request';
+import { can, OPEN_PRINCIPAL, type Principal } from '../../contract/principal';
 import {
   type ClientMessage,
   type MuxError,
@@ -23,25 +22,6 @@ import {
   type StreamKind,
   toWorkflowMessage,
 } from './mux-messages';
-
-/** A followed stream of workflow events (a bus subscription): read it, or `return()` it to stop. */
-export type WorkflowEvents = AsyncIterableIterator<BusEnvelope<WorkflowBusEvent>> & {
-  return(): Promise<IteratorResult<BusEnvelope<WorkflowBusEvent>>>;
-};
-
-/** Where workflow events come from (the workflow module's WorkflowRuns, on the Redis bus). */
-export interface WorkflowFeed {
-  /**
-   * A run's events (history first, to its end) or a definition's (every run, live), as `viewer` may see them;
-   * throws DomainErrors (not_found, forbidden).
-   */
-  follow(
-    id: string,
-    options: { after?: number; overflow: () => Error; viewer?: Principal },
-  ): Promise<WorkflowEvents>;
-  /** Every agent's lifecycle and progress, on every node, live (the viewer's runs' only, if own-scoped). */
-  agentStatus(overflow: () => Error, viewer?: Principal): Promise<WorkflowEvents>;
-}
 
 /**
  * Who a connection is and what it may do, from the WebSocket edge (auth). Without one a connection is the
@@ -57,8 +37,6 @@ export interface MuxSession {
   /** Takes one of the user's concurrent-stream slots; throws when all are taken. Returns its release. */
   acquireStream(streamId: string): Promise<() => void>;
 }
-
-export const WORKFLOW_FEED = Symbol('WORKFLOW_FEED');
 
 /** What the multiplexer needs of a socket; the WebSocket edge provides it. */
 export interface MuxConnection {

@@ -10,8 +10,8 @@ import {
 import { DeadLetterService } from '../dead-letter/dead-letter.service';
 import { CircuitBreakerService, type CircuitTransition } from '../routing/circuit-breaker.service';
 import { ProviderHealth } from '../routing/provider-health.service';
-import type { BusSubscription } from './bus-subscription';
-import { EventBus } from './event-bus.service';
+import type { BusSubscription } from '../events/bus-subscription';
+import { EventBus } from '../events/event-bus.service';
 
 export const SYSTEM_EVENT_TYPES = [
   'provider_health',

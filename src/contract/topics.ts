@@ -1,4 +1,4 @@
-import type { Usage } from '../streaming/stream-event';
+import type { Usage } from './stream-event';
 
 /**
  * Topic names and event shapes on the bus. Producers publish these; each edge maps them to its wire format.

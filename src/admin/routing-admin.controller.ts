@@ -1,8 +1,8 @@
 import { Controller, Get } from '@nestjs/common';
 import { AdminOnly } from '../auth/access.decorators';
-import { LatencyTracker } from './latency-tracker.service';
-import { type Misconfiguration, ProviderHealth } from './provider-health.service';
-import { RoutingService, type VirtualModelView } from './routing.service';
+import { LatencyTracker } from '../routing/latency-tracker.service';
+import { type Misconfiguration, ProviderHealth } from '../routing/provider-health.service';
+import { RoutingService, type VirtualModelView } from '../routing/routing.service';
 
 interface RoutingView {
   virtualModels: VirtualModelView[];

@@ -1,4 +1,4 @@
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from './error-code';
 
 /** The request header that carries the caller's own provider key(s). */
 export const PROVIDER_KEY_HEADER = 'x-provider-key';

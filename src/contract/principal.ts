@@ -1,4 +1,6 @@
-import type { StreamType } from '../config/app-config';
+/** Stream types a token grants `read` / `write` on (README "Authentication"). */
+export const STREAM_TYPES = ['completion', 'workflow', 'agent', 'system'] as const;
+export type StreamType = (typeof STREAM_TYPES)[number];
 
 export type Access = 'read' | 'write';
 

@@ -1,4 +1,4 @@
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import { parseBatchReplay, parseListQuery } from './dead-letters.dto';
 
 const ID = 'dl-0123456789abcdef0123456789abcdef';

@@ -1,6 +1,6 @@
-import type { FinishReason, Usage } from '../stream-event';
+import type { FinishReason, Usage } from '../../contract/stream-event';
 import type { BusEnvelope } from '../../events/bus-subscription';
-import type { WorkflowBusEvent } from '../../events/topics';
+import type { WorkflowBusEvent } from '../../contract/topics';
 
 /**
  * The multiplexed stream protocol (`/ws/stream`): raw JSON messages with a `type`. Every server message about a

@@ -1,4 +1,4 @@
-import { type StreamErrorCode } from '../common/errors/error-code';
+import { type StreamErrorCode } from './error-code';
 
 /**
  * The one internal event type. Providers produce it, edges serialize it. Every stream ends with exactly one

@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { CompletionError, RequestErrorCode } from '../common/errors/error-code';
-import { AdminOnly } from './access.decorators';
-import { principalOf } from './auth.guard';
-import { AuthService } from './auth.service';
+import { CompletionError, RequestErrorCode } from '../contract/error-code';
+import { AdminOnly } from '../auth/access.decorators';
+import { principalOf } from '../auth/auth.guard';
+import { AuthService } from '../auth/auth.service';
 import {
   parseRevocationKind,
   parseRevocationListQuery,

@@ -1,13 +1,13 @@
-import { CompletionError, RequestErrorCode, StreamErrorCode } from '../common/errors/error-code';
+import { CompletionError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
 import { isObject } from '../common/is-object';
-import { isDeadLetterId } from './dead-letter';
+import { isDeadLetterId } from '../dead-letter/dead-letter';
 import {
   DEFAULT_BATCH_LIMIT,
   type DeadLetterFilter,
   type DeadLetterQuery,
   MAX_BATCH_LIMIT,
   MAX_LIST_LIMIT,
-} from './dead-letter-filter';
+} from '../dead-letter/dead-letter-filter';
 
 /**
  * Hand-written validation of the dead-letter admin API's inputs (an admin path: no class-validator needed).
