@@ -19,15 +19,22 @@ export class ProviderKeys {
     private readonly byProvider: ReadonlyMap<string, string>,
   ) {}
 
-  static parse(header: string | undefined, providerIds: ReadonlySet<string>): ProviderKeys | undefined {
+  /** `field`: the message field the value came in (WebSocket `providerKey`), named in the error; the header when absent. */
+  static parse(
+    header: string | undefined,
+    providerIds: ReadonlySet<string>,
+    field?: string,
+  ): ProviderKeys | undefined {
     if (header === undefined) return undefined;
     const value = header.trim();
     if (value === '') return undefined;
     // eslint-disable-next-line no-control-regex
     if (value.length > MAX_HEADER || /[\x00-\x1f\x7f]/.test(value)) {
+      const what = field === undefined ? `The ${PROVIDER_KEY_HEADER} header` : `'${field}'`;
       throw new CompletionError(
         RequestErrorCode.InvalidRequest,
-        `The ${PROVIDER_KEY_HEADER} header must be at most ${MAX_HEADER} printable characters.`,
+        `${what} must be at most ${MAX_HEADER} printable characters.`,
+        field === undefined ? undefined : { param: field },
       );
     }
     const pairs = new Map<string, string>();

@@ -1,17 +1,15 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatCompletionRequest } from '../contract/chat-request';
-import { CompletionService, type CompletionContext } from '../streaming/completion.service';
+import { CompletionService, type CompletionCaller } from '../streaming/completion.service';
 import { servedByHeaders } from './headers';
 import { toChatCompletion } from './openai/openai-completion.response';
 import { ChatBodyPipe, ChatQueryPipe } from './chat-request.pipe';
 import { abortOnClientClose } from './abort-on-close';
 import { SseResponder } from './sse/sse-responder.service';
 import { PROVIDER_KEY_HEADER } from '../contract/provider-keys';
-import { ProviderRegistry } from '../providers/provider-registry.service';
 import { EventSourceAuth, Requires } from '../auth/access.decorators';
 import { principalOf } from '../auth/auth.guard';
-import { allowedEvents } from '../auth/event-filter';
 import { AuthService, withStreamSlot } from '../auth/auth.service';
 
 /** OpenAI Chat Completions over HTTP: JSON, SSE (POST), and SSE for EventSource (GET). */
@@ -20,7 +18,6 @@ export class ChatCompletionsController {
   constructor(
     private readonly completions: CompletionService,
     private readonly sse: SseResponder,
-    private readonly providers: ProviderRegistry,
     private readonly auth: AuthService,
   ) {}
 
@@ -33,7 +30,7 @@ export class ChatCompletionsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     if (body.stream) return this.stream(body, request, reply, false);
-    const result = await this.completions.complete(body, this.context(request, reply, 'http'));
+    const result = await this.completions.complete(body, this.caller(request, reply, 'http'));
     await reply.headers(servedByHeaders(result)).send(toChatCompletion(result));
   }
 
@@ -61,27 +58,22 @@ export class ChatCompletionsController {
     reply: FastifyReply,
     eventSource: boolean,
   ): Promise<void> {
-    const principal = principalOf(request);
-    return withStreamSlot(this.auth, principal, request.id, () => {
-      const stream = allowedEvents(
-        this.completions.start(body, this.context(request, reply, 'sse')),
-        principal.eventTypes,
-      );
+    return withStreamSlot(this.auth, principalOf(request), request.id, () => {
+      const stream = this.completions.start(body, this.caller(request, reply, 'sse'));
       const includeUsage = body.stream_options?.include_usage === true;
       return this.sse.send(stream, request, reply, { includeUsage, eventSource });
     });
   }
 
-  private context(request: FastifyRequest, reply: FastifyReply, protocol: 'sse' | 'http'): CompletionContext {
+  private caller(request: FastifyRequest, reply: FastifyReply, protocol: 'sse' | 'http'): CompletionCaller {
     const keyHeader = request.headers[PROVIDER_KEY_HEADER];
-    const { sanitize } = principalOf(request);
     return {
-      ...(sanitize === undefined ? {} : { sanitize }),
       requestId: request.id,
       protocol,
+      principal: principalOf(request),
+      providerKey: Array.isArray(keyHeader) ? keyHeader[0] : keyHeader,
       signal: abortOnClientClose(reply),
       log: request.log,
-      providerKeys: this.providers.parseKeys(Array.isArray(keyHeader) ? keyHeader[0] : keyHeader),
     };
   }
 }

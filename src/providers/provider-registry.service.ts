@@ -63,9 +63,12 @@ export class ProviderRegistry implements OnApplicationShutdown {
     return [...this.adapters.values()];
   }
 
-  /** The caller's own keys from the X-Provider-Key header (throws a request error when it is malformed). */
-  parseKeys(header: string | undefined): ProviderKeys | undefined {
-    return ProviderKeys.parse(header, this.ids);
+  /**
+   * The caller's own keys from the X-Provider-Key header, or from the message field `field` (throws a request
+   * error when malformed).
+   */
+  parseKeys(header: string | undefined, field?: string): ProviderKeys | undefined {
+    return ProviderKeys.parse(header, this.ids, field);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -8,15 +8,18 @@ import { loadConfig } from '../config/config.loader';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { FakeAdapter, type FakeStep, fakeModel } from '../providers/provider-adapter.fake';
 import { ProviderError } from '../providers/provider.error';
+import { ProviderRegistry } from '../providers/provider-registry.service';
+import { ProviderKeys } from '../contract/provider-keys';
 import { DeadLetterService } from '../dead-letter/dead-letter.service';
 import { CircuitBreakerService } from '../routing/circuit-breaker.service';
+import { FailoverExecutor } from '../routing/failover-executor';
 import { LatencyTracker } from '../routing/latency-tracker.service';
 import { ProviderHealth } from '../routing/provider-health.service';
 import { RoutingService } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import type { ChatCompletionRequest } from '../contract/chat-request';
 import { SanitizationService } from '../sanitization/sanitization.service';
-import { CompletionService, type CompletionContext } from './completion.service';
+import { CompletionService, type CompletionCaller } from './completion.service';
 import type { StreamEvent } from '../contract/stream-event';
 
 const request: ChatCompletionRequest = { model: 'fake/model', messages: [{ role: 'user', content: 'hi' }] };
@@ -100,6 +103,11 @@ class FakeDeadLetters {
   }
 }
 
+/** Provider keys as the registry parses them, for a chain of fake providers. */
+const fakeRegistry: Pick<ProviderRegistry, 'parseKeys'> = {
+  parseKeys: (header, field) => ProviderKeys.parse(header, new Set(['a', 'b', 'c', 'd', 'fake']), field),
+};
+
 /** Quick retries so failover tests do not wait on the shipped backoff. */
 const FAST: Record<string, unknown> = {
   streaming: { error_handling: { retry_delay: '1ms', max_retry_delay: '2ms' } },
@@ -128,6 +136,7 @@ async function chainHarness(
   const moduleRef = await Test.createTestingModule({
     providers: [
       CompletionService,
+      FailoverExecutor,
       ActiveStreams,
       LifecycleService,
       MetricsService,
@@ -139,6 +148,7 @@ async function chainHarness(
       { provide: RoutingService, useValue: { plan: () => targets } },
       { provide: CircuitBreakerService, useValue: circuits },
       { provide: DeadLetterService, useValue: deadLetters },
+      { provide: ProviderRegistry, useValue: fakeRegistry },
     ],
   }).compile();
   return {
@@ -155,7 +165,7 @@ async function chainHarness(
   };
 }
 
-const ctx = (signal?: AbortSignal): CompletionContext => ({ requestId: 'r1', protocol: 'sse', signal });
+const ctx = (signal?: AbortSignal): CompletionCaller => ({ requestId: 'r1', protocol: 'sse', signal });
 
 async function drain(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
   const events: StreamEvent[] = [];
@@ -206,7 +216,7 @@ describe('CompletionService', () => {
       [{ type: 'content_chunk', content: 'jane.doe@example.com', index: 0 }, done],
       [{ sanitization: { enabled: true, streams: true } }],
     );
-    const unmasked = await drain(raw.service.start(request, { ...ctx(), sanitize: false }));
+    const unmasked = await drain(raw.service.start(request, { ...ctx(), principal: { sanitize: false } }));
     expect(unmasked[0]).toMatchObject({ content: 'jane.doe@example.com' });
     const offRoute = await harness(
       [{ type: 'content_chunk', content: 'jane.doe@example.com', index: 0 }, done],

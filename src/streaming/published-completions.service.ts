@@ -6,7 +6,6 @@ import { AppConfig } from '../config/app-config';
 import type { BusSubscription } from '../events/bus-subscription';
 import { EventBus, type TopicWriter } from '../events/event-bus.service';
 import { completionTopic } from '../contract/topics';
-import type { ProviderKeys } from '../contract/provider-keys';
 import type { ChatCompletionRequest, ChatToolCall } from '../contract/chat-request';
 import { CompletionService, type CompletionStream } from './completion.service';
 import { ResultBuilder } from './result-builder';
@@ -52,7 +51,8 @@ export type PublishedEvent = StreamEvent | (TerminalEvent & { model: string; pro
 
 export interface PublishContext {
   requestId: string;
-  providerKeys?: ProviderKeys;
+  /** The caller's own provider key(s) as sent (X-Provider-Key); validated by CompletionService. */
+  providerKey?: string;
   log?: AppLogger;
   /** Who starts it: its owner, and whose sanitization claim applies. */
   principal?: Principal;
@@ -109,7 +109,8 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
         ...context,
         protocol: 'graphql',
         signal: controller.signal,
-        ...(principal?.sanitize === undefined ? {} : { sanitize: principal.sanitize }),
+        // The topic keeps every event: each follower gets the types its own principal allows (follow()).
+        ...(principal ? { principal: { sanitize: principal.sanitize } } : {}),
       },
     );
     const summary: CompletionSummary = {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DeadLetterModule } from '../dead-letter/dead-letter.module';
 import { EventsModule } from '../events/events.module';
+import { ProvidersModule } from '../providers/providers.module';
 import { RoutingModule } from '../routing/routing.module';
 import { ActiveStreams } from './active-streams.service';
 import { CompletionService } from './completion.service';
@@ -8,7 +9,7 @@ import { DrainService } from './drain.service';
 import { PublishedCompletions } from './published-completions.service';
 
 @Module({
-  imports: [RoutingModule, DeadLetterModule, EventsModule],
+  imports: [RoutingModule, ProvidersModule, DeadLetterModule, EventsModule],
   providers: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
   exports: [CompletionService, ActiveStreams, PublishedCompletions],
 })

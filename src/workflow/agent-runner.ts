@@ -150,7 +150,7 @@ export class AgentRunner {
         {
           requestId: `${summary.runId}/${transition}`,
           protocol: 'workflow',
-          ...(run.sanitize === undefined ? {} : { sanitize: run.sanitize }),
+          ...(run.sanitize === undefined ? {} : { principal: { sanitize: run.sanitize } }),
           signal: run.signal,
           log: this.log,
         },

@@ -1,6 +1,5 @@
 import { Args, Context, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { PROVIDER_KEY_HEADER } from '../../contract/provider-keys';
-import { ProviderRegistry } from '../../providers/provider-registry.service';
 import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
 import {
   type CompletionSummary,
@@ -26,7 +25,6 @@ export class CompletionsResolver {
   constructor(
     private readonly published: PublishedCompletions,
     private readonly gate: SubscriptionGate,
-    private readonly providers: ProviderRegistry,
   ) {}
 
   @Mutation(() => CompletionHandle, {
@@ -38,11 +36,10 @@ export class CompletionsResolver {
     @Context() ctx: GraphqlContext,
   ): Promise<CompletionHandle> {
     const request = validateChatRequest(toRequestBody(input));
-    const providerKeys = this.providers.parseKeys(headerOf(ctx, PROVIDER_KEY_HEADER));
     const summary = await this.published.start(request, {
       requestId: requestIdOf(ctx),
       principal: viewerOf(ctx),
-      ...(providerKeys ? { providerKeys } : {}),
+      providerKey: headerOf(ctx, PROVIDER_KEY_HEADER),
     });
     return {
       completionId: summary.completionId,

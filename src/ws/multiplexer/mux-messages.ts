@@ -108,7 +108,8 @@ export interface WorkflowMessage {
 export type ClientMessage =
   | { type: 'subscribe'; streams: StreamKind[] }
   | { type: 'unsubscribe'; streams: StreamKind[] }
-  | { type: 'completion'; id: string; request: Record<string, unknown> }
+  /** `providerKey`: the caller's own provider key(s), the grammar of the X-Provider-Key header. */
+  | { type: 'completion'; id: string; request: Record<string, unknown>; providerKey?: string }
   | { type: 'cancel'; id: string }
   | { type: 'subscribe_workflow'; workflowId: string; afterSequence?: number }
   | { type: 'unsubscribe_workflow'; workflowId: string }
@@ -177,10 +178,18 @@ export function parseClientMessage(text: string): ClientMessage {
       return { type, streams: streamKinds(message.streams) };
     case 'completion': {
       const id = idField(message, 'id');
+      const { providerKey } = message;
+      if (providerKey !== undefined && typeof providerKey !== 'string')
+        throw new MuxMessageError(
+          MuxErrorCode.InvalidMessage,
+          "'providerKey' must be a string: a key, or provider=key pairs separated by commas.",
+          'providerKey',
+          id,
+        );
       const request: Record<string, unknown> = {};
       for (const [key, field] of Object.entries(message))
-        if (key !== 'type' && key !== 'id') request[key] = field;
-      return { type, id, request };
+        if (key !== 'type' && key !== 'id' && key !== 'providerKey') request[key] = field;
+      return providerKey === undefined ? { type, id, request } : { type, id, request, providerKey };
     }
     case 'cancel':
       return { type, id: idField(message, 'id') };

@@ -7,7 +7,7 @@ import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import { AppConfig } from '../../config/app-config';
 import { CompletionService, type CompletionStream } from '../../streaming/completion.service';
 import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
-import { isTerminal, type StreamEvent } from '../../contract/stream-event';
+import type { StreamEvent } from '../../contract/stream-event';
 import type { ChatCompletionRequest } from '../../contract/chat-request';
 import { can, OPEN_PRINCIPAL, type Principal } from '../../contract/principal';
 import {
@@ -247,7 +247,7 @@ export class StreamMultiplexer {
         return;
       }
       case 'completion':
-        return this.startCompletion(state, message.id, message.request);
+        return this.startCompletion(state, message.id, message.request, message.providerKey);
     }
   }
 
@@ -267,7 +267,12 @@ export class StreamMultiplexer {
     );
   }
 
-  private startCompletion(state: ConnectionState, id: string, body: Record<string, unknown>): void {
+  private startCompletion(
+    state: ConnectionState,
+    id: string,
+    body: Record<string, unknown>,
+    providerKey?: string,
+  ): void {
     if (state.completions.has(id)) {
       throw new MuxMessageError(
         MuxErrorCode.DuplicateId,
@@ -295,7 +300,7 @@ export class StreamMultiplexer {
     // Registered before admission (rate limits are checked in Redis), so a cancel right after finds it.
     const controller = new AbortController();
     state.completions.set(id, controller);
-    void this.admit(state, id, request, controller);
+    void this.admit(state, id, request, controller, providerKey);
   }
 
   /** Rate limits (requests and a stream slot, shared by every node), then the completion itself. */
@@ -304,6 +309,7 @@ export class StreamMultiplexer {
     id: string,
     request: ChatCompletionRequest,
     controller: AbortController,
+    providerKey?: string,
   ): Promise<void> {
     const session = state.session;
     let release: (() => void) | undefined;
@@ -315,12 +321,13 @@ export class StreamMultiplexer {
         await session.hit();
         release = await session.acquireStream(`${state.id}:${id}`);
       }
-      const sanitize = session?.principal.sanitize;
       stream = this.completions.start(request, {
         requestId: `${state.id}:${id}`,
         protocol: 'ws',
+        principal: session?.principal,
+        providerKey,
+        providerKeyField: 'providerKey',
         signal: controller.signal,
-        ...(sanitize === undefined ? {} : { sanitize }),
       });
     } catch (err) {
       release?.();
@@ -345,11 +352,9 @@ export class StreamMultiplexer {
     // Content deltas, the hot path, are written from a per-completion template (one JSON.stringify of the
     // text); the rarer messages go through JSON.stringify whole.
     const contentHead = `{"type":"content_chunk","completionId":${JSON.stringify(id)},"content":`;
-    const allowed = state.session?.principal.eventTypes;
     try {
       for await (const event of stream) {
         if (state.closed) break;
-        if (allowed && !isTerminal(event) && !allowed.has(event.type)) continue;
         if (event.type === 'content_chunk')
           this.sendText(state, `${contentHead}${JSON.stringify(event.content)}}`);
         else {
