@@ -38,6 +38,8 @@ interface Harness {
   deadLetters: FakeDeadLetters;
   health: ProviderHealth;
   latency: LatencyTracker;
+  /** The caller keys each plan was asked with. */
+  plannedKeys: Array<ProviderKeys | undefined>;
 }
 
 /** Circuits as routing sees them: everything allowed unless listed as open; outcomes recorded. */
@@ -127,6 +129,7 @@ async function chainHarness(
 ): Promise<Harness> {
   const circuits = new FakeCircuits();
   const deadLetters = new FakeDeadLetters();
+  const plannedKeys: Array<ProviderKeys | undefined> = [];
   const targets = adapters.map((adapter, i) => ({
     model: fakeModel(`${adapter.id}/model`),
     adapter,
@@ -145,7 +148,12 @@ async function chainHarness(
       SanitizationService,
       { provide: AppConfig, useValue: loadConfig({ env: {}, overrides: [FAST, ...overrides] }) },
       { provide: ROOT_LOGGER, useValue: pino({ level: 'silent' }) },
-      { provide: RoutingService, useValue: { plan: () => targets } },
+      {
+        provide: RoutingService,
+        useValue: {
+          plan: (_: ChatCompletionRequest, keys?: ProviderKeys) => (plannedKeys.push(keys), targets),
+        },
+      },
       { provide: CircuitBreakerService, useValue: circuits },
       { provide: DeadLetterService, useValue: deadLetters },
       { provide: ProviderRegistry, useValue: fakeRegistry },
@@ -162,6 +170,7 @@ async function chainHarness(
     deadLetters,
     health: moduleRef.get(ProviderHealth),
     latency: moduleRef.get(LatencyTracker),
+    plannedKeys,
   };
 }
 
@@ -354,6 +363,38 @@ describe('CompletionService', () => {
       '!',
       'completed',
     ]);
+  });
+
+  it('keeps only the event types the caller may receive on a stream; complete() aggregates them all', async () => {
+    const script: FakeStep[] = [
+      { type: 'thinking', content: 'hmm' },
+      { type: 'content_chunk', content: 'a', index: 0 },
+      done,
+    ];
+    const principal = { eventTypes: new Set(['content_chunk']) };
+    const h = await harness(script);
+    expect(types(await drain(h.service.start(request, { ...ctx(), principal })))).toEqual([
+      'content_chunk',
+      'completed',
+    ]);
+    const all = await harness(script);
+    expect(await all.service.complete(request, { ...ctx(), principal })).toMatchObject({
+      reasoning: 'hmm',
+      content: 'a',
+    });
+  });
+
+  it("parses the caller's provider key for routing; a malformed one is refused before any event", async () => {
+    const h = await harness([done, done]);
+    await drain(h.service.start(request, { ...ctx(), providerKey: 'a=sk-a' }));
+    expect(h.plannedKeys[0]?.keyFor('a', undefined)).toBe('sk-a');
+    const bad = { ...ctx(), providerKey: 'sk-\u0000', providerKeyField: 'providerKey' };
+    expect(() => h.service.start(request, bad)).toThrow(
+      expect.objectContaining({ code: 'invalid_request', param: 'providerKey' }) as Error,
+    );
+    expect(() => h.service.start(request, { ...ctx(), providerKey: 'sk-\u0000' })).toThrow(/x-provider-key/);
+    expect(h.plannedKeys).toHaveLength(1);
+    expect(h.active.size).toBe(0);
   });
 
   describe('complete()', () => {

@@ -44,6 +44,12 @@ describe('parseClientMessage', () => {
     ).toEqual({ type: 'completion', id: 'a', request: { model: 'echo', messages: [], temperature: 1 } });
   });
 
+  it("keeps a completion's providerKey out of its request", () => {
+    expect(
+      parseClientMessage('{"type":"completion","id":"a","model":"echo","providerKey":"openai=sk-1"}'),
+    ).toEqual({ type: 'completion', id: 'a', request: { model: 'echo' }, providerKey: 'openai=sk-1' });
+  });
+
   it.each([
     ['not json', MuxErrorCode.InvalidMessage, undefined],
     ['[]', MuxErrorCode.InvalidMessage, undefined],
@@ -57,6 +63,7 @@ describe('parseClientMessage', () => {
     ['{"type":"completion","model":"echo"}', MuxErrorCode.InvalidMessage, 'id'],
     ['{"type":"completion","id":""}', MuxErrorCode.InvalidMessage, 'id'],
     ['{"type":"completion","id":"has space"}', MuxErrorCode.InvalidMessage, 'id'],
+    ['{"type":"completion","id":"a","providerKey":["sk-1"]}', MuxErrorCode.InvalidMessage, 'providerKey'],
     [`{"type":"cancel","id":"${'x'.repeat(129)}"}`, MuxErrorCode.InvalidMessage, 'id'],
     ['{"type":"subscribe_workflow","workflowId":5}', MuxErrorCode.InvalidMessage, 'workflowId'],
   ])('refuses %s with %s', (text, code, param) => {
