@@ -14,7 +14,7 @@ import { waitFor } from './support/wait';
 import { WsTestClient } from './support/ws-client';
 import { createWorkflow, getRun, startRun } from './support/workflows';
 
-/** Every denial on every protocol (README "Authentication"), on one app that requires tokens. */
+/** Every denial on every protocol (docs/auth.md), on one app that requires tokens. */
 
 const ALICE = token({ sub: 'alice' });
 const BOB = token({ sub: 'bob' });

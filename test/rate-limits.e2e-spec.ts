@@ -7,7 +7,7 @@ import { waitFor } from './support/wait';
 import { WsTestClient } from './support/ws-client';
 
 /**
- * Per-user rate limits (README "Authentication"), shared by two nodes through Redis: requests per minute and
+ * Per-user rate limits (docs/auth.md), shared by two nodes through Redis: requests per minute and
  * concurrent streams, on REST, SSE, WebSocket and GraphQL. Each test uses users of its own, so counts never
  * leak between tests.
  */

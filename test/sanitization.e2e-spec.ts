@@ -16,7 +16,7 @@ import { createWorkflow, getRun, oneStep, startRun } from './support/workflows';
 import { rawText, WsTestClient } from './support/ws-client';
 
 /**
- * Streaming PII sanitization (README "Sanitization"): what leaves the service on every protocol is masked, an
+ * Streaming PII sanitization (docs/sanitization.md): what leaves the service on every protocol is masked, an
  * entity split across chunks included; near misses pass; routes and token claims turn it on or off; dead
  * letters and logs are masked too.
  */

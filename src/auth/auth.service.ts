@@ -33,7 +33,7 @@ interface TokenWatch {
 const REVOKED = 'The token has been revoked.';
 
 /**
- * Authentication, authorization and per-user rate limits for every edge (README "Authentication"). With
+ * Authentication, authorization and per-user rate limits for every edge (docs/auth.md). With
  * `auth.mode: none` everyone is the open principal (allowed everything, never limited) and a warning says so
  * at boot.
  */
@@ -68,7 +68,7 @@ export class AuthService implements OnModuleInit, OnApplicationShutdown {
         : `server.host is ${host}: anyone on the network can use it and the provider keys`;
       this.log.warn(
         `auth.mode is none: every edge is open to anyone who can reach it (${reach}). Development only; ` +
-          'NODE_ENV=production refuses to boot like this. Set auth.mode: jwt (README "Authentication").',
+          'NODE_ENV=production refuses to boot like this. Set auth.mode: jwt (docs/auth.md).',
       );
       return;
     }

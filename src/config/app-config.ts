@@ -35,7 +35,7 @@ export class ShutdownConfig {
   @Duration() readiness_grace!: number;
 }
 
-/** Browser access (README "CORS"). */
+/** Browser access (docs/auth.md#browsers). */
 export class CorsConfig {
   /** Origins (`https://app.example.com`) allowed to call from a browser, with credentials; `*` allows any
    * origin without credentials. A request whose Origin is not listed is refused (403). */
@@ -101,7 +101,7 @@ export class SseProtocolConfig {
 }
 
 /**
- * GraphQL (README "GraphQL limits"): every document, over HTTP and graphql-ws alike, is measured before it is
+ * GraphQL (docs/security.md#graphql-authentication-first-query-limits-introspection): every document, over HTTP and graphql-ws alike, is measured before it is
  * validated or run; each limit refused names itself (`extensions.limit`) with its `max` and the `actual` value.
  */
 export class GraphqlProtocolConfig {
@@ -377,7 +377,7 @@ export class JwtConfig {
   @IsBoolean() require_expiry = true;
 }
 
-/** Which token claims carry what (README "Permissions"). */
+/** Which token claims carry what (docs/auth.md#permissions). */
 export class ClaimsConfig {
   @IsString() @IsNotEmpty() user_id = 'sub';
   /** An array of `<type>:<read|write>` (or an OAuth `scope` string with the same entries). */
@@ -458,7 +458,7 @@ export class CustomPiiRule {
   @IsInt() @Min(1) @Max(1024) max_length = 64;
 }
 
-/** Streaming PII masking (README "Sanitization"). */
+/** Streaming PII masking (docs/sanitization.md). */
 export class SanitizationConfig {
   /** The master switch: off, nothing is masked anywhere (streams, dead letters, logs). */
   @IsBoolean() enabled!: boolean;
@@ -482,8 +482,8 @@ export class SanitizationConfig {
   @IsInt() @Min(16) @Max(4096) max_holdback = 256;
 }
 
-/** Petri-net workflows (README "Workflows"). */
-/** Webhook actions' outbound requests (README "Workflows: webhooks"). */
+/** Petri-net workflows (docs/workflows.md). */
+/** Webhook actions' outbound requests (docs/security.md#workflows-guard-patterns-and-webhooks). */
 export class WebhooksConfig {
   /**
    * What webhooks may reach besides public addresses: hostnames (`hooks.internal`; `*.corp.example` for any

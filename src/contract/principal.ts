@@ -1,4 +1,4 @@
-/** Stream types a token grants `read` / `write` on (README "Authentication"). */
+/** Stream types a token grants `read` / `write` on (docs/auth.md). */
 export const STREAM_TYPES = ['completion', 'workflow', 'agent', 'system'] as const;
 export type StreamType = (typeof STREAM_TYPES)[number];
 

@@ -28,7 +28,7 @@ type Settings = Pick<
 >;
 
 /**
- * The recovery table (README "Routing and failover"), one row per error kind:
+ * The recovery table (docs/routing.md), one row per error kind:
  * - connection_lost: the same provider again with exponential backoff and jitter, up to max_retries; then next.
  * - provider_timeout: next (a stalled provider is not waited for twice).
  * - rate_limit_exceeded: next at once if one is left; else wait the provider's retry-after when it is at most

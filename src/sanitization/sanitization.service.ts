@@ -17,7 +17,7 @@ export function createSanitizer(config: SanitizationConfig): PiiSanitizer {
 }
 
 /**
- * PII masking of what leaves the service (README "Sanitization"): completion events on every protocol (per
+ * PII masking of what leaves the service (docs/sanitization.md): completion events on every protocol (per
  * route, or as the caller's token claims), dead letters, and logs.
  */
 @Injectable()
