@@ -10,6 +10,6 @@ import { PublishedCompletions } from './published-completions.service';
 @Module({
   imports: [RoutingModule, DeadLetterModule, EventsModule],
   providers: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
-  exports: [CompletionService, ActiveStreams, PublishedCompletions],
+  exports: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
 })
 export class StreamingModule {}
