@@ -13,7 +13,8 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
 import { CompletionService } from '../streaming/completion.service';
-import { bullPrefix, RedisGate, REPLAY_QUEUE, workerConnection } from '../dead-letter/bull';
+import { bullPrefix, REPLAY_QUEUE, workerConnection } from '../dead-letter/dead-letter-queues';
+import { RedisGate } from '../dead-letter/redis-gate';
 import { withDeadline } from '../common/with-deadline';
 import type { DeadLetter, ReplayOutcome } from '../dead-letter/dead-letter';
 import {

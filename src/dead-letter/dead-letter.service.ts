@@ -15,7 +15,8 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
 import { withDeadline } from '../common/with-deadline';
-import { bullPrefix, DEAD_LETTER_QUEUE, RedisGate } from './bull';
+import { bullPrefix, DEAD_LETTER_QUEUE } from './dead-letter-queues';
+import { RedisGate } from './redis-gate';
 import {
   type DeadLetter,
   isDeadLetterId,

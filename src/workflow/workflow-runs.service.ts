@@ -25,7 +25,7 @@ import type { WorkflowFeed } from './workflow-feed';
 import { AGENT_STATUS_TOPIC, AgentRunner } from './agent-runner';
 import { RunExecution } from './run-execution';
 import { AddressAllowList } from '../common/net/address-allow-list';
-import { WebhookClient } from './webhook';
+import { WebhookClient } from './webhook-client';
 import { WorkflowError } from './workflow.error';
 import { withDeadline } from '../common/with-deadline';
 import { AuthError } from '../auth/auth.error';
