@@ -15,7 +15,7 @@ import { afterOf, SubscriptionGate } from '../subscription-gate';
 import { EventFilter, SystemEvent } from '../types/system.types';
 import { AgentStreamEvent, WorkflowStreamEvent } from '../types/workflow.types';
 import { Requires } from '../../auth/access.decorators';
-import { eventFilter } from '../../auth/event-filter';
+import { eventVisibility } from '../../auth/event-visibility';
 import { type GraphqlContext, viewerOf } from '../graphql-context';
 
 /** Workflow, agent and system event subscriptions, all on the Redis-backed bus. */
@@ -62,7 +62,7 @@ export class EventsResolver {
       // An execution belongs to its run's owner.
       const agent = await this.bus.summary<{ runId?: string }>(topic);
       if (agent?.runId !== undefined) await this.runs.get(agent.runId, viewer);
-      const accept = eventFilter<AgentBusEvent>(viewer, false);
+      const accept = eventVisibility<AgentBusEvent>(viewer, false);
       const subscription = await this.bus.follow<AgentBusEvent>(topic, {
         overflow,
         ...after,
