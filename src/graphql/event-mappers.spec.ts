@@ -4,7 +4,7 @@ import {
   SEVERITIES,
   SYSTEM_EVENT_TYPES,
   type SystemEvent as BusSystemEvent,
-} from '../system/system-events.service';
+} from '../system/system-event';
 import {
   AGENT_EVENT_TYPES,
   type AgentBusEvent,

@@ -2,12 +2,12 @@ import { Args, Context, ID, Int, Resolver, Subscription } from '@nestjs/graphql'
 import { RequestErrorCode, DomainError } from '../../contract/error-code';
 import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
 import { EventBus } from '../../events/event-bus.service';
-import {
-  type Severity as BusSeverity,
-  type SystemEvent as BusSystemEvent,
-  type SystemEventType as BusSystemEventType,
-  SystemEvents,
-} from '../../system/system-events.service';
+import type {
+  Severity as BusSeverity,
+  SystemEvent as BusSystemEvent,
+  SystemEventType as BusSystemEventType,
+} from '../../system/system-event';
+import { SystemEvents } from '../../system/system-events.service';
 import { type AgentBusEvent, agentTopic, type WorkflowBusEvent } from '../../contract/topics';
 import { WorkflowRuns } from '../../workflow/workflow-runs.service';
 import { toAgentEvent, toSystemEvent, toWorkflowEvent } from '../event-mappers';
