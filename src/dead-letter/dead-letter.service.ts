@@ -198,7 +198,10 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
 
   /** Every letter meeting the criteria, newest failure first, at most `limit`. */
   async select(criteria: DeadLetterCriteria, limit: number): Promise<DeadLetter[]> {
-    return newestFirst((await this.scan()).filter((letter) => meetsCriteria(letter, criteria))).slice(0, limit);
+    return newestFirst((await this.scan()).filter((letter) => meetsCriteria(letter, criteria))).slice(
+      0,
+      limit,
+    );
   }
 
   async get(id: string): Promise<DeadLetter | undefined> {
