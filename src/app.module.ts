@@ -10,7 +10,7 @@ import { OpenAiExceptionFilter } from './common/filters/openai-exception.filter'
 import type { AppLogger } from './common/logging/logger';
 import { LoggingModule } from './common/logging/logging.module';
 import type { AppConfig } from './config/app-config';
-import { AppConfigModule } from './config/config.module';
+import { AppConfigModule } from './config/app-config.module';
 import { GraphqlModule } from './graphql/graphql.module';
 import { HealthModule } from './health/health.module';
 import { HttpModule } from './http/http.module';

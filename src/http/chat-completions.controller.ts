@@ -11,7 +11,7 @@ import { PROVIDER_KEY_HEADER } from '../contract/provider-keys';
 import { ProviderRegistry } from '../providers/provider-registry.service';
 import { EventSourceAuth, Requires } from '../auth/access.decorators';
 import { principalOf } from '../auth/auth.guard';
-import { allowedEvents } from '../auth/event-filter';
+import { allowedEvents } from '../auth/event-visibility';
 import { AuthService, withStreamSlot } from '../auth/auth.service';
 
 /** OpenAI Chat Completions over HTTP: JSON, SSE (POST), and SSE for EventSource (GET). */
