@@ -1,7 +1,7 @@
 import type { AppLogger } from '../../common/logging/logger';
 import type { ChatCompletionRequest } from '../../contract/chat-request';
 import type { StreamEvent } from '../../contract/stream-event';
-import { allowedEvents } from '../../auth/event-filter';
+import { allowedEvents } from '../../auth/event-visibility';
 import type { CompletionService, CompletionStream } from '../../streaming/completion.service';
 import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
 import { MuxErrorCode, MuxMessageError, type ServerMessage } from '../mux-messages';
