@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AdminModule } from './admin/admin.module';
+import { ShutdownSequence } from './app.shutdown';
+import { StreamingModule } from './streaming/streaming.module';
 import { AnalyticsModule } from './analytics/analytics.module';
 import { AuthModule } from './auth/auth.module';
 import { SanitizationModule } from './sanitization/sanitization.module';
@@ -8,7 +10,7 @@ import { OpenAiExceptionFilter } from './common/filters/openai-exception.filter'
 import type { AppLogger } from './common/logging/logger';
 import { LoggingModule } from './common/logging/logging.module';
 import type { AppConfig } from './config/app-config';
-import { AppConfigModule } from './config/config.module';
+import { AppConfigModule } from './config/app-config.module';
 import { GraphqlModule } from './graphql/graphql.module';
 import { HealthModule } from './health/health.module';
 import { HttpModule } from './http/http.module';
@@ -34,8 +36,9 @@ export class AppModule {
         ...(config.streaming.protocols.websocket.enabled ? [WsModule] : []),
         ...(config.streaming.protocols.graphql.enabled ? [GraphqlModule] : []),
         AdminModule.forRoot(config),
+        StreamingModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: OpenAiExceptionFilter }],
+      providers: [{ provide: APP_FILTER, useClass: OpenAiExceptionFilter }, ShutdownSequence],
     };
   }
 }

@@ -153,9 +153,9 @@ describe('failover before the first token', () => {
   it('a 429 moves to the backup at once, without waiting for the retry-after', async () => {
     primary.fail('rate_limit', { retryAfterSeconds: 30 });
     backup.reply({ text: ['no wait'] });
-    const started = Date.now();
+    // The retry-after (30 s) outlasts the test's own timeout (20 s): the backup's answer arriving at all means
+    // it was asked while the primary's retry-after still ran.
     expect((await streamed(PRIMARY)).text).toBe('no wait');
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(primary.requests).toHaveLength(1);
   });
 
@@ -275,8 +275,7 @@ describe('a failure after the first token', () => {
 });
 
 async function waitForAbort(fake: VendorFake): Promise<void> {
-  for (let i = 0; i < 100 && fake.stats.clientAborts === 0; i++) await new Promise((r) => setTimeout(r, 20));
-  expect(fake.stats.clientAborts).toBeGreaterThan(0);
+  await waitFor('the upstream request to be aborted', () => fake.stats.clientAborts > 0);
 }
 
 describe('circuits and key health through the public API', () => {

@@ -73,7 +73,9 @@ describe('GraphQL across two instances sharing Redis', () => {
   it('a completion started on A streams, whole and in order, to a subscriber on B that joined mid-stream', async () => {
     const [created] = await onA.collect<Created>(CREATE_COMPLETION, { input: echoInput(TEXT) });
     const id = created!.data!.createCompletion.completionId;
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Mid-stream: a subscriber on A has seen events already.
+    const first = onA.run<Streamed>(COMPLETION_STREAM, { id });
+    await waitFor('some events out already', () => first.results.length >= 3);
     const events = (await onB.collect<Streamed>(COMPLETION_STREAM, { id })).map(
       (r) => r.data!.completionStream,
     );

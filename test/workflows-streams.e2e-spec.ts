@@ -458,9 +458,9 @@ describe('workflow streams at shutdown', () => {
     const run = await startRun(app.url, 'forever', {});
     const runStream = runEvents(app.url, run.runId);
     await waitFor('the agent', async () => (await getRun(app.url, run.runId)).agents.length === 1);
-    const started = Date.now();
+    // The run would go on for two minutes: close() resolving at all (within the test's 15 s) means the 300 ms
+    // drain timeout cut it, and the ERROR frame below says how.
     await app.close();
-    expect(Date.now() - started).toBeLessThan(5_000);
     const { data } = await runStream;
     expect(data.at(-1)).toMatchObject({
       type: 'ERROR',

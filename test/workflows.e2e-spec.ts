@@ -362,7 +362,10 @@ describe('workflows over REST and SSE', () => {
   it('gives a late subscriber the whole history, resumes after an id, and tells a finished EventSource to stop', async () => {
     const run = await startRun(t.url, 'content_creation', { topic: 'late' });
     const whole = await runEvents(t.url, run.runId);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(
+      'the run to be finished',
+      async () => (await getRun(t.url, run.runId)).status === 'completed',
+    );
     const late = await runEvents(t.url, run.runId);
     expect(late.data).toEqual(whole.data);
 

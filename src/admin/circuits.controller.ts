@@ -18,7 +18,7 @@ export class CircuitsController {
 
   @Get()
   async list(@Query('state') state?: unknown): Promise<{ data: CircuitView[] }> {
-    const wanted = stateFilter(state);
+    const wanted = wantedState(state);
     const all = await this.circuits.list();
     return { data: wanted ? all.filter((c) => c.state === wanted) : all };
   }
@@ -33,7 +33,7 @@ export class CircuitsController {
   }
 }
 
-function stateFilter(state: unknown): CircuitState | undefined {
+function wantedState(state: unknown): CircuitState | undefined {
   if (state === undefined || isCircuitState(state)) return state;
   throw new CompletionError(
     RequestErrorCode.InvalidRequest,

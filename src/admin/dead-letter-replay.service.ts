@@ -13,14 +13,15 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
 import { CompletionService } from '../streaming/completion.service';
-import { bullPrefix, RedisGate, REPLAY_QUEUE, workerConnection } from '../dead-letter/bull';
+import { bullPrefix, REPLAY_QUEUE, workerConnection } from '../dead-letter/dead-letter-queues';
+import { RedisGate } from '../dead-letter/redis-gate';
 import { withDeadline } from '../common/with-deadline';
 import type { DeadLetter, ReplayOutcome } from '../dead-letter/dead-letter';
 import {
   DEFAULT_BATCH_LIMIT,
-  type DeadLetterFilter,
+  type DeadLetterCriteria,
   MAX_BATCH_LIMIT,
-} from '../dead-letter/dead-letter-filter';
+} from '../dead-letter/dead-letter-query';
 import { DeadLetterService } from '../dead-letter/dead-letter.service';
 
 interface ReplayJobData {
@@ -134,9 +135,9 @@ export class DeadLetterReplayService
     return { deadLetterId: id, outcome: await this.outcomeOf(queued.jobId), replayed: true };
   }
 
-  /** Queues a replay of every letter matching the filter (newest first, at most `limit`) without waiting. */
-  async replayMatching(filter: DeadLetterFilter, limit = DEFAULT_BATCH_LIMIT): Promise<BatchReplay> {
-    const letters = await this.deadLetters.select(filter, Math.min(limit, MAX_BATCH_LIMIT));
+  /** Queues a replay of every letter matching the criteria (newest first, at most `limit`) without waiting. */
+  async replayMatching(criteria: DeadLetterCriteria, limit = DEFAULT_BATCH_LIMIT): Promise<BatchReplay> {
+    const letters = await this.deadLetters.select(criteria, Math.min(limit, MAX_BATCH_LIMIT));
     const ids: string[] = [];
     for (let i = 0; i < letters.length; i += ENQUEUE_CHUNK) {
       const chunk = letters.slice(i, i + ENQUEUE_CHUNK);

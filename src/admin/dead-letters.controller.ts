@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@ne
 import { AdminOnly } from '../auth/access.decorators';
 import { CompletionError, RequestErrorCode } from '../contract/error-code';
 import type { DeadLetter } from '../dead-letter/dead-letter';
-import type { DeadLetterPage } from '../dead-letter/dead-letter-filter';
+import type { DeadLetterPage } from '../dead-letter/dead-letter-query';
 import { type BatchReplay, DeadLetterReplayService, type ReplayResult } from './dead-letter-replay.service';
 import { DeadLetterService } from '../dead-letter/dead-letter.service';
 import { parseBatchReplay, parseListQuery } from './dead-letters.dto';
@@ -21,12 +21,12 @@ export class DeadLettersController {
     return this.deadLetters.list(parseListQuery(query));
   }
 
-  /** Queues replays of the letters a filter selects; the outcomes appear on each letter. */
+  /** Queues replays of the letters the criteria select; the outcomes appear on each letter. */
   @Post('replay')
   @HttpCode(202)
   async replayMatching(@Body() body: unknown): Promise<{ data: BatchReplay }> {
-    const { filter, limit } = parseBatchReplay(body);
-    return { data: await this.replays.replayMatching(filter, limit) };
+    const { criteria, limit } = parseBatchReplay(body);
+    return { data: await this.replays.replayMatching(criteria, limit) };
   }
 
   @Get(':id')

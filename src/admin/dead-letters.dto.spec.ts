@@ -52,11 +52,11 @@ describe('dead-letter admin inputs', () => {
     expect(refusal(() => parseListQuery(query))).toEqual({ code: RequestErrorCode.InvalidRequest, param });
   });
 
-  it('reads a batch replay body: filter, ids and limit (default 100)', () => {
-    expect(parseBatchReplay(undefined)).toEqual({ filter: {}, limit: 100 });
-    expect(parseBatchReplay({})).toEqual({ filter: {}, limit: 100 });
+  it('reads a batch replay body: criteria, ids and limit (default 100)', () => {
+    expect(parseBatchReplay(undefined)).toEqual({ criteria: {}, limit: 100 });
+    expect(parseBatchReplay({})).toEqual({ criteria: {}, limit: 100 });
     expect(parseBatchReplay({ kind: 'connection_lost', ids: [ID], limit: 1000 })).toEqual({
-      filter: { kind: 'connection_lost', ids: [ID] },
+      criteria: { kind: 'connection_lost', ids: [ID] },
       limit: 1000,
     });
   });

@@ -3,11 +3,11 @@ import { isObject } from '../common/is-object';
 import { isDeadLetterId } from '../dead-letter/dead-letter';
 import {
   DEFAULT_BATCH_LIMIT,
-  type DeadLetterFilter,
+  type DeadLetterCriteria,
   type DeadLetterQuery,
   MAX_BATCH_LIMIT,
   MAX_LIST_LIMIT,
-} from '../dead-letter/dead-letter-filter';
+} from '../dead-letter/dead-letter-query';
 
 /**
  * Hand-written validation of the dead-letter admin API's inputs (an admin path: no class-validator needed).
@@ -15,7 +15,7 @@ import {
  */
 
 export interface BatchReplayRequest {
-  filter: DeadLetterFilter;
+  criteria: DeadLetterCriteria;
   limit: number;
 }
 
@@ -28,47 +28,47 @@ const MAX_PROVIDER = 128;
 export function parseListQuery(query: unknown): DeadLetterQuery {
   const fields = isObject(query) ? query : {};
   rejectUnknown(fields, LIST_KEYS, 'query parameter');
-  const out: DeadLetterQuery = parseFilter(fields);
+  const out: DeadLetterQuery = parseCriteria(fields);
   if (fields.limit !== undefined) out.limit = integer(fields.limit, 'limit', 1, MAX_LIST_LIMIT);
   if (fields.offset !== undefined) out.offset = integer(fields.offset, 'offset', 0, Number.MAX_SAFE_INTEGER);
   return out;
 }
 
-/** `POST /admin/dead-letters/replay` body: the list filter plus `ids` and `limit` (1..1000, default 100). */
+/** `POST /admin/dead-letters/replay` body: the list criteria plus `ids` and `limit` (1..1000, default 100). */
 export function parseBatchReplay(body: unknown): BatchReplayRequest {
-  if (body === undefined || body === null) return { filter: {}, limit: DEFAULT_BATCH_LIMIT };
+  if (body === undefined || body === null) return { criteria: {}, limit: DEFAULT_BATCH_LIMIT };
   if (!isObject(body)) throw invalid('The request body must be a JSON object.');
   rejectUnknown(body, BATCH_KEYS, 'field');
-  const filter = parseFilter(body);
+  const criteria = parseCriteria(body);
   if (body.ids !== undefined) {
     const { ids } = body;
     if (!Array.isArray(ids) || ids.length > MAX_BATCH_LIMIT || !ids.every(isIdString))
       throw invalid(`ids must be an array of at most ${MAX_BATCH_LIMIT} dead-letter ids (dl-…).`, 'ids');
-    filter.ids = ids;
+    criteria.ids = ids;
   }
   const limit =
     body.limit === undefined ? DEFAULT_BATCH_LIMIT : integer(body.limit, 'limit', 1, MAX_BATCH_LIMIT, true);
-  return { filter, limit };
+  return { criteria, limit };
 }
 
-function parseFilter(fields: Record<string, unknown>): DeadLetterFilter {
-  const filter: DeadLetterFilter = {};
+function parseCriteria(fields: Record<string, unknown>): DeadLetterCriteria {
+  const criteria: DeadLetterCriteria = {};
   if (fields.kind !== undefined) {
     if (typeof fields.kind !== 'string' || !KINDS.has(fields.kind))
       throw invalid(`kind must be one of ${[...KINDS].join(', ')}.`, 'kind');
-    filter.kind = fields.kind;
+    criteria.kind = fields.kind;
   }
   if (fields.provider !== undefined) {
     const { provider } = fields;
     if (typeof provider !== 'string' || provider === '' || provider.length > MAX_PROVIDER)
       throw invalid('provider must be a provider id.', 'provider');
-    filter.provider = provider;
+    criteria.provider = provider;
   }
-  if (fields.since !== undefined) filter.since = instant(fields.since, 'since');
-  if (fields.until !== undefined) filter.until = instant(fields.until, 'until');
-  if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until)
+  if (fields.since !== undefined) criteria.since = instant(fields.since, 'since');
+  if (fields.until !== undefined) criteria.until = instant(fields.until, 'until');
+  if (criteria.since !== undefined && criteria.until !== undefined && criteria.since > criteria.until)
     throw invalid('since must not be after until.', 'since');
-  return filter;
+  return criteria;
 }
 
 /** An ISO 8601 date or date-time, normalized to UTC ISO. */

@@ -125,8 +125,8 @@ describe('RevocationList (real Redis)', () => {
 
   it('lists what is in force, newest first', async () => {
     const a = await node();
-    await a.revoke({ kind: 'jti', value: 'first' }, undefined);
-    await new Promise((resolve) => setTimeout(resolve, 5)); // distinct revokedAt
+    const first = await a.revoke({ kind: 'jti', value: 'first' }, undefined);
+    await waitFor(() => Date.now() > first.revokedAt); // the next one gets a later revokedAt
     await a.revoke({ kind: 'sub', value: 'bob' }, 'root');
     expect((await a.list()).map((e) => `${e.kind}:${e.value}`)).toEqual(['sub:bob', 'jti:first']);
   });

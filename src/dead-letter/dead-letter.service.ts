@@ -15,7 +15,8 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { RedisService } from '../redis/redis.service';
 import { withDeadline } from '../common/with-deadline';
-import { bullPrefix, DEAD_LETTER_QUEUE, RedisGate } from './bull';
+import { bullPrefix, DEAD_LETTER_QUEUE } from './dead-letter-queues';
+import { RedisGate } from './redis-gate';
 import {
   type DeadLetter,
   isDeadLetterId,
@@ -24,13 +25,13 @@ import {
   type ReplayOutcome,
 } from './dead-letter';
 import {
-  type DeadLetterFilter,
+  type DeadLetterCriteria,
   type DeadLetterPage,
   type DeadLetterQuery,
-  matchesFilter,
+  meetsCriteria,
   newestFirst,
   pageOf,
-} from './dead-letter-filter';
+} from './dead-letter-query';
 import { configuredSecrets, type LetterSecrets, scrubLetter } from './dead-letter-scrub';
 import { DeadLetterSpool } from './dead-letter-spool';
 import { SanitizationService } from '../sanitization/sanitization.service';
@@ -195,9 +196,12 @@ export class DeadLetterService implements OnModuleInit, OnApplicationBootstrap, 
     return pageOf(await this.scan(), query);
   }
 
-  /** Every letter matching the filter, newest failure first, at most `limit`. */
-  async select(filter: DeadLetterFilter, limit: number): Promise<DeadLetter[]> {
-    return newestFirst((await this.scan()).filter((letter) => matchesFilter(letter, filter))).slice(0, limit);
+  /** Every letter meeting the criteria, newest failure first, at most `limit`. */
+  async select(criteria: DeadLetterCriteria, limit: number): Promise<DeadLetter[]> {
+    return newestFirst((await this.scan()).filter((letter) => meetsCriteria(letter, criteria))).slice(
+      0,
+      limit,
+    );
   }
 
   async get(id: string): Promise<DeadLetter | undefined> {

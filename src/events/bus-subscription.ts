@@ -9,7 +9,7 @@ export interface BusEnvelope<T> {
 }
 
 export interface BusSubscriptionOptions<T> {
-  /** Only events it accepts are delivered (filters of live-only topics). */
+  /** Only events it accepts are delivered (a subscriber's predicate on a live-only topic). */
   accept?: (event: T) => boolean;
   /** Envelopes queued for a reader that does not keep up; past it the subscription fails with `overflow()`. */
   maxQueued: number;

@@ -1,10 +1,6 @@
 import { StreamErrorCode } from '../contract/error-code';
 import type { BusEnvelope } from '../events/bus-subscription';
-import {
-  SEVERITIES,
-  SYSTEM_EVENT_TYPES,
-  type SystemEvent as BusSystemEvent,
-} from '../system/system-events.service';
+import { SEVERITIES, SYSTEM_EVENT_TYPES, type SystemEvent as BusSystemEvent } from '../system/system-event';
 import {
   AGENT_EVENT_TYPES,
   type AgentBusEvent,

@@ -1,5 +1,5 @@
 import type { BusEnvelope } from '../events/bus-subscription';
-import type { SystemEvent as BusSystemEvent } from '../system/system-events.service';
+import type { SystemEvent as BusSystemEvent } from '../system/system-event';
 import type { AgentBusEvent, WorkflowBusEvent } from '../contract/topics';
 import type { PublishedEvent } from '../streaming/published-completions.service';
 import type { Usage as UsageValue } from '../contract/stream-event';

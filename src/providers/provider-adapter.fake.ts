@@ -10,7 +10,7 @@ export type FakeStep =
   WithoutId<StreamEvent> | { throws: unknown } | { sleepMs: number } | { hangUntilAborted: true };
 
 /** A provider adapter that plays a script, for tests of everything above the adapter interface. */
-export class FakeAdapter implements ProviderAdapter {
+export class ProviderAdapterFake implements ProviderAdapter {
   readonly type = 'simulated' as const;
   readonly framing: Framing = 'none';
   readonly configured = true;

@@ -5,7 +5,7 @@ import { OllamaAdapter } from './adapters/ollama/ollama.adapter';
 import { AnthropicAdapter } from './adapters/anthropic/anthropic.adapter';
 import { GoogleAdapter } from './adapters/google/google.adapter';
 import { OpenAiAdapter } from './adapters/openai/openai.adapter';
-import { GenericOpenAiAdapter } from './adapters/openai-compatible/openai-compatible.adapter';
+import { OpenAiCompatibleAdapter } from './adapters/openai-compatible/openai-compatible.adapter';
 import { OpenRouterAdapter } from './adapters/openrouter/openrouter.adapter';
 import { SimulatedAdapter } from './adapters/simulated/simulated.adapter';
 import type { AdapterDeps } from './http/http-provider.adapter';
@@ -20,7 +20,7 @@ const FACTORIES: Record<ProviderType, AdapterFactory> = {
   simulated: (id, config) => new SimulatedAdapter(id, config),
   openai: (id, config, deps) => new OpenAiAdapter(id, config, deps),
   openrouter: (id, config, deps) => new OpenRouterAdapter(id, config, deps),
-  'openai-compatible': (id, config, deps) => new GenericOpenAiAdapter(id, config, deps),
+  'openai-compatible': (id, config, deps) => new OpenAiCompatibleAdapter(id, config, deps),
   ollama: (id, config, deps) => new OllamaAdapter(id, config, deps),
   anthropic: (id, config, deps) => new AnthropicAdapter(id, config, deps),
   google: (id, config, deps) => new GoogleAdapter(id, config, deps),

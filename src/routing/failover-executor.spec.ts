@@ -4,7 +4,11 @@ import { loadConfig } from '../config/config.loader';
 import type { ChatCompletionRequest } from '../contract/chat-request';
 import { CompletionError, StreamErrorCode } from '../contract/error-code';
 import type { StreamEvent } from '../contract/stream-event';
-import { FakeAdapter, type FakeStep, fakeModel } from '../providers/provider-adapter.fake';
+import {
+  ProviderAdapterFake as FakeAdapter,
+  type FakeStep,
+  fakeModel,
+} from '../providers/provider-adapter.fake';
 import { ProviderError } from '../providers/provider.error';
 import type { CircuitBreakerService } from './circuit-breaker.service';
 import {

@@ -197,7 +197,7 @@ function dedupe(entries: CatalogueEntry[]): CatalogueEntry[] {
   });
 }
 
-/** OpenRouter's `provider` object: only / ignore filter, sort reorders, order puts named providers first. */
+/** OpenRouter's `provider` object: only / ignore select providers, sort reorders, order puts named providers first. */
 function applyPreferences(
   chain: CatalogueEntry[],
   prefs: ProviderPreferences | undefined,

@@ -1,5 +1,5 @@
 import { ModelConfig } from '../config/app-config';
-import { FakeAdapter } from '../providers/provider-adapter.fake';
+import { ProviderAdapterFake } from '../providers/provider-adapter.fake';
 import type { CatalogueEntry } from '../providers/model-catalogue.service';
 import type { ChatCompletionRequest } from '../contract/chat-request';
 import { estimatePromptTokens, estimatedCost, orderByStrategy, type StrategyInputs } from './strategies';
@@ -12,7 +12,7 @@ function entry(id: string, pricing?: { prompt: number; completion: number }): Ca
     options: {},
     pricing,
   });
-  return { model, adapter: new FakeAdapter([], id.split('/')[0]), source: 'config' };
+  return { model, adapter: new ProviderAdapterFake([], id.split('/')[0]), source: 'config' };
 }
 
 const request: ChatCompletionRequest = {

@@ -1,7 +1,7 @@
-import { PiiRuleSet, type PiiMatch, type SanitizerOptions } from './pii-rules';
+import { PiiRuleSet, type PiiMatch, type SanitizerOptions } from './pii-rule-set';
 import { StreamSanitizer } from './stream-sanitizer';
 
-export type { PiiMatch, SanitizerOptions } from './pii-rules';
+export type { PiiMatch, SanitizerOptions } from './pii-rule-set';
 export { StreamSanitizer } from './stream-sanitizer';
 
 export const REDACTED = '[redacted]';

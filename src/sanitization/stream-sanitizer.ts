@@ -1,11 +1,6 @@
-import {
-  CONTEXT_CHARS,
-  inSet,
-  type Candidate,
-  type PiiRuleSet,
-  type RunMask,
-  type SecretRun,
-} from './pii-rules';
+import { inSet } from './pii-detectors';
+import type { RunMask } from './pii-masker';
+import { CONTEXT_CHARS, type Candidate, type PiiRuleSet, type SecretRun } from './pii-rule-set';
 
 /**
  * Masks one stream of text arriving in chunks (LLM deltas), so that `push(c1) + … + push(cn) + flush()` equals

@@ -6,7 +6,11 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { loadConfig } from '../config/config.loader';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
-import { FakeAdapter, type FakeStep, fakeModel } from '../providers/provider-adapter.fake';
+import {
+  ProviderAdapterFake as FakeAdapter,
+  type FakeStep,
+  fakeModel,
+} from '../providers/provider-adapter.fake';
 import { ProviderError } from '../providers/provider.error';
 import { ProviderRegistry } from '../providers/provider-registry.service';
 import { ProviderKeys } from '../contract/provider-keys';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { MetricsService, type Protocol, type StreamOutcome } from '../analytics/metrics.service';
-import { allowedEvents } from '../auth/event-filter';
+import { allowedEvents } from '../auth/event-visibility';
 import { CompletionError, StreamErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompletionError, StreamErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
@@ -13,10 +13,11 @@ const FINAL_FRAME_GRACE_MS = 2_000;
 /**
  * Graceful shutdown (SIGTERM in Kubernetes): readiness turns 503, new work is refused after
  * `server.shutdown.readiness_grace`, in-flight streams get `drain_timeout` to finish, and any still open are
- * ended with a `service_unavailable` error frame, never cut silently. Runs before the HTTP server closes.
+ * ended with a `service_unavailable` error frame, never cut silently. Runs first on shutdown (the root module's
+ * ShutdownSequence calls it), before the HTTP server closes.
  */
 @Injectable()
-export class DrainService implements BeforeApplicationShutdown {
+export class DrainService {
   private readonly log: AppLogger;
 
   constructor(
@@ -28,7 +29,7 @@ export class DrainService implements BeforeApplicationShutdown {
     this.log = logger.child({ context: 'Drain' });
   }
 
-  async beforeApplicationShutdown(signal?: string): Promise<void> {
+  async drain(signal?: string): Promise<void> {
     const { readiness_grace, drain_timeout } = this.config.server.shutdown;
     this.lifecycle.beginDrain();
     this.log.info({ signal, in_flight: this.active.size }, 'draining: readiness now fails');

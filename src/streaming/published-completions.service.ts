@@ -18,7 +18,7 @@ import type {
   Usage,
 } from '../contract/stream-event';
 import { AuthError } from '../auth/auth.error';
-import { eventFilter } from '../auth/event-filter';
+import { eventVisibility } from '../auth/event-visibility';
 import { owns, type Principal } from '../contract/principal';
 
 export type CompletionStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -163,7 +163,7 @@ export class PublishedCompletions implements OnModuleInit, OnApplicationShutdown
   ): Promise<BusSubscription<PublishedEvent>> {
     const { viewer, ...rest } = options;
     await this.summary(completionId, viewer);
-    const accept = viewer ? eventFilter<PublishedEvent>(viewer, false) : undefined;
+    const accept = viewer ? eventVisibility<PublishedEvent>(viewer, false) : undefined;
     const subscription = await this.bus.follow<PublishedEvent>(completionTopic(completionId), {
       ...rest,
       ...(accept ? { accept } : {}),

@@ -11,6 +11,6 @@ import { PublishedCompletions } from './published-completions.service';
 @Module({
   imports: [RoutingModule, ProvidersModule, DeadLetterModule, EventsModule],
   providers: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
-  exports: [CompletionService, ActiveStreams, PublishedCompletions],
+  exports: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
 })
 export class StreamingModule {}

@@ -12,37 +12,7 @@ import { CircuitBreakerService, type CircuitTransition } from '../routing/circui
 import { ProviderHealth } from '../routing/provider-health.service';
 import type { BusSubscription } from '../events/bus-subscription';
 import { EventBus } from '../events/event-bus.service';
-
-export const SYSTEM_EVENT_TYPES = [
-  'provider_health',
-  'circuit_state_changed',
-  'dead_letter',
-  'node_started',
-  'node_stopping',
-] as const;
-export type SystemEventType = (typeof SYSTEM_EVENT_TYPES)[number];
-
-/** Ordered: a `minSeverity` filter keeps this one and those after it. */
-export const SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
-export interface SystemEvent {
-  type: SystemEventType;
-  severity: Severity;
-  message: string;
-  /** The node it happened on. */
-  node: string;
-  provider?: string;
-  model?: string;
-  data?: Record<string, unknown>;
-}
-
-export interface SystemEventFilter {
-  types?: readonly SystemEventType[];
-  severities?: readonly Severity[];
-  minSeverity?: Severity;
-  providers?: readonly string[];
-}
+import { matcher, type Severity, type SystemEvent, type SystemEventMatch } from './system-event';
 
 const TOPIC = 'system';
 
@@ -130,22 +100,9 @@ export class SystemEvents
     this.bus.publish<SystemEvent>(TOPIC, { ...event, node: this.node });
   }
 
-  subscribe(filter: SystemEventFilter, overflow: () => Error): Promise<BusSubscription<SystemEvent>> {
-    return this.bus.subscribe<SystemEvent>(TOPIC, { replay: false, accept: matcher(filter), overflow });
+  subscribe(match: SystemEventMatch, overflow: () => Error): Promise<BusSubscription<SystemEvent>> {
+    return this.bus.subscribe<SystemEvent>(TOPIC, { replay: false, accept: matcher(match), overflow });
   }
-}
-
-/** The filter as a predicate; absent or empty fields match everything. */
-export function matcher(filter: SystemEventFilter): (event: SystemEvent) => boolean {
-  const types = filter.types?.length ? new Set(filter.types) : undefined;
-  const severities = filter.severities?.length ? new Set(filter.severities) : undefined;
-  const providers = filter.providers?.length ? new Set(filter.providers) : undefined;
-  const min = filter.minSeverity ? SEVERITIES.indexOf(filter.minSeverity) : 0;
-  return (event) =>
-    (!types || types.has(event.type)) &&
-    (!severities || severities.has(event.severity)) &&
-    SEVERITIES.indexOf(event.severity) >= min &&
-    (!providers || (event.provider !== undefined && providers.has(event.provider)));
 }
 
 function circuitEvent(t: CircuitTransition): Omit<SystemEvent, 'node'> {

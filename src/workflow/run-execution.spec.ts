@@ -4,7 +4,7 @@ import type { WorkflowBusEvent } from '../contract/topics';
 import type { AgentRun, AgentRunner } from './agent-runner';
 import { RunExecution, type RunSettings } from './run-execution';
 import { StepError } from './step-error';
-import { type WebhookCall, WebhookError, type WebhookResult } from './webhook';
+import { type WebhookCall, WebhookError, type WebhookResult } from './webhook-client';
 import type {
   Action,
   AgentAction,

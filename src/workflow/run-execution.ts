@@ -6,7 +6,7 @@ import type { AgentRunner } from './agent-runner';
 import { FunctionError, runBuiltin } from './builtin-functions';
 import { StepError } from './step-error';
 import { evaluateGuard } from './guard';
-import { type WebhookClient, WebhookError } from './webhook';
+import { type WebhookClient, WebhookError } from './webhook-client';
 import type { TransitionDefinition, WorkflowDefinition } from './workflow-definition';
 import {
   type RunError,

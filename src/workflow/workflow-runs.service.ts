@@ -25,11 +25,11 @@ import type { WorkflowFeed } from './workflow-feed';
 import { AGENT_STATUS_TOPIC, AgentRunner } from './agent-runner';
 import { RunExecution } from './run-execution';
 import { AddressAllowList } from '../common/net/address-allow-list';
-import { WebhookClient } from './webhook';
+import { WebhookClient } from './webhook-client';
 import { WorkflowError } from './workflow.error';
 import { withDeadline } from '../common/with-deadline';
 import { AuthError } from '../auth/auth.error';
-import { eventFilter } from '../auth/event-filter';
+import { eventVisibility } from '../auth/event-visibility';
 import { owns, type Principal } from '../contract/principal';
 import type { WorkflowRunSummary } from './workflow-run';
 import { WorkflowStore, workflowNotFound } from './workflow-store.service';
@@ -396,7 +396,7 @@ export class WorkflowRuns
     }
     const defaultAfter = id.startsWith(RUN_ID_PREFIX) ? 0 : head;
     // A definition's stream carries every user's runs: an own-scoped viewer gets only theirs.
-    const accept = viewer ? eventFilter<WorkflowBusEvent>(viewer, true) : undefined;
+    const accept = viewer ? eventVisibility<WorkflowBusEvent>(viewer, true) : undefined;
     return this.bus.subscribe<WorkflowBusEvent>(topic, {
       replay: true,
       after: options.after ?? defaultAfter,
@@ -411,7 +411,7 @@ export class WorkflowRuns
    * own-scoped viewer gets only the agents of their runs.
    */
   agentStatus(overflow: () => Error, viewer?: Principal): Promise<BusSubscription<WorkflowBusEvent>> {
-    const accept = viewer ? eventFilter<WorkflowBusEvent>(viewer, true) : undefined;
+    const accept = viewer ? eventVisibility<WorkflowBusEvent>(viewer, true) : undefined;
     return this.bus.subscribe<WorkflowBusEvent>(AGENT_STATUS_TOPIC, {
       replay: false,
       overflow,

@@ -1,4 +1,5 @@
 import type { WebSocketServer } from 'ws';
+import { CLOSE_GOING_AWAY } from './mux-messages';
 
 /** How long a client gets to answer the server's close frame at shutdown. */
 const CLOSE_GRACE_MS = 1_000;
@@ -21,7 +22,7 @@ export async function closeGracefully(server: WebSocketServer): Promise<void> {
             clearTimeout(timer);
             resolve();
           });
-          client.close(1001, 'server shutting down');
+          client.close(CLOSE_GOING_AWAY, 'server shutting down');
         }),
     ),
   );

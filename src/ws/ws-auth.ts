@@ -2,9 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { AuthService } from '../auth/auth.service';
 import type { Principal } from '../contract/principal';
-import { DomainError, RequestErrorCode, StreamErrorCode } from '../contract/error-code';
-import type { MuxSession } from './multiplexer/stream-multiplexer.service';
-import { CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, MuxErrorCode } from './multiplexer/mux-messages';
+import { DomainError, RequestErrorCode } from '../contract/error-code';
+import type { MuxSession } from './multiplexer/connection-state';
+import { closeWith, deniedBy } from './ws-errors';
 
 /** Frames a connection may send before it has authenticated (an `auth` message is small). */
 const MAX_PREAUTH_FRAME = 16_384;
@@ -118,14 +118,7 @@ class SocketSession implements MuxSession {
 
 /** Tells the client why, then closes: 4403 for a refusal (forbidden), 4401 for anything about credentials. */
 export function deny(socket: WebSocket, err: unknown): void {
-  const forbidden = err instanceof DomainError && err.code === StreamErrorCode.Forbidden;
-  const message = err instanceof DomainError ? err.message : 'Authentication failed.';
-  const code = forbidden ? MuxErrorCode.Forbidden : MuxErrorCode.Unauthorized;
-  if (socket.readyState === socket.OPEN) {
-    socket.send(JSON.stringify({ type: 'error', error: { code, message } }));
-    // A close reason is at most 123 bytes.
-    socket.close(forbidden ? CLOSE_FORBIDDEN : CLOSE_UNAUTHORIZED, message.slice(0, 120));
-  }
+  if (socket.readyState === socket.OPEN) closeWith(socket, deniedBy(err));
 }
 
 function tokenOf(text: string): string | undefined {

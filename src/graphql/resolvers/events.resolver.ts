@@ -2,12 +2,12 @@ import { Args, Context, ID, Int, Resolver, Subscription } from '@nestjs/graphql'
 import { RequestErrorCode, DomainError } from '../../contract/error-code';
 import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
 import { EventBus } from '../../events/event-bus.service';
-import {
-  type Severity as BusSeverity,
-  type SystemEvent as BusSystemEvent,
-  type SystemEventType as BusSystemEventType,
-  SystemEvents,
-} from '../../system/system-events.service';
+import type {
+  Severity as BusSeverity,
+  SystemEvent as BusSystemEvent,
+  SystemEventType as BusSystemEventType,
+} from '../../system/system-event';
+import { SystemEvents } from '../../system/system-events.service';
 import { type AgentBusEvent, agentTopic, type WorkflowBusEvent } from '../../contract/topics';
 import { WorkflowRuns } from '../../workflow/workflow-runs.service';
 import { toAgentEvent, toSystemEvent, toWorkflowEvent } from '../event-mappers';
@@ -15,7 +15,7 @@ import { afterOf, SubscriptionGate } from '../subscription-gate';
 import { EventFilter, SystemEvent } from '../types/system.types';
 import { AgentStreamEvent, WorkflowStreamEvent } from '../types/workflow.types';
 import { Requires } from '../../auth/access.decorators';
-import { eventFilter } from '../../auth/event-filter';
+import { eventVisibility } from '../../auth/event-visibility';
 import { type GraphqlContext, viewerOf } from '../graphql-context';
 
 /** Workflow, agent and system event subscriptions, all on the Redis-backed bus. */
@@ -62,7 +62,7 @@ export class EventsResolver {
       // An execution belongs to its run's owner.
       const agent = await this.bus.summary<{ runId?: string }>(topic);
       if (agent?.runId !== undefined) await this.runs.get(agent.runId, viewer);
-      const accept = eventFilter<AgentBusEvent>(viewer, false);
+      const accept = eventVisibility<AgentBusEvent>(viewer, false);
       const subscription = await this.bus.follow<AgentBusEvent>(topic, {
         overflow,
         ...after,

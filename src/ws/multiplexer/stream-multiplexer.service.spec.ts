@@ -7,7 +7,9 @@ import { BusSubscription } from '../../events/bus-subscription';
 import type { WorkflowBusEvent } from '../../contract/topics';
 import { RequestErrorCode, StreamErrorCode } from '../../contract/error-code';
 import { WorkflowError } from '../../workflow/workflow.error';
-import { CLOSE_SLOW_CONSUMER, type MuxConnection, StreamMultiplexer } from './stream-multiplexer.service';
+import { CLOSE_SLOW_CONSUMER } from '../mux-messages';
+import type { MuxConnection } from './connection-state';
+import { StreamMultiplexer } from './stream-multiplexer.service';
 import type { WorkflowFeed } from '../../workflow/workflow-feed';
 
 /** A socket whose send buffer the test sets by hand. */

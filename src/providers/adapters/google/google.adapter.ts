@@ -3,7 +3,7 @@ import { type AdapterDeps, HttpProviderAdapter, type UpstreamCall } from '../../
 import { type VendorCodec } from '../../http/vendor-codec';
 import type { ProviderStreamRequest } from '../../provider-adapter';
 import { geminiModelPath, toGeminiBody } from './google.request';
-import { geminiErrorBody, GeminiStreamParser, parseGeminiResponse } from './google.stream-parser';
+import { geminiErrorBody, GoogleStreamParser, parseGeminiResponse } from './google.stream-parser';
 
 /**
  * Google Gemini (the Gemini API, `generativelanguage.googleapis.com/v1beta`):
@@ -14,7 +14,7 @@ export class GoogleAdapter extends HttpProviderAdapter {
   readonly type = 'google' as const;
   readonly framing = 'sse' as const;
   protected readonly codec: VendorCodec = {
-    parser: (ctx) => new GeminiStreamParser(ctx),
+    parser: (ctx) => new GoogleStreamParser(ctx),
     response: parseGeminiResponse,
     errorInfo: geminiErrorBody,
   };

@@ -4,7 +4,7 @@ import type { ParseContext } from '../../http/vendor-codec';
 import { syntheticToolCallId } from '../../http/translate';
 import { eventsOf } from '../../testing/events';
 import { expectOutcomeAtEverySplit, fixtureReader, type Outcome, replayOutcome } from '../../testing/replay';
-import { geminiFinish, geminiUsage, GeminiStreamParser, parseGeminiResponse } from './google.stream-parser';
+import { geminiFinish, geminiUsage, GoogleStreamParser, parseGeminiResponse } from './google.stream-parser';
 
 const COMPLETION_ID = 'chatcmpl-0123456789abcdef01234567';
 const KEY = 'AIzaSyD-test-key-0123456789abcdefghijk';
@@ -26,7 +26,7 @@ function ctx(): ParseContext {
 }
 
 const fixture = fixtureReader(__dirname);
-const newParser = () => new GeminiStreamParser(ctx());
+const newParser = () => new GoogleStreamParser(ctx());
 
 /** The fixture gives `expected` whole, and the same at every split of its bytes. */
 function expectFixture(name: string, expected: Outcome): void {
@@ -37,7 +37,7 @@ const { text, thinking, done } = eventsOf(COMPLETION_ID);
 const tool = (index: number, name: string, args: string, id = syntheticToolCallId(COMPLETION_ID, index)) =>
   eventsOf(COMPLETION_ID).tool(index, id, name, args);
 
-describe('GeminiStreamParser: recorded-shape streams, whole and split at every byte', () => {
+describe('GoogleStreamParser: recorded-shape streams, whole and split at every byte', () => {
   it('thought summaries, then multi-byte UTF-8 text; usage counts thoughts as completion tokens', () => {
     expectFixture('text-thinking.sse', {
       events: [
@@ -113,7 +113,7 @@ describe('GeminiStreamParser: recorded-shape streams, whole and split at every b
   });
 });
 
-describe('GeminiStreamParser: frames', () => {
+describe('GoogleStreamParser: frames', () => {
   const play = (...frames: unknown[]): Outcome =>
     replayOutcome('sse', newParser(), [
       Buffer.from(frames.map((f) => `data: ${JSON.stringify(f)}\r\n\r\n`).join('')),
@@ -207,7 +207,7 @@ describe('GeminiStreamParser: frames', () => {
   });
 
   it('stays unfinished until the body ends, then finishes once', () => {
-    const parser = new GeminiStreamParser(ctx());
+    const parser = new GoogleStreamParser(ctx());
     const out: StreamEvent[] = [];
     parser.frame('message', JSON.stringify(candidate([{ text: 'hi' }], 'STOP')), out);
     expect(parser.finished).toBe(false);

@@ -99,7 +99,7 @@ function reportedError(ctx: ParseContext, error: GeminiErrorObject): ProviderErr
  * Usage is complete on the last frame, which also carries the finishReason. Gemini sends no end marker, so the
  * turn completes when the body ends after a finishReason; ending without one is a lost connection.
  */
-export class GeminiStreamParser implements VendorStreamParser {
+export class GoogleStreamParser implements VendorStreamParser {
   finished = false;
   /** The finish reason, once a candidate (or the prompt feedback) gave one. */
   private finishReason: FinishReason | undefined;
@@ -175,7 +175,7 @@ export function parseGeminiResponse(body: unknown, ctx: ParseContext): StreamEve
   if (!response.candidates?.length && !response.promptFeedback?.blockReason) {
     throw invalidResponse(ctx.provider, 'the response has no candidates');
   }
-  const parser = new GeminiStreamParser(ctx);
+  const parser = new GoogleStreamParser(ctx);
   const events: StreamEvent[] = [];
   parser.response(response, events);
   parser.complete(events);

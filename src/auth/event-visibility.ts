@@ -8,7 +8,7 @@ const TERMINAL = new Set(['completed', 'error', 'workflow_completed']);
  * (the usual case, which costs nothing per event). `ownedOnly`: the stream carries many users' resources
  * (a definition's runs, agent_status), so an own-scoped viewer gets only the events of theirs.
  */
-export function eventFilter<E extends { type: string; owner?: string }>(
+export function eventVisibility<E extends { type: string; owner?: string }>(
   viewer: Principal,
   ownedOnly: boolean,
 ): ((event: E) => boolean) | undefined {

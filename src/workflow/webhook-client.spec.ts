@@ -2,7 +2,7 @@ import { freePort } from '../common/testing/free-port';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AddressAllowList } from '../common/net/address-allow-list';
-import { WEBHOOK_FAILED, WebhookClient, WebhookError } from './webhook';
+import { WEBHOOK_FAILED, WebhookClient, WebhookError } from './webhook-client';
 import type { HostLookup } from './webhook-target';
 import type { WebhookAction } from './workflow-definition';
 

@@ -1,4 +1,4 @@
-import { matcher, SEVERITIES, type Severity, type SystemEvent } from './system-events.service';
+import { matcher, SEVERITIES, type Severity, type SystemEvent } from './system-event';
 
 const event = (over: Partial<SystemEvent> = {}): SystemEvent => ({
   type: 'provider_health',
@@ -18,18 +18,18 @@ const all: SystemEvent[] = [
 ];
 const indexes = (predicate: (e: SystemEvent) => boolean) => all.flatMap((e, i) => (predicate(e) ? [i] : []));
 
-describe('system events matcher', () => {
-  it('matches everything with an empty filter or empty lists', () => {
+describe('system event matcher', () => {
+  it('matches everything with an empty match or empty lists', () => {
     expect(indexes(matcher({}))).toEqual([0, 1, 2, 3, 4, 5]);
     expect(indexes(matcher({ types: [], severities: [], providers: [] }))).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
-  it('filters by types', () => {
+  it('matches by types', () => {
     expect(indexes(matcher({ types: ['provider_health'] }))).toEqual([0, 1]);
     expect(indexes(matcher({ types: ['dead_letter', 'node_stopping'] }))).toEqual([3, 5]);
   });
 
-  it('filters by severities, exactly', () => {
+  it('matches by severities, exactly', () => {
     expect(indexes(matcher({ severities: ['warning'] }))).toEqual([2, 3]);
     expect(indexes(matcher({ severities: ['info', 'critical'] }))).toEqual([1, 4, 5]);
   });
@@ -45,7 +45,7 @@ describe('system events matcher', () => {
     expect(kept('warning')).toEqual(['warning', 'error', 'critical']);
   });
 
-  it('filters by providers; events without a provider do not match a provider filter', () => {
+  it('matches by providers; events without a provider do not match a provider list', () => {
     expect(indexes(matcher({ providers: ['openai'] }))).toEqual([0, 2]);
     expect(indexes(matcher({ providers: ['anthropic', 'openai'] }))).toEqual([0, 1, 2, 3]);
     expect(indexes(matcher({ providers: ['nobody'] }))).toEqual([]);

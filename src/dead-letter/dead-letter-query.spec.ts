@@ -1,10 +1,10 @@
 import { StreamErrorCode } from '../contract/error-code';
-import { matchesFilter, newestFirst, pageOf } from './dead-letter-filter';
+import { meetsCriteria, newestFirst, pageOf } from './dead-letter-query';
 import { storedLetter } from './testing/dead-letters';
 
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 12, minute)).toISOString();
 
-describe('dead-letter filters', () => {
+describe('dead-letter queries', () => {
   const a = storedLetter({ kind: StreamErrorCode.ProviderTimeout, providers: ['openai'], failedAt: at(1) });
   const b = storedLetter({
     kind: StreamErrorCode.RateLimitExceeded,
@@ -27,9 +27,9 @@ describe('dead-letter filters', () => {
     expect(ids(newestFirst([y, x]))).toEqual(ids([y, x]));
   });
 
-  it('filters by kind, by any attempt provider, by time and by id', () => {
-    const only = (filter: Parameters<typeof matchesFilter>[1]) =>
-      ids(newestFirst(queued.filter((l) => matchesFilter(l, filter))));
+  it('selects by kind, by any attempt provider, by time and by id', () => {
+    const only = (criteria: Parameters<typeof meetsCriteria>[1]) =>
+      ids(newestFirst(queued.filter((l) => meetsCriteria(l, criteria))));
     expect(only({ kind: StreamErrorCode.ProviderTimeout })).toEqual(ids([c, a]));
     expect(only({ provider: 'anthropic' })).toEqual(ids([b]));
     expect(only({ provider: 'openai' })).toEqual(ids([b, a]));
@@ -41,7 +41,7 @@ describe('dead-letter filters', () => {
     expect(only({ kind: StreamErrorCode.Internal })).toEqual([]);
   });
 
-  it('pages after filtering, with the total of all pages', () => {
+  it('pages after selecting, with the total of all pages', () => {
     expect(pageOf(queued, { limit: 2 })).toMatchObject({ total: 3, limit: 2, offset: 0 });
     expect(ids(pageOf(queued, { limit: 2 }).data)).toEqual(ids([c, b]));
     expect(ids(pageOf(queued, { limit: 2, offset: 2 }).data)).toEqual(ids([a]));

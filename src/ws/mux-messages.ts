@@ -1,6 +1,6 @@
-import type { FinishReason, Usage } from '../../contract/stream-event';
-import type { BusEnvelope } from '../../events/bus-subscription';
-import type { WorkflowBusEvent } from '../../contract/topics';
+import type { FinishReason, Usage } from '../contract/stream-event';
+import type { BusEnvelope } from '../events/bus-subscription';
+import type { WorkflowBusEvent } from '../contract/topics';
 
 /**
  * The multiplexed stream protocol (`/ws/stream`): raw JSON messages with a `type`. Every server message about a
@@ -27,7 +27,14 @@ export enum MuxErrorCode {
   Forbidden = 'forbidden',
 }
 
-/** WebSocket close codes of authentication: no or bad credentials, and refused ones. */
+/* The protocol's WebSocket close codes (each but 1001 follows an `error` message saying why). */
+/** Shutdown, once the streams have drained (no `error` first). */
+export const CLOSE_GOING_AWAY = 1001;
+/** Over `max_connections` (sockets still authenticating are refused with it too, without an `error`). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** The peer fell too far behind (its send buffer passed the hard limit). */
+export const CLOSE_SLOW_CONSUMER = 4008;
+/** Authentication: no or bad credentials (expired, revoked), and refused ones. */
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
 
@@ -52,7 +59,7 @@ export type ServerMessage =
       toolCallId: string;
       index: number;
     }
-  | { type: 'error'; completionId?: string; workflowId?: string; error: MuxError }
+  | ErrorMessage
   | {
       type: 'completed';
       completionId: string;
@@ -64,6 +71,14 @@ export type ServerMessage =
   | WorkflowMessage
   | { type: 'authenticated'; userId: string; expiresAt: string | null }
   | { type: 'pong' };
+
+/** An `error`: about a completion, a followed workflow, or (neither) the connection or one message of it. */
+export interface ErrorMessage {
+  type: 'error';
+  completionId?: string;
+  workflowId?: string;
+  error: MuxError;
+}
 
 /** What a workflow event is called on this protocol. */
 export const WORKFLOW_MESSAGE_TYPES = {

@@ -1,7 +1,7 @@
 import type { DeadLetter } from './dead-letter';
 
-/** Which dead letters an admin means. Every criterion given must hold. */
-export interface DeadLetterFilter {
+/** Which dead letters an admin means (a list or a batch replay). Every criterion given must hold. */
+export interface DeadLetterCriteria {
   /** The error kind the completion ended with (`errorKind`). */
   kind?: string;
   /** A provider any attempt went to. */
@@ -14,7 +14,7 @@ export interface DeadLetterFilter {
   ids?: readonly string[];
 }
 
-export interface DeadLetterQuery extends DeadLetterFilter {
+export interface DeadLetterQuery extends DeadLetterCriteria {
   /** Page size, default 50, at most 500. */
   limit?: number;
   offset?: number;
@@ -22,7 +22,7 @@ export interface DeadLetterQuery extends DeadLetterFilter {
 
 export interface DeadLetterPage {
   data: DeadLetter[];
-  /** Letters matching the filter, all pages together. */
+  /** Letters matching the criteria, all pages together. */
   total: number;
   limit: number;
   offset: number;
@@ -34,17 +34,17 @@ export const MAX_LIST_LIMIT = 500;
 export const DEFAULT_BATCH_LIMIT = 100;
 export const MAX_BATCH_LIMIT = 1_000;
 
-/** Whether a letter meets every criterion of the filter. */
-export function matchesFilter(letter: DeadLetter, filter: DeadLetterFilter): boolean {
-  if (filter.kind !== undefined && (letter.errorKind as string) !== filter.kind) return false;
-  if (filter.provider !== undefined && !letter.attempts.some((a) => a.provider === filter.provider))
+/** Whether a letter meets every criterion given. */
+export function meetsCriteria(letter: DeadLetter, criteria: DeadLetterCriteria): boolean {
+  if (criteria.kind !== undefined && (letter.errorKind as string) !== criteria.kind) return false;
+  if (criteria.provider !== undefined && !letter.attempts.some((a) => a.provider === criteria.provider))
     return false;
-  if (filter.ids !== undefined && !filter.ids.includes(letter.id)) return false;
-  if (filter.since !== undefined || filter.until !== undefined) {
+  if (criteria.ids !== undefined && !criteria.ids.includes(letter.id)) return false;
+  if (criteria.since !== undefined || criteria.until !== undefined) {
     const failedAt = Date.parse(letter.failedAt);
     if (Number.isNaN(failedAt)) return false;
-    if (filter.since !== undefined && failedAt < Date.parse(filter.since)) return false;
-    if (filter.until !== undefined && failedAt > Date.parse(filter.until)) return false;
+    if (criteria.since !== undefined && failedAt < Date.parse(criteria.since)) return false;
+    if (criteria.until !== undefined && failedAt > Date.parse(criteria.until)) return false;
   }
   return true;
 }
@@ -64,10 +64,10 @@ export function newestFirst(letters: readonly DeadLetter[]): DeadLetter[] {
     .map(({ letter }) => letter);
 }
 
-/** Filters, orders (newest first) and pages letters. */
+/** Selects (by the criteria), orders (newest first) and pages letters. */
 export function pageOf(letters: readonly DeadLetter[], query: DeadLetterQuery): DeadLetterPage {
   const limit = Math.min(Math.max(query.limit ?? DEFAULT_LIST_LIMIT, 1), MAX_LIST_LIMIT);
   const offset = Math.max(query.offset ?? 0, 0);
-  const matched = newestFirst(letters.filter((letter) => matchesFilter(letter, query)));
+  const matched = newestFirst(letters.filter((letter) => meetsCriteria(letter, query)));
   return { data: matched.slice(offset, offset + limit), total: matched.length, limit, offset };
 }

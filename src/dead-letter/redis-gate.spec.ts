@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type Redis from 'ioredis';
 import pino from 'pino';
-import { RedisGate } from './bull';
+import { RedisGate } from './redis-gate';
 
 /** An ioredis connection as the gate sees it: a status and its events. */
 class FakeConnection extends EventEmitter {

@@ -1,4 +1,4 @@
-import { allowedEvents, eventFilter } from './event-filter';
+import { allowedEvents, eventVisibility } from './event-visibility';
 import { OPEN_PRINCIPAL, type Principal } from '../contract/principal';
 
 const user = (overrides: Partial<Principal> = {}): Principal => ({
@@ -10,19 +10,19 @@ const user = (overrides: Partial<Principal> = {}): Principal => ({
   ...overrides,
 });
 
-describe('event filters', () => {
+describe('event visibility', () => {
   it('costs nothing when everything is allowed', () => {
-    expect(eventFilter(OPEN_PRINCIPAL, true)).toBeUndefined();
-    expect(eventFilter(user({ scope: 'all' }), true)).toBeUndefined();
-    expect(eventFilter(user(), false)).toBeUndefined();
+    expect(eventVisibility(OPEN_PRINCIPAL, true)).toBeUndefined();
+    expect(eventVisibility(user({ scope: 'all' }), true)).toBeUndefined();
+    expect(eventVisibility(user(), false)).toBeUndefined();
   });
 
   it("keeps an own-scoped viewer's events on shared streams, and the allowed types (terminal ones always)", () => {
-    const mine = eventFilter<{ type: string; owner?: string }>(user(), true)!;
+    const mine = eventVisibility<{ type: string; owner?: string }>(user(), true)!;
     expect(mine({ type: 'token_created', owner: 'alice' })).toBe(true);
     expect(mine({ type: 'token_created', owner: 'bob' })).toBe(false);
     expect(mine({ type: 'token_created' })).toBe(false);
-    const typed = eventFilter<{ type: string }>(user({ eventTypes: new Set(['content_chunk']) }), false)!;
+    const typed = eventVisibility<{ type: string }>(user({ eventTypes: new Set(['content_chunk']) }), false)!;
     expect(typed({ type: 'content_chunk' })).toBe(true);
     expect(typed({ type: 'thinking' })).toBe(false);
     expect(typed({ type: 'completed' })).toBe(true);
