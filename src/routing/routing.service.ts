@@ -31,7 +31,7 @@ export interface VirtualModelView {
  * Picks the provider chain for a request: the requested model (or a virtual model's members, ordered by its
  * strategy), then the request's own `models`, then each one's configured `fallbacks`; filtered and reordered
  * by the request's `provider` preferences; models whose provider has no key are dropped; providers known to
- * be failing (open circuit, refused key) go last. The completion service walks the chain.
+ * be failing (open circuit, refused key) go last. The FailoverExecutor walks the chain.
  */
 @Injectable()
 export class RoutingService {
