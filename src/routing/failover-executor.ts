@@ -44,11 +44,13 @@ export interface FailoverProgress {
   splices: number;
   /** Milliseconds from the start of the execution to the committing attempt's first event. */
   firstTokenMs?: number;
+  /** Events yielded before the terminal one. */
+  chunks: number;
 }
 
 /** A fresh progress record for a plan: nothing tried yet, the first target named. */
 export function startProgress(plan: FailoverPlan): FailoverProgress {
-  return { served: plan.targets[0]!, attempts: [], splices: 0 };
+  return { served: plan.targets[0]!, attempts: [], splices: 0, chunks: 0 };
 }
 
 export interface FailoverRunOptions {
@@ -57,6 +59,15 @@ export interface FailoverRunOptions {
   /** The request's logger. */
   log: AppLogger;
   progress: FailoverProgress;
+  /**
+   * The observer's hooks, run inside the execution so that observing adds no stream layer of its own: `onStart`
+   * when the consumer first reads, `settle` on the terminal event before it is yielded (its answer is yielded
+   * instead: a dead letter made durable first), `onEnd` once the execution is over, however it ended (the
+   * terminal yielded, or undefined when the consumer stopped reading first).
+   */
+  onStart?(): void;
+  settle?(terminal: TerminalEvent): Promise<TerminalEvent>;
+  onEnd?(terminal: TerminalEvent | undefined): void;
 }
 
 /**
@@ -81,165 +92,177 @@ export class FailoverExecutor {
   async *execute(plan: FailoverPlan, options: FailoverRunOptions): AsyncGenerator<StreamEvent> {
     const { completionId, request, targets } = plan;
     const { signal, log, progress } = options;
-    const settings = this.config.streaming.error_handling;
-    const holdFirstToken = request.stream === true;
-    const spliceOnFailure = holdFirstToken && settings.continue_after_failure;
-    const started = performance.now();
-    const splices: Splice[] = [];
-    let body = request;
-    let committed = false;
-    let partial = '';
-    let spliceable = spliceOnFailure;
-    let terminal: TerminalEvent | undefined;
-    let lastError: StreamError | undefined;
-    let refusedRetryAfter: number | undefined;
+    options.onStart?.();
+    let delivered: TerminalEvent | undefined;
+    try {
+      const settings = this.config.streaming.error_handling;
+      const holdFirstToken = request.stream === true;
+      const spliceOnFailure = holdFirstToken && settings.continue_after_failure;
+      const started = performance.now();
+      const splices: Splice[] = [];
+      let body = request;
+      let committed = false;
+      let partial = '';
+      let spliceable = spliceOnFailure;
+      let terminal: TerminalEvent | undefined;
+      let lastError: StreamError | undefined;
+      let refusedRetryAfter: number | undefined;
 
-    let index = 0;
-    let retries = 0;
-    chain: while (index < targets.length && !signal.aborted) {
-      const target = targets[index]!;
-      const { adapter, model, apiKey } = target;
-      // Every attempt, retries included, asks the circuit: it may have opened meanwhile.
-      const admission = await this.circuits.admit(adapter.id, model.id);
-      if (signal.aborted) {
-        if (admission.trial) void this.circuits.release(adapter.id, model.id);
-        break;
-      }
-      if (!admission.allowed) {
-        refusedRetryAfter = Math.min(refusedRetryAfter ?? Infinity, admission.retryAfterMs ?? Infinity);
-        index++;
-        retries = 0;
-        continue;
-      }
-      const attempt = new AbortController();
-      const onAbort = () => attempt.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      const timer = holdFirstToken
-        ? setTimeout(
-            () => attempt.abort(firstTokenTimeout(adapter.id, settings.first_token_timeout)),
-            settings.first_token_timeout,
-          )
-        : undefined;
-      const attemptStarted = new Date().toISOString();
-      const attemptStartedAt = performance.now();
-      // Non-streaming requests hold the whole answer, so a failure anywhere in it can still fail over.
-      const held: StreamEvent[] | undefined = holdFirstToken ? undefined : [];
-      let produced = 0;
-      let error: StreamError | undefined;
-      let ended = false;
-      try {
-        try {
-          const upstream = adapter.stream({ completionId, model, body, signal: attempt.signal, apiKey });
-          for await (const event of upstream) {
-            if (produced++ === 0) {
-              clearTimeout(timer);
-              if (event.type !== 'error')
-                this.latency.record(adapter.id, model.id, performance.now() - attemptStartedAt);
-            }
-            // A first frame that is an error (a 200 that fails at once) does not commit.
-            if (event.type === 'error') {
-              error = event.error;
-              break;
-            }
-            if (!committed && (holdFirstToken || event.type === 'completed')) {
-              committed = true;
-              progress.served = target;
-              progress.firstTokenMs = performance.now() - started;
-              this.metrics.timeToFirstToken
-                .labels(adapter.id, model.id)
-                .observe(progress.firstTokenMs / 1000);
-            }
-            if (event.type === 'completed') {
-              terminal = splices.length > 0 ? { ...event, splices } : event;
-              break;
-            }
-            if (spliceable) {
-              if (event.type === 'content_chunk') partial += event.content;
-              else if (event.type === 'tool_call') spliceable = false;
-            }
-            if (held) {
-              held.push(event);
-              continue;
-            }
-            yield event;
-          }
-          if (!terminal && !error)
-            error = streamError(StreamErrorCode.InvalidResponse, endedEarly(adapter.id), true);
-        } catch (err) {
-          error = toStreamError(err, attempt.signal, completionId, log);
-        }
-        ended = true;
-      } finally {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        // The consumer stopped reading mid-attempt: stop the upstream, and free a half-open trial slot.
-        if (!ended) {
-          attempt.abort();
+      let index = 0;
+      let retries = 0;
+      chain: while (index < targets.length && !signal.aborted) {
+        const target = targets[index]!;
+        const { adapter, model, apiKey } = target;
+        // Every attempt, retries included, asks the circuit: it may have opened meanwhile.
+        const admission = await this.circuits.admit(adapter.id, model.id);
+        if (signal.aborted) {
           if (admission.trial) void this.circuits.release(adapter.id, model.id);
+          break;
         }
-      }
+        if (!admission.allowed) {
+          refusedRetryAfter = Math.min(refusedRetryAfter ?? Infinity, admission.retryAfterMs ?? Infinity);
+          index++;
+          retries = 0;
+          continue;
+        }
+        const attempt = new AbortController();
+        const onAbort = () => attempt.abort(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        const timer = holdFirstToken
+          ? setTimeout(
+              () => attempt.abort(firstTokenTimeout(adapter.id, settings.first_token_timeout)),
+              settings.first_token_timeout,
+            )
+          : undefined;
+        const attemptStarted = new Date().toISOString();
+        const attemptStartedAt = performance.now();
+        // Non-streaming requests hold the whole answer, so a failure anywhere in it can still fail over.
+        const held: StreamEvent[] | undefined = holdFirstToken ? undefined : [];
+        let produced = 0;
+        let error: StreamError | undefined;
+        let ended = false;
+        try {
+          try {
+            const upstream = adapter.stream({ completionId, model, body, signal: attempt.signal, apiKey });
+            for await (const event of upstream) {
+              if (produced++ === 0) {
+                clearTimeout(timer);
+                if (event.type !== 'error')
+                  this.latency.record(adapter.id, model.id, performance.now() - attemptStartedAt);
+              }
+              // A first frame that is an error (a 200 that fails at once) does not commit.
+              if (event.type === 'error') {
+                error = event.error;
+                break;
+              }
+              if (!committed && (holdFirstToken || event.type === 'completed')) {
+                committed = true;
+                progress.served = target;
+                progress.firstTokenMs = performance.now() - started;
+                this.metrics.timeToFirstToken
+                  .labels(adapter.id, model.id)
+                  .observe(progress.firstTokenMs / 1000);
+              }
+              if (event.type === 'completed') {
+                terminal = splices.length > 0 ? { ...event, splices } : event;
+                break;
+              }
+              if (spliceable) {
+                if (event.type === 'content_chunk') partial += event.content;
+                else if (event.type === 'tool_call') spliceable = false;
+              }
+              if (held) {
+                held.push(event);
+                continue;
+              }
+              progress.chunks++;
+              yield event;
+            }
+            if (!terminal && !error)
+              error = streamError(StreamErrorCode.InvalidResponse, endedEarly(adapter.id), true);
+          } catch (err) {
+            error = toStreamError(err, attempt.signal, completionId, log);
+          }
+          ended = true;
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          // The consumer stopped reading mid-attempt: stop the upstream, and free a half-open trial slot.
+          if (!ended) {
+            attempt.abort();
+            if (admission.trial) void this.circuits.release(adapter.id, model.id);
+          }
+        }
 
-      if (terminal) {
-        this.settle(target, admission.trial, undefined);
-        if (held) yield* held;
-        break chain;
-      }
-      error ??= streamError(StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
-      progress.attempts.push({
-        provider: adapter.id,
-        model: model.id,
-        code: error.code,
-        message: error.message,
-        startedAt: attemptStarted,
-        endedAt: new Date().toISOString(),
-      });
-      this.settle(target, admission.trial, error);
-      lastError = error;
-      if (signal.aborted) break chain;
+        if (terminal) {
+          this.settle(target, admission.trial, undefined);
+          if (held) {
+            progress.chunks += held.length;
+            yield* held;
+          }
+          break chain;
+        }
+        error ??= streamError(StreamErrorCode.Internal, 'The provider failed unexpectedly.', true);
+        progress.attempts.push({
+          provider: adapter.id,
+          model: model.id,
+          code: error.code,
+          message: error.message,
+          startedAt: attemptStarted,
+          endedAt: new Date().toISOString(),
+        });
+        this.settle(target, admission.trial, error);
+        lastError = error;
+        if (signal.aborted) break chain;
 
-      const hasNext = this.hasNext(targets, index);
-      if (committed) {
-        // Past the first token: the client already has part of an answer.
-        if (spliceable && hasNext && partial !== '') {
-          splices.push({ at: partial.length, from: model.id, reason: error.code });
-          progress.splices = splices.length;
-          this.metrics.splices.labels(adapter.id).inc();
-          log.warn(
+        const hasNext = this.hasNext(targets, index);
+        if (committed) {
+          // Past the first token: the client already has part of an answer.
+          if (spliceable && hasNext && partial !== '') {
+            splices.push({ at: partial.length, from: model.id, reason: error.code });
+            progress.splices = splices.length;
+            this.metrics.splices.labels(adapter.id).inc();
+            log.warn(
+              { completion_id: completionId, provider: adapter.id, code: error.code },
+              'stream continued on the next provider',
+            );
+            body = withAssistantPrefix(request, partial);
+            index++;
+            retries = 0;
+            continue chain;
+          }
+          break chain;
+        }
+        if (produced === 0 && countsAgainstProvider(error.code) && apiKey === undefined) {
+          // A provider that fails before its first token ranks as slow for lowest_latency, not as unmeasured.
+          this.latency.record(adapter.id, model.id, settings.first_token_timeout);
+        }
+        const recovery = recoveryFor(error, { retries, hasNext, callerKey: apiKey !== undefined }, settings);
+        if (recovery.action === 'fail') break chain;
+        if (recovery.action === 'next') {
+          this.metrics.failovers.labels(adapter.id, error.code).inc();
+          log.info(
             { completion_id: completionId, provider: adapter.id, code: error.code },
-            'stream continued on the next provider',
+            'failing over to the next provider',
           );
-          body = withAssistantPrefix(request, partial);
           index++;
           retries = 0;
           continue chain;
         }
-        break chain;
+        this.metrics.retries.labels(adapter.id, error.code).inc();
+        try {
+          await sleep(recovery.delayMs, undefined, { signal });
+        } catch {
+          break chain;
+        }
+        retries++;
       }
-      if (produced === 0 && countsAgainstProvider(error.code) && apiKey === undefined) {
-        // A provider that fails before its first token ranks as slow for lowest_latency, not as unmeasured.
-        this.latency.record(adapter.id, model.id, settings.first_token_timeout);
-      }
-      const recovery = recoveryFor(error, { retries, hasNext, callerKey: apiKey !== undefined }, settings);
-      if (recovery.action === 'fail') break chain;
-      if (recovery.action === 'next') {
-        this.metrics.failovers.labels(adapter.id, error.code).inc();
-        log.info(
-          { completion_id: completionId, provider: adapter.id, code: error.code },
-          'failing over to the next provider',
-        );
-        index++;
-        retries = 0;
-        continue chain;
-      }
-      this.metrics.retries.labels(adapter.id, error.code).inc();
-      try {
-        await sleep(recovery.delayMs, undefined, { signal });
-      } catch {
-        break chain;
-      }
-      retries++;
+      const last = terminal ?? finalError(completionId, signal, lastError, refusedRetryAfter);
+      delivered = options.settle ? await options.settle(last) : last;
+      yield delivered;
+    } finally {
+      options.onEnd?.(delivered);
     }
-    yield terminal ?? finalError(completionId, signal, lastError, refusedRetryAfter);
   }
 
   /** Whether a target after `index` may still be tried (its circuit not known to be open). */

@@ -200,7 +200,7 @@ export class CompletionService {
    * max_stream_duration, counted and logged when it ends; a terminal error that dead-letters waits until its
    * letter is durable and then names it.
    */
-  private async *observe(
+  private observe(
     plan: FailoverPlan,
     progress: FailoverProgress,
     caller: CompletionCaller,
@@ -208,66 +208,63 @@ export class CompletionService {
     const { completionId } = plan;
     const controller = new AbortController();
     const onClientAbort = () => controller.abort(caller.signal?.reason);
-    if (caller.signal?.aborted) onClientAbort();
-    else caller.signal?.addEventListener('abort', onClientAbort, { once: true });
-
     const log = caller.log ?? this.rootLog;
     const maxDuration = this.config.streaming.error_handling.max_stream_duration;
     const receivedAt = new Date().toISOString();
-    const started = performance.now();
-    let terminal: TerminalEvent | undefined;
-    let chunks = 0;
-    this.active.add(completionId, controller, caller.protocol);
-    this.metrics.activeStreams.labels(caller.protocol).inc();
-    const deadline = setTimeout(() => controller.abort(tooLong(maxDuration)), maxDuration).unref();
+    let started = 0;
+    let deadline: NodeJS.Timeout | undefined;
 
-    try {
-      const events = this.failover.execute(plan, { signal: controller.signal, log, progress });
-      for await (const event of events) {
-        if (event.type !== 'completed' && event.type !== 'error') {
-          chunks++;
-          yield event;
-          continue;
+    // The hooks run inside the executor's own generator: observing adds no stream layer (a hop per event).
+    return this.failover.execute(plan, {
+      signal: controller.signal,
+      log,
+      progress,
+      onStart: () => {
+        if (caller.signal?.aborted) onClientAbort();
+        else caller.signal?.addEventListener('abort', onClientAbort, { once: true });
+        started = performance.now();
+        this.active.add(completionId, controller, caller.protocol);
+        this.metrics.activeStreams.labels(caller.protocol).inc();
+        deadline = setTimeout(() => controller.abort(tooLong(maxDuration)), maxDuration).unref();
+      },
+      // The letter is durable (queue or spool) before any edge can answer: a crash now loses nothing told.
+      settle: async (terminal) =>
+        terminal.type === 'error' && deadLetters(terminal.error.code) && caller.replayOf === undefined
+          ? await this.deadLetter(plan, progress, terminal, caller, receivedAt)
+          : terminal,
+      onEnd: (terminal) => {
+        clearTimeout(deadline);
+        caller.signal?.removeEventListener('abort', onClientAbort);
+        this.active.remove(completionId);
+        const outcome = outcomeOf(terminal);
+        const durationMs = performance.now() - started;
+        const served = progress.served;
+        this.metrics.activeStreams.labels(caller.protocol).dec();
+        this.metrics.streamDuration.labels(caller.protocol, outcome).observe(durationMs / 1000);
+        this.metrics.providerRequests.labels(served.adapter.id, outcome).inc();
+        if (terminal?.type === 'error') {
+          this.metrics.streamErrors.labels(caller.protocol, terminal.error.code).inc();
         }
-        terminal = event;
-        if (terminal.type === 'error' && deadLetters(terminal.error.code) && caller.replayOf === undefined) {
-          // The letter is durable (queue or spool) before any edge can answer: a crash now loses nothing told.
-          terminal = await this.deadLetter(plan, progress, terminal, caller, receivedAt);
-        }
-        yield terminal;
-      }
-    } finally {
-      clearTimeout(deadline);
-      caller.signal?.removeEventListener('abort', onClientAbort);
-      this.active.remove(completionId);
-      const outcome = outcomeOf(terminal);
-      const durationMs = performance.now() - started;
-      const served = progress.served;
-      this.metrics.activeStreams.labels(caller.protocol).dec();
-      this.metrics.streamDuration.labels(caller.protocol, outcome).observe(durationMs / 1000);
-      this.metrics.providerRequests.labels(served.adapter.id, outcome).inc();
-      if (terminal?.type === 'error') {
-        this.metrics.streamErrors.labels(caller.protocol, terminal.error.code).inc();
-      }
-      log.info(
-        {
-          completion_id: completionId,
-          model: served.model.id,
-          provider: served.adapter.id,
-          protocol: caller.protocol,
-          outcome,
-          error_code: terminal?.type === 'error' ? terminal.error.code : undefined,
-          finish_reason: terminal?.type === 'completed' ? terminal.finishReason : undefined,
-          usage: terminal?.type === 'completed' ? terminal.usage : undefined,
-          attempts: progress.attempts.length + (terminal?.type === 'completed' ? 1 : 0),
-          splices: progress.splices > 0 ? progress.splices : undefined,
-          chunks,
-          ttft_ms: progress.firstTokenMs === undefined ? undefined : Math.round(progress.firstTokenMs),
-          duration_ms: Math.round(durationMs),
-        },
-        'completion finished',
-      );
-    }
+        log.info(
+          {
+            completion_id: completionId,
+            model: served.model.id,
+            provider: served.adapter.id,
+            protocol: caller.protocol,
+            outcome,
+            error_code: terminal?.type === 'error' ? terminal.error.code : undefined,
+            finish_reason: terminal?.type === 'completed' ? terminal.finishReason : undefined,
+            usage: terminal?.type === 'completed' ? terminal.usage : undefined,
+            attempts: progress.attempts.length + (terminal?.type === 'completed' ? 1 : 0),
+            splices: progress.splices > 0 ? progress.splices : undefined,
+            chunks: progress.chunks,
+            ttft_ms: progress.firstTokenMs === undefined ? undefined : Math.round(progress.firstTokenMs),
+            duration_ms: Math.round(durationMs),
+          },
+          'completion finished',
+        );
+      },
+    });
   }
 
   /** Records the dead letter and waits until it is durable; the event then names it (unless it was lost). */
