@@ -47,6 +47,12 @@ interface Harness {
 }
 
 /** Circuits as routing sees them: everything allowed unless listed as open; outcomes recorded. */
+/** Waits until `condition` holds (checked every millisecond, at most 5 s), however busy the machine is. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
 class FakeCircuits {
   readonly open = new Set<string>();
   readonly records: Array<{ provider: string; ok: boolean }> = [];
@@ -54,13 +60,13 @@ class FakeCircuits {
   admits = 0;
   /** Admissions are half-open trials. */
   trials = false;
-  /** Delay of each admit (a Redis round trip). */
-  admitDelayMs = 0;
+  /** Each admit waits for this (a Redis round trip the test holds open), when set. */
+  admitGate: Promise<void> | undefined;
   async admit(
     provider: string,
   ): Promise<{ allowed: boolean; trial: boolean; state: string; retryAfterMs?: number }> {
     this.admits++;
-    if (this.admitDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.admitDelayMs));
+    if (this.admitGate) await this.admitGate;
     const open = this.open.has(provider);
     return {
       allowed: !open,
@@ -612,9 +618,7 @@ describe('CompletionService failover', () => {
     const iterator = h.service.start(streamRequest, ctx())[Symbol.asyncIterator]();
     let delivered: IteratorResult<StreamEvent> | undefined;
     const next = iterator.next().then((result) => (delivered = result));
-    // Wait on the condition (the letter is being written), however busy the machine is.
-    const deadline = Date.now() + 5_000;
-    while (h.deadLetters.waiting === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    await until(() => h.deadLetters.waiting > 0); // the letter is being written
     expect(h.deadLetters.waiting).toBe(1);
     await new Promise(setImmediate);
     expect(delivered).toBeUndefined(); // the error waits for the letter
@@ -703,7 +707,8 @@ describe('CompletionService failover', () => {
     );
     const client = new AbortController();
     const pending = drain(h.service.start(streamRequest, ctx(client.signal)));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The first attempt has failed and been recorded: the executor is in its 10 s backoff.
+    await until(() => h.circuits.records.length === 1);
     client.abort();
     expect(types(await pending)).toEqual(['error:cancelled']);
     expect(h.active.size).toBe(0);
@@ -770,10 +775,13 @@ describe('CompletionService failover', () => {
   it('a client that leaves while the circuit is being asked never reaches the provider', async () => {
     const a = new FakeAdapter([text('a'), done], 'a');
     const h = await chainHarness([a]);
-    h.circuits.admitDelayMs = 30;
+    let answer = (): void => undefined;
+    h.circuits.admitGate = new Promise((resolve) => (answer = resolve));
     const client = new AbortController();
     const pending = drain(h.service.start(streamRequest, ctx(client.signal)));
-    setTimeout(() => client.abort(), 5);
+    await until(() => h.circuits.admits === 1); // the circuit is being asked
+    client.abort();
+    answer();
     expect(types(await pending)).toEqual(['error:cancelled']);
     expect(a.seen).toHaveLength(0);
   });
