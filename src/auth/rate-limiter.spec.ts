@@ -6,6 +6,7 @@ import { RateLimitsConfig, RateLimitTier } from '../config/app-config';
 import { AuthError } from './auth.error';
 import { OPEN_PRINCIPAL, type Principal } from '../contract/principal';
 import { encodeKeyPart, RateLimiter, REQUEST_WINDOW_MS, STREAM_RETRY_AFTER_MS } from './rate-limiter';
+import { waitFor } from '../common/testing/wait-for';
 
 const PREFIX = `cb-test-rl-${process.pid}-${Date.now()}:`;
 
@@ -46,15 +47,6 @@ async function refusal(work: Promise<unknown>): Promise<AuthError> {
     return error;
   }
   throw new Error('expected a rate_limit_exceeded refusal');
-}
-
-/** Waits (bounded) until `check` holds; the assertion is on the outcome, not on how long it took. */
-async function eventually(check: () => Promise<boolean>, limitMs = 5_000): Promise<void> {
-  const until = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not reached');
-    await sleep(50);
-  }
 }
 
 /** A client that never connected: `status` stays `wait` until a command is sent. */
@@ -207,7 +199,11 @@ describe('RateLimiter (real Redis)', () => {
       crashed.close(); // stops renewing, releases nothing
       const survivor = limiter(nodeB, limits({ default: [0, 1] }), 'survivor');
       await refusal(survivor.acquireStream(u, 'new'));
-      await eventually(async () => (await survivor.usage(u.userId)).streams === 0);
+      await waitFor(
+        "the crashed node's slots to expire",
+        async () => (await survivor.usage(u.userId)).streams === 0,
+        5_000,
+      );
       const release = await survivor.acquireStream(u, 'new');
       release();
     });
@@ -256,7 +252,7 @@ describe('RateLimiter (real Redis)', () => {
       const releases = [await rl.acquireStream(u, 'a'), await rl.acquireStream(u, 'b')];
       for (const release of releases) expect(() => release()).not.toThrow();
       await expect(rl.usage(u.userId)).rejects.toThrow();
-      await eventually(() => Promise.resolve(client.status === 'end'));
+      await waitFor('the client to end', () => client.status === 'end', 5_000);
     });
   });
 });

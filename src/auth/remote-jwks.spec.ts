@@ -4,6 +4,7 @@ import { AuthConfig, JwtConfig, RateLimitsConfig, RateLimitTier } from '../confi
 import { AuthError } from './auth.error';
 import { JwtVerifier } from './jwt-verifier';
 import { FakeIdp, SigningKey, signJwt } from './testing/fake-idp';
+import { waitFor } from '../common/testing/wait-for';
 
 /** JwtVerifier with `auth.jwt.jwks_url`, against a real IdP on loopback (node:http). */
 
@@ -121,7 +122,7 @@ describe('JwtVerifier with jwks_url', () => {
     const err = refusal(() => v.verify(token));
     expect(err.code).toBe(RequestErrorCode.Unauthorized);
     expect(err.message).toBe("The token's signing key is not known.");
-    await waitFor(() => accepts(v, token));
+    await waitFor('the token to be accepted', () => accepts(v, token), 5_000);
     expect(idp.fetches).toBe(2);
   });
 
@@ -147,8 +148,8 @@ describe('JwtVerifier with jwks_url', () => {
     const first = v.verify(token);
     expect(v.verify(token)).toBe(first); // from the verified-token cache
     idp.keys = [k2];
-    await waitFor(() => idp.fetches >= 2);
-    await waitFor(() => !accepts(v, token));
+    await waitFor('a second fetch', () => idp.fetches >= 2, 5_000);
+    await waitFor('the token to be refused', () => !accepts(v, token), 5_000);
     expect(refusal(() => v.verify(token)).message).toBe("The token's signing key is not known.");
     expect(v.verify(k2.sign(claims())).userId).toBe('user-1');
   });
@@ -202,7 +203,7 @@ describe('JwtVerifier with jwks_url', () => {
     }
     await idp.restart();
     // Retried in the background (1s, 2s, ... after the failures), not only when tokens come.
-    await waitFor(() => accepts(v, token), 8_000);
+    await waitFor('the token to be accepted', () => accepts(v, token), 8_000);
     expect(idp.fetches).toBeGreaterThanOrEqual(1);
   }, 15_000);
 
@@ -284,13 +285,4 @@ describe('JwtVerifier with jwks_url', () => {
 
 function privateJwk(): Record<string, unknown> {
   return { ...k1.privateKey.export({ format: 'jwk' }), kid: 'k1' };
-}
-
-/** Polls until `check` holds (fails after `timeoutMs`). */
-async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

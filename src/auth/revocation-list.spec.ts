@@ -4,6 +4,7 @@ import { CompletionError, RequestErrorCode, StreamErrorCode } from '../contract/
 import type { Revocation } from './denylist';
 import type { Principal } from '../contract/principal';
 import { RevocationList, type RevocationSettings } from './revocation-list';
+import { waitFor } from '../common/testing/wait-for';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const HOUR = 3_600_000;
@@ -21,14 +22,6 @@ function principal(userId: string, extra: Partial<Principal> = {}): Principal {
     issuedAt: Date.now() - 60_000,
     ...extra,
   };
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 async function failure(work: Promise<unknown>): Promise<CompletionError> {
@@ -90,7 +83,7 @@ describe('RevocationList (real Redis)', () => {
     const entry = await a.revoke({ kind: 'jti', value: 't-1', reason: 'laptop lost' }, 'root');
     expect(entry).toMatchObject({ kind: 'jti', value: 't-1', reason: 'laptop lost', revokedBy: 'root' });
     expect(a.refusal(token)).toEqual(entry);
-    await waitFor(() => b.refusal(token) !== undefined);
+    await waitFor('node b to refuse the token', () => b.refusal(token) !== undefined, 5_000);
     expect(heard).toEqual([entry]);
     expect(b.refusal(principal('alice', { tokenId: 't-2' }))).toBeUndefined();
   });
@@ -114,19 +107,19 @@ describe('RevocationList (real Redis)', () => {
     const entry = await a.revoke({ kind: 'sub', value: 'bob' }, 'root');
     expect(entry.issuedBefore).toBeGreaterThanOrEqual(before);
     expect(entry.retainUntil).toBe((entry.issuedBefore ?? 0) + 24 * HOUR + 30_000);
-    await waitFor(() => b.refusal(principal('bob')) !== undefined);
+    await waitFor('node b to refuse bob', () => b.refusal(principal('bob')) !== undefined, 5_000);
     expect(b.refusal(principal('bob', { issuedAt: (entry.issuedBefore ?? 0) + 1_000 }))).toBeUndefined();
     expect(b.refusal(principal('carol'))).toBeUndefined();
     expect(await b.lift('sub', 'bob')).toBe(true);
     expect(await b.lift('sub', 'bob')).toBe(false);
     expect(b.refusal(principal('bob'))).toBeUndefined();
-    await waitFor(() => a.refusal(principal('bob')) === undefined);
+    await waitFor('node a to accept bob again', () => a.refusal(principal('bob')) === undefined, 5_000);
   });
 
   it('lists what is in force, newest first', async () => {
     const a = await node();
     const first = await a.revoke({ kind: 'jti', value: 'first' }, undefined);
-    await waitFor(() => Date.now() > first.revokedAt); // the next one gets a later revokedAt
+    await waitFor('the clock to pass the first revokedAt', () => Date.now() > first.revokedAt, 5_000); // the next one gets a later revokedAt
     await a.revoke({ kind: 'sub', value: 'bob' }, 'root');
     expect((await a.list()).map((e) => `${e.kind}:${e.value}`)).toEqual(['sub:bob', 'jti:first']);
   });
@@ -149,7 +142,11 @@ describe('RevocationList (real Redis)', () => {
     await admin.hset(`${prefix}revocations:data`, 'jti:missed', JSON.stringify(missed));
     await admin.zadd(`${prefix}revocations`, missed.retainUntil, 'jti:missed');
     await admin.incr(`${prefix}revocations:version`);
-    await waitFor(() => b.refusal(principal('alice', { tokenId: 'missed' })) !== undefined);
+    await waitFor(
+      'the resync to bring the missed revocation',
+      () => b.refusal(principal('alice', { tokenId: 'missed' })) !== undefined,
+      5_000,
+    );
     expect(heard).toEqual(['missed']);
   });
 
@@ -160,7 +157,11 @@ describe('RevocationList (real Redis)', () => {
     await admin.hset(`${prefix}revocations:data`, 'jti:gap', JSON.stringify(missed));
     await admin.incr(`${prefix}revocations:version`); // version 1, never published
     await a.revoke({ kind: 'jti', value: 'heard' }, undefined); // version 2, published
-    await waitFor(() => b.refusal(principal('alice', { tokenId: 'gap' })) !== undefined);
+    await waitFor(
+      'the resync to fill the gap',
+      () => b.refusal(principal('alice', { tokenId: 'gap' })) !== undefined,
+      5_000,
+    );
     expect(b.refusal(principal('alice', { tokenId: 'heard' }))).toBeDefined();
   });
 

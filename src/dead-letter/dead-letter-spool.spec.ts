@@ -5,6 +5,7 @@ import type { DeadLetter } from './dead-letter';
 import { DeadLetterSpool, parseSpooledLetter } from './dead-letter-spool';
 import { storedLetter } from './testing/dead-letters';
 import { SpoolFilesFake } from './testing/spool-files.fake';
+import { waitFor } from '../common/testing/wait-for';
 
 describe('DeadLetterSpool', () => {
   let dir: string;
@@ -124,13 +125,6 @@ describe('DeadLetterSpool', () => {
   });
 });
 
-/** Waits until `check` holds (file operations run on the thread pool), failing after 4 s. */
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 4_000;
-  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
-  expect(check()).toBe(true);
-}
-
 describe('DeadLetterSpool group commit', () => {
   let dir: string;
   let path: string;
@@ -191,7 +185,7 @@ describe('DeadLetterSpool group commit', () => {
     files.holdSyncs = true;
     const first = Array.from({ length: 5 }, () => storedLetter());
     const a = track(first);
-    await until(() => files.waiting === 1);
+    await waitFor('a write to be waiting', () => files.waiting === 1, 4_000);
     const second = Array.from({ length: 7 }, () => storedLetter());
     const b = track(second);
     await new Promise((resolve) => setImmediate(resolve));
@@ -204,7 +198,7 @@ describe('DeadLetterSpool group commit', () => {
     files.holdSyncs = true; // hold the second batch's sync
     await a.all;
     expect(a.settled.every((s) => s === 'resolved')).toBe(true);
-    await until(() => files.waiting === 1);
+    await waitFor('a write to be waiting', () => files.waiting === 1, 4_000);
     expect(b.settled.every((s) => s === undefined)).toBe(true);
     expect(spool.pending).toBe(5);
     files.releaseSyncs();

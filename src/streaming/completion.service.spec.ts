@@ -25,6 +25,7 @@ import type { ChatCompletionRequest } from '../contract/chat-request';
 import { SanitizationService } from '../sanitization/sanitization.service';
 import { CompletionService, type CompletionCaller } from './completion.service';
 import type { StreamEvent } from '../contract/stream-event';
+import { waitFor } from '../common/testing/wait-for';
 
 const request: ChatCompletionRequest = { model: 'fake/model', messages: [{ role: 'user', content: 'hi' }] };
 const streamRequest: ChatCompletionRequest = { ...request, stream: true };
@@ -47,12 +48,6 @@ interface Harness {
 }
 
 /** Circuits as routing sees them: everything allowed unless listed as open; outcomes recorded. */
-/** Waits until `condition` holds (checked every millisecond, at most 5 s), however busy the machine is. */
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
-}
-
 class FakeCircuits {
   readonly open = new Set<string>();
   readonly records: Array<{ provider: string; ok: boolean }> = [];
@@ -618,7 +613,7 @@ describe('CompletionService failover', () => {
     const iterator = h.service.start(streamRequest, ctx())[Symbol.asyncIterator]();
     let delivered: IteratorResult<StreamEvent> | undefined;
     const next = iterator.next().then((result) => (delivered = result));
-    await until(() => h.deadLetters.waiting > 0); // the letter is being written
+    await waitFor('the letter to be written', () => h.deadLetters.waiting > 0, 5_000);
     expect(h.deadLetters.waiting).toBe(1);
     await new Promise(setImmediate);
     expect(delivered).toBeUndefined(); // the error waits for the letter
@@ -708,7 +703,7 @@ describe('CompletionService failover', () => {
     const client = new AbortController();
     const pending = drain(h.service.start(streamRequest, ctx(client.signal)));
     // The first attempt has failed and been recorded: the executor is in its 10 s backoff.
-    await until(() => h.circuits.records.length === 1);
+    await waitFor('the first attempt to be recorded', () => h.circuits.records.length === 1, 5_000);
     client.abort();
     expect(types(await pending)).toEqual(['error:cancelled']);
     expect(h.active.size).toBe(0);
@@ -779,7 +774,7 @@ describe('CompletionService failover', () => {
     h.circuits.admitGate = new Promise((resolve) => (answer = resolve));
     const client = new AbortController();
     const pending = drain(h.service.start(streamRequest, ctx(client.signal)));
-    await until(() => h.circuits.admits === 1); // the circuit is being asked
+    await waitFor('the circuit to be asked', () => h.circuits.admits === 1, 5_000);
     client.abort();
     answer();
     expect(types(await pending)).toEqual(['error:cancelled']);

@@ -8,20 +8,10 @@ import type {
   CompletionService,
   CompletionStream,
 } from '../../streaming/completion.service';
-import { ConnectionState, type MuxConnection, type MuxSession } from './connection-state';
+import { waitFor } from '../../common/testing/wait-for';
+import { ConnectionState, type MuxSession } from './connection-state';
+import { FakeConnection } from './testing/fake-connection';
 import { CompletionPump } from './completion-pump';
-
-class FakeConnection implements MuxConnection {
-  readonly sent: Array<Record<string, unknown>> = [];
-  bufferedAmount = 0;
-  send(text: string): void {
-    this.sent.push(JSON.parse(text) as Record<string, unknown>);
-  }
-  close(): void {}
-  whenWritable(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 class FakeSession implements MuxSession {
   constructor(readonly principal: Principal) {}
@@ -80,16 +70,11 @@ function setup(principal?: Principal) {
 
 const body = { model: 'simulated/echo', messages: [{ role: 'user', content: 'x' }] };
 
-async function until(what: string, done: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  if (!done()) throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('CompletionPump', () => {
   it('forwards every event tagged with the completion id, then forgets the completion', async () => {
     const { connection, state, pump, contexts } = setup();
     pump.start(state, 'a', body);
-    await until('the completion to end', () => state.completions.size === 0);
+    await waitFor('the completion to end', () => state.completions.size === 0, 1_000);
     expect(connection.sent.map((m) => m.type)).toEqual([
       'thinking_status',
       'content_chunk',
@@ -106,7 +91,7 @@ describe('CompletionPump', () => {
   it("passes the message's providerKey, named as its field for errors", async () => {
     const { state, pump, contexts } = setup();
     pump.start(state, 'a', body, 'openai=sk-1');
-    await until('the completion to end', () => state.completions.size === 0);
+    await waitFor('the completion to end', () => state.completions.size === 0, 1_000);
     expect(contexts[0]).toMatchObject({ providerKey: 'openai=sk-1', providerKeyField: 'providerKey' });
   });
 
@@ -119,7 +104,7 @@ describe('CompletionPump', () => {
     };
     const { connection, state, pump, contexts } = setup(principal);
     pump.start(state, 'a', body);
-    await until('the completion to end', () => state.completions.size === 0);
+    await waitFor('the completion to end', () => state.completions.size === 0, 1_000);
     // The stream comes filtered already: the pump forwards what it gets.
     expect(connection.sent.map((m) => m.type)).toEqual([
       'thinking_status',

@@ -8,25 +8,9 @@ import type { WorkflowBusEvent } from '../../contract/topics';
 import { RequestErrorCode, StreamErrorCode } from '../../contract/error-code';
 import { WorkflowError } from '../../workflow/workflow.error';
 import { CLOSE_SLOW_CONSUMER } from '../mux-messages';
-import type { MuxConnection } from './connection-state';
+import { FakeConnection } from './testing/fake-connection';
 import { StreamMultiplexer } from './stream-multiplexer.service';
 import type { WorkflowFeed } from '../../workflow/workflow-feed';
-
-/** A socket whose send buffer the test sets by hand. */
-class FakeConnection implements MuxConnection {
-  readonly sent: Array<Record<string, unknown>> = [];
-  bufferedAmount = 0;
-  closedWith?: number;
-  send(text: string): void {
-    this.sent.push(JSON.parse(text) as Record<string, unknown>);
-  }
-  close(code: number): void {
-    this.closedWith = code;
-  }
-  whenWritable(): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** A completion that yields a chunk whenever it is read, until aborted. */
 function endless(signal: AbortSignal): CompletionStream {
@@ -86,7 +70,7 @@ const tick = (ms = 30) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A connection with one endless completion running on it. */
 async function oneCompletion() {
   const mux = multiplexer();
-  const connection = new FakeConnection();
+  const connection = new FakeConnection(5);
   const id = mux.open(connection)!;
   const message = { type: 'completion', id: 'a', model: 'echo', messages: [{ role: 'user', content: 'x' }] };
   mux.receive(id, JSON.stringify(message), false);
@@ -117,7 +101,7 @@ describe('StreamMultiplexer completion errors', () => {
       },
     });
     const mux = multiplexer(undefined, failing);
-    const connection = new FakeConnection();
+    const connection = new FakeConnection(5);
     const id = mux.open(connection)!;
     const message = {
       type: 'completion',
@@ -171,7 +155,7 @@ describe('StreamMultiplexer backpressure', () => {
   it('caps the workflows one connection follows', async () => {
     const feed = new FakeFeed();
     const mux = multiplexer(feed);
-    const connection = new FakeConnection();
+    const connection = new FakeConnection(5);
     const id = mux.open(connection)!;
     for (let i = 0; i <= 100; i++)
       mux.receive(id, JSON.stringify({ type: 'subscribe_workflow', workflowId: `w${i}` }), false);
@@ -201,7 +185,7 @@ describe('StreamMultiplexer workflow streams', () => {
   it('acknowledges a follow, then forwards its events mapped, and drops it after the last', async () => {
     const feed = new FakeFeed();
     const mux = multiplexer(feed);
-    const connection = new FakeConnection();
+    const connection = new FakeConnection(5);
     const id = mux.open(connection)!;
     mux.receive(
       id,
@@ -288,7 +272,7 @@ describe('StreamMultiplexer workflow streams', () => {
 
   it('answers an unknown workflow with an error naming it, and bad afterSequence with invalid_message', async () => {
     const mux = multiplexer(new FakeFeed());
-    const connection = new FakeConnection();
+    const connection = new FakeConnection(5);
     const id = mux.open(connection)!;
     mux.receive(id, JSON.stringify({ type: 'subscribe_workflow', workflowId: 'missing-1' }), false);
     mux.receive(
@@ -314,7 +298,7 @@ describe('StreamMultiplexer workflow streams', () => {
   it('streams agent_status while subscribed, an agent failure as agent_error, and stops on unsubscribe', async () => {
     const feed = new FakeFeed();
     const mux = multiplexer(feed);
-    const connection = new FakeConnection();
+    const connection = new FakeConnection(5);
     const id = mux.open(connection)!;
     mux.receive(id, JSON.stringify({ type: 'subscribe', streams: ['agent_status'] }), false);
     await tick(5);

@@ -5,20 +5,10 @@ import { OPEN_PRINCIPAL } from '../../contract/principal';
 import type { WorkflowBusEvent } from '../../contract/topics';
 import { BusSubscription } from '../../events/bus-subscription';
 import type { WorkflowEvents, WorkflowFeed } from '../../workflow/workflow-feed';
-import { ConnectionState, type MuxConnection, type MuxSession } from './connection-state';
+import { waitFor } from '../../common/testing/wait-for';
+import { ConnectionState, type MuxSession } from './connection-state';
+import { FakeConnection } from './testing/fake-connection';
 import { WorkflowPump } from './workflow-pump';
-
-class FakeConnection implements MuxConnection {
-  readonly sent: Array<Record<string, unknown>> = [];
-  bufferedAmount = 0;
-  send(text: string): void {
-    this.sent.push(JSON.parse(text) as Record<string, unknown>);
-  }
-  close(): void {}
-  whenWritable(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 /** A session that records the stream slots it hands out; `limited` makes `hit` refuse. */
 class FakeSession implements MuxSession {
@@ -84,30 +74,24 @@ const last = (workflowId: string): WorkflowBusEvent => ({
   runId: 'r',
 });
 
-/** Waits (on the event loop, at most ~1 s) until `done` holds. */
-async function until(what: string, done: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  if (!done()) throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('WorkflowPump (one implementation for subscribe_workflow and agent_status)', () => {
   it('holds a stream slot per followed stream while it runs and frees it when the stream ends or fails', async () => {
     const { connection, session, feed, state, pump } = setup();
     state.streams.add('agent_status');
     pump.follow(state, 'w1', undefined);
     pump.startAgentStatus(state);
-    await until('both streams open', () => feed.streams.size === 2);
+    await waitFor('both streams open', () => feed.streams.size === 2, 1_000);
     expect([...session.held].sort()).toEqual(['ws-1:agent_status', 'ws-1:workflow:w1']);
     // Only the follow is acknowledged (subscribe acknowledges agent_status itself).
     expect(connection.sent).toEqual([{ type: 'subscribed', streams: ['agent_status'], workflows: ['w1'] }]);
 
     feed.streams.get('w1')!.push({ seq: 1, at: 0, event: last('w1'), last: true });
-    await until('the follow to end', () => state.workflows.size === 0);
+    await waitFor('the follow to end', () => state.workflows.size === 0, 1_000);
     expect([...session.held]).toEqual(['ws-1:agent_status']);
 
     // A stream that fails says so (agent_status names no workflow), and ends the same way.
     feed.streams.get('agent-status')!.fail(new DomainError(StreamErrorCode.ConnectionLost, 'Bus gone.'));
-    await until('agent_status to end', () => state.agentStatus === undefined);
+    await waitFor('agent_status to end', () => state.agentStatus === undefined, 1_000);
     expect(connection.sent.at(-1)).toEqual({
       type: 'error',
       error: { code: 'connection_lost', message: 'Bus gone.' },
@@ -123,7 +107,7 @@ describe('WorkflowPump (one implementation for subscribe_workflow and agent_stat
     state.streams.add('agent_status');
     pump.follow(state, 'w1', undefined);
     pump.startAgentStatus(state);
-    await until('both refusals', () => connection.sent.length === 2);
+    await waitFor('both refusals', () => connection.sent.length === 2, 1_000);
     const error = { code: 'rate_limit_exceeded', message: 'Too many requests.', retryAfterMs: 50 };
     expect(connection.sent).toEqual([
       { type: 'error', workflowId: 'w1', error: { ...error, param: 'workflowId' } },
@@ -141,11 +125,11 @@ describe('WorkflowPump (one implementation for subscribe_workflow and agent_stat
     feed.gate = new Promise((resolve) => (open = resolve));
     pump.follow(state, 'w1', undefined);
     pump.startAgentStatus(state);
-    await until('both slots', () => session.held.size === 2);
+    await waitFor('both slots', () => session.held.size === 2, 1_000);
     pump.unfollow(state, 'w1');
     pump.stopAgentStatus(state);
     open();
-    await until('both streams closed', () => feed.closed.length === 2);
+    await waitFor('both streams closed', () => feed.closed.length === 2, 1_000);
     expect(session.held.size).toBe(0);
     expect(connection.sent).toEqual([]);
   });
