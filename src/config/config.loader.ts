@@ -339,9 +339,9 @@ export function parseEnvValue(value: string, kind: ValueKind): unknown {
     }
     case 'list':
     case 'map':
-      return parseYamlOr(value, value);
+      return parseYamlOr(value);
     case 'scalar': {
-      const parsed = parseYamlOr(value, value);
+      const parsed = parseYamlOr(value);
       return typeof parsed === 'object' && parsed !== null ? value : parsed;
     }
     case 'string':
@@ -351,11 +351,12 @@ export function parseEnvValue(value: string, kind: ValueKind): unknown {
   }
 }
 
-function parseYamlOr(text: string, fallback: unknown): unknown {
+/** YAML (or JSON) text parsed; the text itself when it is not YAML, so validation shows what was sent. */
+function parseYamlOr(text: string): unknown {
   try {
     return parseYaml(text) as unknown;
   } catch {
-    return fallback;
+    return text;
   }
 }
 

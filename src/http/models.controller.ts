@@ -30,10 +30,7 @@ export class ModelsController {
 
   @Get()
   list(): { object: 'list'; data: OpenAiModel[] } {
-    const virtual = this.routing
-      .virtualModels()
-      .filter((v) => v.serving.length > 0)
-      .map(toVirtualModel);
+    const virtual = this.routing.listedVirtualModels().map(toVirtualModel);
     return { object: 'list', data: [...virtual, ...this.catalogue.list().map(toOpenAiModel)] };
   }
 

@@ -118,6 +118,11 @@ export class RoutingService {
     }));
   }
 
+  /** The virtual models model lists show (GET /v1/models, GraphQL `models`): those with a member that can serve. */
+  listedVirtualModels(): VirtualModelView[] {
+    return this.virtualModels().filter((v) => v.serving.length > 0);
+  }
+
   /** Why none of a virtual model's members can serve, naming the keys that would open them. */
   private unconfigured(name: string): string {
     const members = this.virtuals.get(name)?.models ?? [];

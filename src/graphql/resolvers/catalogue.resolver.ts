@@ -23,21 +23,18 @@ export class CatalogueResolver {
   @Query(() => [Model], { description: 'Virtual models, then the catalogue (as GET /v1/models lists them).' })
   @Authenticated()
   models(): Model[] {
-    const virtual: Model[] = this.routing
-      .virtualModels()
-      .filter((v) => v.serving.length > 0)
-      .map((v) => ({
-        id: v.id,
-        ownedBy: 'circuit-breaker',
-        aliases: [],
-        contextLength: null,
-        pricing: null,
-        virtual: true,
-        strategy: v.strategy,
-        members: v.serving,
-        fallbacks: [],
-        description: v.description ?? null,
-      }));
+    const virtual: Model[] = this.routing.listedVirtualModels().map((v) => ({
+      id: v.id,
+      ownedBy: 'circuit-breaker',
+      aliases: [],
+      contextLength: null,
+      pricing: null,
+      virtual: true,
+      strategy: v.strategy,
+      members: v.serving,
+      fallbacks: [],
+      description: v.description ?? null,
+    }));
     const listed: Model[] = this.catalogue.list().map(({ model, adapter }) => ({
       id: model.id,
       ownedBy: adapter.id,

@@ -2,6 +2,19 @@ import { byteSplits } from '../testing/byte-splits';
 import { FrameLimitError } from './frame-limit';
 import { NdjsonParser } from './ndjson.parser';
 
+/** The lines a parser bounded at LIMIT characters gives for these chunks (it throws past the limit). */
+const LIMIT = 32;
+function run(chunks: string[]): string[] {
+  const out: string[] = [];
+  const parser = new NdjsonParser((line) => out.push(line), LIMIT);
+  for (const chunk of chunks) parser.feed(chunk);
+  parser.end();
+  return out;
+}
+/** A line of exactly LIMIT characters, and one a character longer. */
+const ok = `{"a":"${'x'.repeat(LIMIT - 8)}"}`;
+const long = `{"a":"${'x'.repeat(LIMIT - 7)}"}`;
+
 function lines(chunks: Uint8Array[]): string[] {
   const out: string[] = [];
   const parser = new NdjsonParser((line) => out.push(line));
@@ -47,16 +60,6 @@ describe('NdjsonParser', () => {
   });
 
   it('throws FrameLimitError for a line past its limit, split anywhere, and accepts one at the limit', () => {
-    const limit = 32;
-    const run = (chunks: string[]) => {
-      const out: string[] = [];
-      const parser = new NdjsonParser((line) => out.push(line), limit);
-      for (const chunk of chunks) parser.feed(chunk);
-      parser.end();
-      return out;
-    };
-    const ok = `{"a":"${'x'.repeat(limit - 8)}"}`;
-    const long = `{"a":"${'x'.repeat(limit - 7)}"}`;
     for (let i = 0; i <= ok.length + 1; i++) {
       const input = `${ok}\n`;
       expect(run([input.slice(0, i), input.slice(i)])).toEqual([ok]);
@@ -68,16 +71,6 @@ describe('NdjsonParser', () => {
   });
 
   it('bounds the line without its CR: a CRLF line at the limit passes, one character more does not', () => {
-    const limit = 32;
-    const run = (chunks: string[]) => {
-      const out: string[] = [];
-      const parser = new NdjsonParser((line) => out.push(line), limit);
-      for (const chunk of chunks) parser.feed(chunk);
-      parser.end();
-      return out;
-    };
-    const ok = `{"a":"${'x'.repeat(limit - 8)}"}`;
-    const long = `{"a":"${'x'.repeat(limit - 7)}"}`;
     const input = `${ok}\r\n${ok}\r\n`;
     const bad = `${long}\r\n`;
     for (let i = 0; i <= input.length; i++) {

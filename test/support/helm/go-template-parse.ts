@@ -389,12 +389,7 @@ export class Parser {
         if (!top) this.fail(pos, 'define is only allowed at the top level');
         const name = this.templateName();
         this.expectClose('define');
-        const saved = this.vars;
-        this.vars = ['$'];
-        const body = this.list(new Set(['end'])).nodes;
-        this.vars = saved;
-        this.expectClose('end');
-        this.defines.set(name, body);
+        this.defineBody(name);
         return null;
       }
       case 'block': {
@@ -402,12 +397,7 @@ export class Parser {
         const name = this.templateName();
         const pipe = this.pipeline('block', false);
         this.expectClose('block');
-        const saved = this.vars;
-        this.vars = ['$'];
-        const body = this.list(new Set(['end'])).nodes;
-        this.vars = saved;
-        this.expectClose('end');
-        this.defines.set(name, body);
+        this.defineBody(name);
         return { t: 'template', name, pipe, pos };
       }
       case 'template': {
@@ -425,6 +415,16 @@ export class Parser {
       default:
         this.fail(pos, `unexpected keyword ${keyword}`);
     }
+  }
+
+  /** The body of {{ define name }} or {{ block name }}, to its {{ end }}: its own variable scope ($ only). */
+  private defineBody(name: string): void {
+    const saved = this.vars;
+    this.vars = ['$'];
+    const body = this.list(new Set(['end'])).nodes;
+    this.vars = saved;
+    this.expectClose('end');
+    this.defines.set(name, body);
   }
 
   private templateName(): string {
