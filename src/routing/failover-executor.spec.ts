@@ -5,7 +5,7 @@ import type { ChatCompletionRequest } from '../contract/chat-request';
 import { CompletionError, StreamErrorCode } from '../contract/error-code';
 import type { StreamEvent } from '../contract/stream-event';
 import {
-  ProviderAdapterFake as FakeAdapter,
+  ProviderAdapterFake,
   type FakeStep,
   fakeModel,
 } from '../providers/provider-adapter.fake';
@@ -74,7 +74,7 @@ function executor(overrides: Record<string, unknown>[] = []) {
   );
   /** Runs a plan over `adapters` to its end; the events and the progress it reported. */
   const run = async (
-    adapters: FakeAdapter[],
+    adapters: ProviderAdapterFake[],
     request = streamRequest,
     signal = new AbortController().signal,
   ) => {
@@ -99,8 +99,8 @@ describe('FailoverExecutor', () => {
   it('yields the serving attempt only, and reports who served, what failed and when the first token came', async () => {
     const { run, circuits } = executor();
     const { events, progress } = await run([
-      new FakeAdapter([fail(StreamErrorCode.ProviderError)], 'a'),
-      new FakeAdapter([text('from b'), done], 'b'),
+      new ProviderAdapterFake([fail(StreamErrorCode.ProviderError)], 'a'),
+      new ProviderAdapterFake([text('from b'), done], 'b'),
     ]);
     expect(types(events)).toEqual(['content_chunk', 'completed']);
     expect(events.every((e) => e.completionId === 'chatcmpl-1')).toBe(true);
@@ -124,7 +124,7 @@ describe('FailoverExecutor', () => {
 
   it('ends a broken chain with its last error as is: dead letters are for whoever observes the stream', async () => {
     const { run } = executor([{ streaming: { error_handling: { max_retries: 1 } } }]);
-    const { events, progress } = await run([new FakeAdapter([fail(StreamErrorCode.ConnectionLost)], 'a')]);
+    const { events, progress } = await run([new ProviderAdapterFake([fail(StreamErrorCode.ConnectionLost)], 'a')]);
     expect(events).toEqual([
       {
         type: 'error',
@@ -141,7 +141,7 @@ describe('FailoverExecutor', () => {
   it("ends an aborted execution with the abort's own error, or cancelled", async () => {
     const { run } = executor();
     const drain = new AbortController();
-    const draining = run([new FakeAdapter([{ hangUntilAborted: true }], 'a')], streamRequest, drain.signal);
+    const draining = run([new ProviderAdapterFake([{ hangUntilAborted: true }], 'a')], streamRequest, drain.signal);
     drain.abort(new CompletionError(StreamErrorCode.ServiceUnavailable, 'draining', { retryable: true }));
     expect((await draining).events).toEqual([
       {
@@ -152,7 +152,7 @@ describe('FailoverExecutor', () => {
     ]);
     const client = new AbortController();
     client.abort();
-    expect(types((await run([new FakeAdapter([done], 'a')], streamRequest, client.signal)).events)).toEqual([
+    expect(types((await run([new ProviderAdapterFake([done], 'a')], streamRequest, client.signal)).events)).toEqual([
       'error:cancelled',
     ]);
   });
@@ -160,8 +160,8 @@ describe('FailoverExecutor', () => {
   it('counts splices in its progress when it continues on the next provider', async () => {
     const { run } = executor([{ streaming: { error_handling: { continue_after_failure: true } } }]);
     const { events, progress } = await run([
-      new FakeAdapter([text('The start, '), fail(StreamErrorCode.ConnectionLost)], 'a'),
-      new FakeAdapter([text('rest.'), done], 'b'),
+      new ProviderAdapterFake([text('The start, '), fail(StreamErrorCode.ConnectionLost)], 'a'),
+      new ProviderAdapterFake([text('rest.'), done], 'b'),
     ]);
     expect(events.at(-1)).toMatchObject({ type: 'completed', splices: [{ at: 11, from: 'a/model' }] });
     expect(progress.splices).toBe(1);
@@ -171,7 +171,7 @@ describe('FailoverExecutor', () => {
   it('a consumer that stops mid-attempt aborts the upstream and releases its half-open trial', async () => {
     const { failover, circuits } = executor();
     circuits.trials = true;
-    const adapter = new FakeAdapter([text('one'), { hangUntilAborted: true }], 'a');
+    const adapter = new ProviderAdapterFake([text('one'), { hangUntilAborted: true }], 'a');
     const plan: FailoverPlan = {
       completionId: 'chatcmpl-1',
       request: streamRequest,

@@ -6,11 +6,7 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { loadConfig } from '../config/config.loader';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
-import {
-  ProviderAdapterFake as FakeAdapter,
-  type FakeStep,
-  fakeModel,
-} from '../providers/provider-adapter.fake';
+import { ProviderAdapterFake, type FakeStep, fakeModel } from '../providers/provider-adapter.fake';
 import { ProviderError } from '../providers/provider.error';
 import { ProviderRegistry } from '../providers/provider-registry.service';
 import { ProviderKeys } from '../contract/provider-keys';
@@ -36,8 +32,8 @@ interface Harness {
   service: CompletionService;
   active: ActiveStreams;
   lifecycle: LifecycleService;
-  adapter: FakeAdapter;
-  adapters: FakeAdapter[];
+  adapter: ProviderAdapterFake;
+  adapters: ProviderAdapterFake[];
   circuits: FakeCircuits;
   letters: unknown[];
   deadLetters: FakeDeadLetters;
@@ -123,12 +119,12 @@ const FAST: Record<string, unknown> = {
 };
 
 async function harness(script: FakeStep[], overrides: Record<string, unknown>[] = []): Promise<Harness> {
-  return chainHarness([new FakeAdapter(script)], overrides);
+  return chainHarness([new ProviderAdapterFake(script)], overrides);
 }
 
 /** A chain of scripted providers, tried in order; target i may carry the caller's key `keys[i]`. */
 async function chainHarness(
-  adapters: FakeAdapter[],
+  adapters: ProviderAdapterFake[],
   overrides: Record<string, unknown>[] = [],
   keys: Array<string | undefined> = [],
 ): Promise<Harness> {
@@ -454,8 +450,8 @@ describe('CompletionService failover', () => {
 
   it('moves to the next provider after a 5xx before the first token; the client sees one clean stream', async () => {
     const h = await chainHarness([
-      new FakeAdapter([fail(StreamErrorCode.ProviderError)], 'a'),
-      new FakeAdapter([text('from b'), done], 'b'),
+      new ProviderAdapterFake([fail(StreamErrorCode.ProviderError)], 'a'),
+      new ProviderAdapterFake([text('from b'), done], 'b'),
     ]);
     const stream = h.service.start(streamRequest, ctx());
     const events = await drain(stream);
@@ -472,20 +468,20 @@ describe('CompletionService failover', () => {
 
   it('fails over when a 200 stream opens with an error frame', async () => {
     const h = await chainHarness([
-      new FakeAdapter(
+      new ProviderAdapterFake(
         [{ type: 'error', error: { code: StreamErrorCode.ProviderError, message: 'boom', retryable: true } }],
         'a',
       ),
-      new FakeAdapter([text('ok'), done], 'b'),
+      new ProviderAdapterFake([text('ok'), done], 'b'),
     ]);
     const events = await drain(h.service.start(streamRequest, ctx()));
     expect(types(events)).toEqual(['content_chunk', 'completed']);
   });
 
   it('abandons a provider that sends no first token within first_token_timeout', async () => {
-    const stalled = new FakeAdapter([{ hangUntilAborted: true }], 'a');
+    const stalled = new ProviderAdapterFake([{ hangUntilAborted: true }], 'a');
     const h = await chainHarness(
-      [stalled, new FakeAdapter([text('b'), done], 'b')],
+      [stalled, new ProviderAdapterFake([text('b'), done], 'b')],
       [{ streaming: { error_handling: { first_token_timeout: '30ms' } } }],
     );
     const events = await drain(h.service.start(streamRequest, ctx()));
@@ -496,7 +492,7 @@ describe('CompletionService failover', () => {
 
   it('does not apply the first-token timeout to non-streaming requests', async () => {
     const h = await chainHarness(
-      [new FakeAdapter([{ sleepMs: 60 }, text('slow'), done], 'a')],
+      [new ProviderAdapterFake([{ sleepMs: 60 }, text('slow'), done], 'a')],
       [{ streaming: { error_handling: { first_token_timeout: '10ms' } } }],
     );
     const result = await h.service.complete(request, ctx());
@@ -504,9 +500,9 @@ describe('CompletionService failover', () => {
   });
 
   it('retries a dropped connection on the same provider up to max_retries, then moves on', async () => {
-    const a = new FakeAdapter([fail(StreamErrorCode.ConnectionLost)], 'a');
+    const a = new ProviderAdapterFake([fail(StreamErrorCode.ConnectionLost)], 'a');
     const h = await chainHarness(
-      [a, new FakeAdapter([text('b'), done], 'b')],
+      [a, new ProviderAdapterFake([text('b'), done], 'b')],
       [{ streaming: { error_handling: { max_retries: 2 } } }],
     );
     const events = await drain(h.service.start(streamRequest, ctx()));
@@ -515,18 +511,21 @@ describe('CompletionService failover', () => {
   });
 
   it('on a rate limit moves to the next provider at once, without waiting', async () => {
-    const a = new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })], 'a');
-    const h = await chainHarness([a, new FakeAdapter([text('b'), done], 'b')]);
+    const a = new ProviderAdapterFake(
+      [fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })],
+      'a',
+    );
+    const h = await chainHarness([a, new ProviderAdapterFake([text('b'), done], 'b')]);
     const events = await drain(h.service.start(streamRequest, ctx()));
     expect(types(events)).toEqual(['content_chunk', 'completed']);
     expect(a.seen).toHaveLength(1);
   });
 
   it('with no other provider, waits out a short retry-after and retries', async () => {
-    const a = new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 20 })], 'a').andThen([
-      text('second try'),
-      done,
-    ]);
+    const a = new ProviderAdapterFake(
+      [fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 20 })],
+      'a',
+    ).andThen([text('second try'), done]);
     const h = await chainHarness([a]);
     const events = await drain(h.service.start(streamRequest, ctx()));
     expect(contents(events)).toBe('second try');
@@ -534,7 +533,10 @@ describe('CompletionService failover', () => {
   });
 
   it('with no other provider and a long retry-after, fails with 429 and the retry-after', async () => {
-    const a = new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })], 'a');
+    const a = new ProviderAdapterFake(
+      [fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })],
+      'a',
+    );
     const h = await chainHarness([a], [{ streaming: { error_handling: { max_rate_limit_wait: '1s' } } }]);
     const events = await drain(h.service.start(streamRequest, ctx()));
     expect(events).toHaveLength(1);
@@ -547,9 +549,9 @@ describe('CompletionService failover', () => {
   });
 
   it('after the first token, a failure ends the stream with an error: never silently, never a second answer', async () => {
-    const b = new FakeAdapter([text('b'), done], 'b');
+    const b = new ProviderAdapterFake([text('b'), done], 'b');
     const h = await chainHarness([
-      new FakeAdapter([text('partial '), fail(StreamErrorCode.ConnectionLost)], 'a'),
+      new ProviderAdapterFake([text('partial '), fail(StreamErrorCode.ConnectionLost)], 'a'),
       b,
     ]);
     const events = await drain(h.service.start(streamRequest, ctx()));
@@ -559,9 +561,9 @@ describe('CompletionService failover', () => {
   });
 
   it('with continue_after_failure, continues on the next provider from the partial answer and marks the splice', async () => {
-    const b = new FakeAdapter([text('rest.'), done], 'b');
+    const b = new ProviderAdapterFake([text('rest.'), done], 'b');
     const h = await chainHarness(
-      [new FakeAdapter([text('The start, '), fail(StreamErrorCode.ConnectionLost)], 'a'), b],
+      [new ProviderAdapterFake([text('The start, '), fail(StreamErrorCode.ConnectionLost)], 'a'), b],
       [{ streaming: { error_handling: { continue_after_failure: true } } }],
     );
     const stream = h.service.start(streamRequest, ctx());
@@ -578,14 +580,14 @@ describe('CompletionService failover', () => {
   it('does not splice once a tool call has been streamed', async () => {
     const h = await chainHarness(
       [
-        new FakeAdapter(
+        new ProviderAdapterFake(
           [
             { type: 'tool_call', index: 0, toolCallId: 'c1', name: 'f', argumentsDelta: '{"a"' },
             fail(StreamErrorCode.ConnectionLost),
           ],
           'a',
         ),
-        new FakeAdapter([text('b'), done], 'b'),
+        new ProviderAdapterFake([text('b'), done], 'b'),
       ],
       [{ streaming: { error_handling: { continue_after_failure: true } } }],
     );
@@ -594,7 +596,7 @@ describe('CompletionService failover', () => {
   });
 
   it('dead-letters a request that ends in invalid_response, with its attempts and chain', async () => {
-    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.InvalidResponse)], 'a')]);
+    const h = await chainHarness([new ProviderAdapterFake([fail(StreamErrorCode.InvalidResponse)], 'a')]);
     await drain(h.service.start(streamRequest, ctx()));
     expect(h.letters).toEqual([
       expect.objectContaining({
@@ -608,7 +610,7 @@ describe('CompletionService failover', () => {
   });
 
   it('holds the terminal error until its dead letter is durable, then names the letter in it', async () => {
-    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.ProviderError)], 'a')]);
+    const h = await chainHarness([new ProviderAdapterFake([fail(StreamErrorCode.ProviderError)], 'a')]);
     h.deadLetters.hold = true;
     const iterator = h.service.start(streamRequest, ctx())[Symbol.asyncIterator]();
     let delivered: IteratorResult<StreamEvent> | undefined;
@@ -628,7 +630,7 @@ describe('CompletionService failover', () => {
   });
 
   it('a non-streaming failure throws with the dead letter id; a letter stored nowhere is not named', async () => {
-    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.ProviderError)], 'a')]);
+    const h = await chainHarness([new ProviderAdapterFake([fail(StreamErrorCode.ProviderError)], 'a')]);
     await expect(h.service.complete(request, ctx())).rejects.toMatchObject({
       code: 'provider_error',
       deadLetterId: 'dl-00000000000000000000000000000001',
@@ -641,23 +643,23 @@ describe('CompletionService failover', () => {
   });
 
   it('never dead-letters a replay again', async () => {
-    const h = await chainHarness([new FakeAdapter([fail(StreamErrorCode.InvalidResponse)], 'a')]);
+    const h = await chainHarness([new ProviderAdapterFake([fail(StreamErrorCode.InvalidResponse)], 'a')]);
     await drain(h.service.start(streamRequest, { ...ctx(), replayOf: 'dl-1' }));
     expect(h.letters).toHaveLength(0);
   });
 
   it('flags a provider whose configured key is refused and moves on; a caller key failing stops at once', async () => {
     const h = await chainHarness([
-      new FakeAdapter([fail(StreamErrorCode.AuthenticationFailed, { retryable: false })], 'a'),
-      new FakeAdapter([text('b'), done], 'b'),
+      new ProviderAdapterFake([fail(StreamErrorCode.AuthenticationFailed, { retryable: false })], 'a'),
+      new ProviderAdapterFake([text('b'), done], 'b'),
     ]);
     expect(types(await drain(h.service.start(streamRequest, ctx())))).toEqual(['content_chunk', 'completed']);
     expect(h.health.isMisconfigured('a')).toBe(true);
 
     const own = await chainHarness(
       [
-        new FakeAdapter([fail(StreamErrorCode.AuthenticationFailed, { retryable: false })], 'c'),
-        new FakeAdapter([text('d'), done], 'd'),
+        new ProviderAdapterFake([fail(StreamErrorCode.AuthenticationFailed, { retryable: false })], 'c'),
+        new ProviderAdapterFake([text('d'), done], 'd'),
       ],
       [],
       ['sk-caller'],
@@ -669,9 +671,9 @@ describe('CompletionService failover', () => {
   });
 
   it('does not fail over a bad request', async () => {
-    const b = new FakeAdapter([text('b'), done], 'b');
+    const b = new ProviderAdapterFake([text('b'), done], 'b');
     const h = await chainHarness([
-      new FakeAdapter([fail(StreamErrorCode.BadRequest, { retryable: false })], 'a'),
+      new ProviderAdapterFake([fail(StreamErrorCode.BadRequest, { retryable: false })], 'a'),
       b,
     ]);
     expect(types(await drain(h.service.start(streamRequest, ctx())))).toEqual(['error:bad_request']);
@@ -680,8 +682,8 @@ describe('CompletionService failover', () => {
   });
 
   it('skips providers whose circuit is open; with all open, fails 503 with the cool-down as retry-after', async () => {
-    const a = new FakeAdapter([text('a'), done], 'a');
-    const h = await chainHarness([a, new FakeAdapter([text('b'), done], 'b')]);
+    const a = new ProviderAdapterFake([text('a'), done], 'a');
+    const h = await chainHarness([a, new ProviderAdapterFake([text('b'), done], 'b')]);
     h.circuits.open.add('a');
     expect(contents(await drain(h.service.start(streamRequest, ctx())))).toBe('b');
     expect(a.seen).toHaveLength(0);
@@ -697,7 +699,7 @@ describe('CompletionService failover', () => {
 
   it('a cancel during a retry backoff ends the stream as cancelled at once', async () => {
     const h = await chainHarness(
-      [new FakeAdapter([fail(StreamErrorCode.ConnectionLost)], 'a')],
+      [new ProviderAdapterFake([fail(StreamErrorCode.ConnectionLost)], 'a')],
       [{ streaming: { error_handling: { retry_delay: '10s', max_retry_delay: '10s' } } }],
     );
     const client = new AbortController();
@@ -712,8 +714,8 @@ describe('CompletionService failover', () => {
   it('a non-streaming request holds the whole answer, so a failure after some content still fails over', async () => {
     const h = await chainHarness(
       [
-        new FakeAdapter([text('half an '), fail(StreamErrorCode.ConnectionLost)], 'a'),
-        new FakeAdapter([text('whole answer'), done], 'b'),
+        new ProviderAdapterFake([text('half an '), fail(StreamErrorCode.ConnectionLost)], 'a'),
+        new ProviderAdapterFake([text('whole answer'), done], 'b'),
       ],
       [{ streaming: { error_handling: { max_retries: 0 } } }],
     );
@@ -723,7 +725,7 @@ describe('CompletionService failover', () => {
 
   it("failures on a caller's own key do not count against the shared circuit", async () => {
     const h = await chainHarness(
-      [new FakeAdapter([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })], 'a')],
+      [new ProviderAdapterFake([fail(StreamErrorCode.RateLimitExceeded, { retryAfterMs: 60_000 })], 'a')],
       [],
       ['sk-caller'],
     );
@@ -732,8 +734,8 @@ describe('CompletionService failover', () => {
   });
 
   it('asks the circuit again before every retry, and moves on when it opened meanwhile', async () => {
-    const a = new FakeAdapter([fail(StreamErrorCode.ConnectionLost)], 'a');
-    const h = await chainHarness([a, new FakeAdapter([text('b'), done], 'b')]);
+    const a = new ProviderAdapterFake([fail(StreamErrorCode.ConnectionLost)], 'a');
+    const h = await chainHarness([a, new ProviderAdapterFake([text('b'), done], 'b')]);
     const admit = h.circuits.admit.bind(h.circuits);
     h.circuits.admit = (provider: string) => {
       if (provider === 'a' && a.seen.length === 1) h.circuits.open.add('a');
@@ -746,7 +748,7 @@ describe('CompletionService failover', () => {
 
   it('releases a half-open trial that ends without a verdict on the provider', async () => {
     const h = await chainHarness([
-      new FakeAdapter([fail(StreamErrorCode.BadRequest, { retryable: false })], 'a'),
+      new ProviderAdapterFake([fail(StreamErrorCode.BadRequest, { retryable: false })], 'a'),
     ]);
     h.circuits.trials = true;
     await drain(h.service.start(streamRequest, ctx()));
@@ -755,7 +757,7 @@ describe('CompletionService failover', () => {
   });
 
   it('a consumer that stops mid-stream aborts the upstream and releases its trial', async () => {
-    const a = new FakeAdapter([text('one'), { hangUntilAborted: true }], 'a');
+    const a = new ProviderAdapterFake([text('one'), { hangUntilAborted: true }], 'a');
     const h = await chainHarness([a]);
     h.circuits.trials = true;
     for await (const event of h.service.start(streamRequest, ctx())) {
@@ -768,7 +770,7 @@ describe('CompletionService failover', () => {
   });
 
   it('a client that leaves while the circuit is being asked never reaches the provider', async () => {
-    const a = new FakeAdapter([text('a'), done], 'a');
+    const a = new ProviderAdapterFake([text('a'), done], 'a');
     const h = await chainHarness([a]);
     let answer = (): void => undefined;
     h.circuits.admitGate = new Promise((resolve) => (answer = resolve));
@@ -784,8 +786,8 @@ describe('CompletionService failover', () => {
   it('time to first token is measured per attempt; a provider failing before it ranks as slow', async () => {
     const h = await chainHarness(
       [
-        new FakeAdapter([{ sleepMs: 40 }, fail(StreamErrorCode.ProviderError)], 'a'),
-        new FakeAdapter([text('b'), done], 'b'),
+        new ProviderAdapterFake([{ sleepMs: 40 }, fail(StreamErrorCode.ProviderError)], 'a'),
+        new ProviderAdapterFake([text('b'), done], 'b'),
       ],
       [{ streaming: { error_handling: { first_token_timeout: '5s' } } }],
     );
