@@ -4,11 +4,7 @@ import { loadConfig } from '../config/config.loader';
 import type { ChatCompletionRequest } from '../contract/chat-request';
 import { CompletionError, StreamErrorCode } from '../contract/error-code';
 import type { StreamEvent } from '../contract/stream-event';
-import {
-  ProviderAdapterFake,
-  type FakeStep,
-  fakeModel,
-} from '../providers/provider-adapter.fake';
+import { ProviderAdapterFake, type FakeStep, fakeModel } from '../providers/provider-adapter.fake';
 import { ProviderError } from '../providers/provider.error';
 import type { CircuitBreakerService } from './circuit-breaker.service';
 import {
@@ -124,7 +120,9 @@ describe('FailoverExecutor', () => {
 
   it('ends a broken chain with its last error as is: dead letters are for whoever observes the stream', async () => {
     const { run } = executor([{ streaming: { error_handling: { max_retries: 1 } } }]);
-    const { events, progress } = await run([new ProviderAdapterFake([fail(StreamErrorCode.ConnectionLost)], 'a')]);
+    const { events, progress } = await run([
+      new ProviderAdapterFake([fail(StreamErrorCode.ConnectionLost)], 'a'),
+    ]);
     expect(events).toEqual([
       {
         type: 'error',
@@ -141,7 +139,11 @@ describe('FailoverExecutor', () => {
   it("ends an aborted execution with the abort's own error, or cancelled", async () => {
     const { run } = executor();
     const drain = new AbortController();
-    const draining = run([new ProviderAdapterFake([{ hangUntilAborted: true }], 'a')], streamRequest, drain.signal);
+    const draining = run(
+      [new ProviderAdapterFake([{ hangUntilAborted: true }], 'a')],
+      streamRequest,
+      drain.signal,
+    );
     drain.abort(new CompletionError(StreamErrorCode.ServiceUnavailable, 'draining', { retryable: true }));
     expect((await draining).events).toEqual([
       {
@@ -152,9 +154,9 @@ describe('FailoverExecutor', () => {
     ]);
     const client = new AbortController();
     client.abort();
-    expect(types((await run([new ProviderAdapterFake([done], 'a')], streamRequest, client.signal)).events)).toEqual([
-      'error:cancelled',
-    ]);
+    expect(
+      types((await run([new ProviderAdapterFake([done], 'a')], streamRequest, client.signal)).events),
+    ).toEqual(['error:cancelled']);
   });
 
   it('counts splices in its progress when it continues on the next provider', async () => {
