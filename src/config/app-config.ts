@@ -202,9 +202,20 @@ export class EventBusConfig {
   @IsInt() @Min(1) replay_limit!: number;
 }
 
+/** The stream hub: every completion's registry entry and its mirror in Redis, for followers on any node. */
+export class StreamHubConfig {
+  /** The owner's lease on a running completion (`stream:<id>`), refreshed every third of it; past it unrefreshed, followers get stream_owner_lost. */
+  @Duration() @Min(1_000) lease_ttl!: number;
+  /** How long events wait to be written to Redis together (one pipeline per burst); 0 = the next turn of the event loop. */
+  @Duration() @Max(1_000) flush_interval!: number;
+  /** How long a streaming completion runs on once every follower has left (its client may reconnect and resume); 0 = cancel at once. */
+  @Duration() orphan_grace!: number;
+}
+
 export class StreamingConfig {
   @Nested(() => ProtocolsConfig) protocols!: ProtocolsConfig;
   @Nested(() => EventBusConfig) event_bus!: EventBusConfig;
+  @Nested(() => StreamHubConfig) hub!: StreamHubConfig;
   @Nested(() => BufferingConfig) buffering!: BufferingConfig;
   @Nested(() => PerformanceConfig) performance!: PerformanceConfig;
   @Nested(() => ErrorHandlingConfig) error_handling!: ErrorHandlingConfig;

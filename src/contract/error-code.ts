@@ -16,6 +16,8 @@ export enum StreamErrorCode {
   ProviderError = 'provider_error',
   /** The node is draining (shutdown) or over a capacity limit; retry elsewhere. */
   ServiceUnavailable = 'service_unavailable',
+  /** The node running a followed stream stopped refreshing its lease (it died); the stream is lost; start it again. */
+  StreamOwnerLost = 'stream_owner_lost',
   Internal = 'internal_error',
 }
 

@@ -55,3 +55,8 @@ export const OPEN_PRINCIPAL: Principal = Object.freeze({
   tier: 'unlimited',
   anonymous: true,
 });
+
+/** Who owns what `principal` starts: its user, or nobody for the open principal (auth off). */
+export function ownerOf(principal: Principal | undefined): string | undefined {
+  return principal === undefined || principal.anonymous ? undefined : principal.userId;
+}

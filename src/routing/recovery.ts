@@ -72,6 +72,7 @@ export function recoveryFor(error: StreamError, inputs: RecoveryInputs, settings
     case StreamErrorCode.BadRequest:
     case StreamErrorCode.Forbidden:
     case StreamErrorCode.ServiceUnavailable:
+    case StreamErrorCode.StreamOwnerLost:
     case StreamErrorCode.Internal:
       return { action: 'fail' };
   }

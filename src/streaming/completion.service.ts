@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { MetricsService, type Protocol, type StreamOutcome } from '../analytics/metrics.service';
-import { allowedEvents } from '../auth/event-visibility';
 import { CompletionError, StreamErrorCode } from '../contract/error-code';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
@@ -20,6 +19,9 @@ import { deadLetters } from '../routing/recovery';
 import { RoutingService } from '../routing/routing.service';
 import { ActiveStreams } from './active-streams.service';
 import { SanitizationService } from '../sanitization/sanitization.service';
+import type { CompletionSummary } from './hub/completion-state';
+import type { CompletionFollow } from './hub/followers';
+import { type DetachMode, type HubSource, StreamHub } from './hub/stream-hub.service';
 import type { ChatCompletionRequest, ChatToolCall } from '../contract/chat-request';
 import { coalesceEvents } from './event-coalescer';
 import { ResultBuilder } from './result-builder';
@@ -50,23 +52,26 @@ export interface CompletionCaller {
   providerKey?: string;
   /** The message field `providerKey` came in, named in its error; the X-Provider-Key header when absent. */
   providerKeyField?: string;
-  /** Aborts the completion (client disconnect, cancel). */
+  /** The user it belongs to: followers with resource scope `own` must be them. Undefined while auth is off. */
+  owner?: string;
+  /**
+   * The client left (disconnect) or the caller gave up. Without `detach` the completion is cancelled at once;
+   * with it, the client only stops following (see DetachMode).
+   */
   signal?: AbortSignal;
+  /** What `signal` does: `resume` for streaming edges whose client may reconnect, `followed` for non-streaming ones. */
+  detach?: DetachMode;
   /** Request-scoped logger; the root logger is used when absent. */
   log?: AppLogger;
   /** Set when an admin replays a dead letter: a failure is recorded on that letter, not dead-lettered again. */
   replayOf?: string;
 }
 
-/** A started completion: its identity is known before the first event. Iterate it once. */
-export interface CompletionStream extends AsyncIterable<StreamEvent> {
-  readonly completionId: string;
-  /** Unix seconds, the same on every chunk. */
-  readonly created: number;
-  /** The public model id that was routed to. */
-  readonly model: string;
-  readonly provider: string;
-}
+/**
+ * A started completion as its starter follows it (through the stream hub): its identity is known before the
+ * first event, `seq` numbers each event. Iterate it once.
+ */
+export type CompletionStream = CompletionFollow;
 
 /** A non-streaming completion, aggregated from its events. */
 export interface CompletionResult {
@@ -102,6 +107,7 @@ export class CompletionService {
     private readonly metrics: MetricsService,
     private readonly deadLetters: DeadLetterService,
     private readonly sanitization: SanitizationService,
+    private readonly hub: StreamHub,
     @Inject(ROOT_LOGGER) private readonly rootLog: AppLogger,
   ) {
     const { batch_similar_events, max_buffer_time } = config.streaming.buffering;
@@ -115,30 +121,35 @@ export class CompletionService {
    * then the one serving.
    */
   start(request: ChatCompletionRequest, caller: CompletionCaller): CompletionStream {
-    return this.open(request, caller, caller.principal?.eventTypes);
+    return this.hub.origin(this.open(request, caller), {
+      eventTypes: caller.principal?.eventTypes,
+      signal: caller.signal,
+      detach: caller.detach,
+    });
+  }
+
+  /**
+   * Starts a completion that runs to its end whoever follows it (GraphQL createCompletion); its events are
+   * followed through the hub (`StreamHub.follow`). Throws like `start`.
+   */
+  launch(request: ChatCompletionRequest, caller: CompletionCaller): CompletionSummary {
+    return this.hub.launch(this.open(request, caller));
   }
 
   /** Runs a completion to the end and aggregates it; an `error` event becomes a thrown CompletionError. */
   async complete(request: ChatCompletionRequest, caller: CompletionCaller): Promise<CompletionResult> {
-    // Its own abort, so that leaving early stops the provider at once (before the iterator is closed).
-    const local = new AbortController();
-    const onAbort = () => local.abort(caller.signal?.reason);
-    if (caller.signal?.aborted) onAbort();
-    else caller.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      // The whole answer, every event type: the allowed-event filter applies to streams.
-      return await this.aggregate(this.open(request, { ...caller, signal: local.signal }), local);
-    } finally {
-      caller.signal?.removeEventListener('abort', onAbort);
-    }
+    const source = this.open(request, caller);
+    // The whole answer, every event type: the allowed-event filter applies to streams. Its client leaving
+    // stops it unless someone else follows it (it never told its id).
+    const stream = this.hub.origin(source, {
+      signal: caller.signal,
+      ...(caller.detach ? { detach: 'followed' as const } : {}),
+    });
+    return this.aggregate(stream, (error) => source.abort(error));
   }
 
-  /** plan -> execute (observed) -> coalesce -> sanitize -> the caller's allowed event types. */
-  private open(
-    request: ChatCompletionRequest,
-    caller: CompletionCaller,
-    eventTypes?: ReadonlySet<string>,
-  ): CompletionStream {
+  /** plan -> execute (observed) -> coalesce -> sanitize: the hub's source (each follower gets its event types). */
+  private open(request: ChatCompletionRequest, caller: CompletionCaller): HubSource {
     const keys = this.providers.parseKeys(caller.providerKey, caller.providerKeyField);
     this.lifecycle.assertAcceptingWork();
     const targets = this.routing.plan(request, keys);
@@ -146,13 +157,15 @@ export class CompletionService {
     const completionId = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
     const plan: FailoverPlan = { completionId, request, targets };
     const progress = startProgress(plan);
-    const run = this.observe(plan, progress, caller);
+    // The completion's own abort: a cancel from any node, the orphan grace, a memory bound (the hub decides
+    // what the client's signal does).
+    const cancel = new AbortController();
+    const run = this.observe(plan, progress, { ...caller, signal: cancel.signal });
     const { content_chunk_size, max_buffer_time } = this.config.streaming.buffering;
     const coalesced = this.coalesce
       ? coalesceEvents(run, { maxChars: content_chunk_size, maxWaitMs: max_buffer_time })
       : run;
-    const sanitized = this.sanitization.events(coalesced, caller.protocol, caller.principal?.sanitize);
-    const events = allowedEvents(sanitized, eventTypes);
+    const events = this.sanitization.events(coalesced, caller.protocol, caller.principal?.sanitize);
     return {
       completionId,
       created: Math.floor(Date.now() / 1000),
@@ -162,11 +175,17 @@ export class CompletionService {
       get provider() {
         return progress.served.adapter.id;
       },
-      [Symbol.asyncIterator]: () => events[Symbol.asyncIterator](),
+      events,
+      protocol: caller.protocol,
+      ...(caller.owner === undefined ? {} : { owner: caller.owner }),
+      abort: (reason) => cancel.abort(reason),
     };
   }
 
-  private async aggregate(stream: CompletionStream, local: AbortController): Promise<CompletionResult> {
+  private async aggregate(
+    stream: CompletionStream,
+    abort: (error: CompletionError) => void,
+  ): Promise<CompletionResult> {
     const limit = this.config.streaming.performance.max_memory_per_stream;
     const builder = new ResultBuilder();
     for await (const event of stream) {
@@ -188,7 +207,8 @@ export class CompletionService {
           StreamErrorCode.MemoryLimitExceeded,
           `The completion exceeded ${limit} bytes held in memory; use stream: true for long outputs.`,
         );
-        local.abort(error);
+        abort(error);
+        stream.close();
         throw error;
       }
     }

@@ -7,10 +7,11 @@ import { ActiveStreams } from './active-streams.service';
 import { CompletionService } from './completion.service';
 import { DrainService } from './drain.service';
 import { PublishedCompletions } from './published-completions.service';
+import { StreamHub } from './hub/stream-hub.service';
 
 @Module({
   imports: [RoutingModule, ProvidersModule, DeadLetterModule, EventsModule],
-  providers: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
-  exports: [CompletionService, ActiveStreams, DrainService, PublishedCompletions],
+  providers: [CompletionService, ActiveStreams, DrainService, PublishedCompletions, StreamHub],
+  exports: [CompletionService, ActiveStreams, DrainService, PublishedCompletions, StreamHub],
 })
 export class StreamingModule {}

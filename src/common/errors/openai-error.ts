@@ -41,6 +41,7 @@ const MAPPING: Record<ErrorCode, HttpMapping> = {
   [StreamErrorCode.InvalidResponse]: { status: 502, type: 'upstream_error' },
   [StreamErrorCode.ProviderError]: { status: 502, type: 'upstream_error' },
   [StreamErrorCode.ServiceUnavailable]: { status: 503, type: 'server_error' },
+  [StreamErrorCode.StreamOwnerLost]: { status: 503, type: 'server_error' },
   [StreamErrorCode.ProviderTimeout]: { status: 504, type: 'upstream_error' },
 };
 

@@ -1,6 +1,8 @@
 import type { ChatToolCall } from '../../contract/chat-request';
 import type { CompletionResult } from '../../streaming/completion.service';
 import type { FinishReason } from '../../contract/stream-event';
+import type { CompletionSummary } from '../../streaming/hub/completion-state';
+import { httpMappingFor, openAiErrorBody } from '../../common/errors/openai-error';
 import { type OpenAiUsage, toOpenAiUsage } from './openai-chunk.serializer';
 
 export interface OpenAiChatCompletion {
@@ -44,4 +46,43 @@ export function toChatCompletion(result: CompletionResult): OpenAiChatCompletion
     choices: [{ index: 0, message, logprobs: null, finish_reason: result.finishReason }],
     usage: toOpenAiUsage(result.usage),
   };
+}
+
+/**
+ * A completion's state (GET /v1/chat/completions/{id}): the `chat.completion` object with a `status`; once it
+ * ended with an answer, its choices and usage; a failed or cancelled one carries its `error` (OpenAI's shape)
+ * and what it had produced.
+ */
+export function toCompletionState(summary: CompletionSummary): Record<string, unknown> {
+  const base = {
+    id: summary.completionId,
+    object: 'chat.completion',
+    created: summary.created,
+    model: summary.model,
+    provider: summary.provider,
+    status: summary.status,
+    node: summary.node,
+    ...(summary.finishedAt ? { finished_at: summary.finishedAt } : {}),
+  };
+  if (summary.status === 'running') return base;
+  const message: OpenAiChatCompletion['choices'][number]['message'] = {
+    role: 'assistant',
+    content: summary.content,
+    refusal: null,
+  };
+  if (summary.reasoning !== null) message.reasoning = summary.reasoning;
+  if (summary.toolCalls.length > 0) message.tool_calls = summary.toolCalls;
+  const out: Record<string, unknown> = {
+    ...base,
+    system_fingerprint: null,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: summary.finishReason ?? null }],
+    usage: summary.usage ? toOpenAiUsage(summary.usage) : null,
+  };
+  if (summary.truncated) out.truncated = true;
+  if (summary.splices) out.splices = summary.splices;
+  if (summary.error) {
+    const { type } = httpMappingFor(summary.error.code);
+    out.error = openAiErrorBody(summary.error.code, summary.error.message, type, summary.error.param).error;
+  }
+  return out;
 }

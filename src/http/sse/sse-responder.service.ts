@@ -17,9 +17,22 @@ import {
 
 export interface SseStreamOptions {
   includeUsage: boolean;
-  /** The EventSource (GET) form: advertise `retry:` and give every frame an `id:`. */
+  /** The EventSource (GET) forms: advertise `retry:`. */
   eventSource: boolean;
+  /**
+   * A follower resuming: the events up to this sequence number were delivered before; they only prime the
+   * serializer (so the tail continues the same chunk stream: no second role chunk, tool calls named once).
+   */
+  resumeAfter?: number;
+  /**
+   * A follower's stream opens with 200 whatever its first event; the starter's turns a failure before the first
+   * token into an HTTP error (status, retry-after) instead.
+   */
+  follower?: boolean;
 }
+
+/** The header naming the completion, so a client can follow, resume or cancel it by id. */
+export const COMPLETION_ID_HEADER = 'x-completion-id';
 
 const KEEPALIVE_FRAME = ': keepalive\n\n';
 
@@ -103,7 +116,9 @@ export class SseResponder implements OnModuleInit {
     const meter = this.metrics.meter('sse');
     const sse = this.config.streaming.protocols.sse;
     let headersSent = false;
-    let seq = 0;
+    const resumeAfter = options.resumeAfter ?? 0;
+    // Every frame names its event (`id: <completionId>:<seq>`): Last-Event-ID says where a client was.
+    const idHead = `id: ${stream.completionId}:`;
 
     // Frames produced in the same tick (a burst from one upstream read, or the headers and the first frame)
     // leave in one write: the socket is corked at the first and uncorked once the tick's work is done, which
@@ -137,15 +152,20 @@ export class SseResponder implements OnModuleInit {
       return raw.write(text);
     };
     const withId = (frames: string): string => {
-      if (!options.eventSource || frames === '') return frames;
-      // One id per frame so a reconnecting EventSource reports where it was (Last-Event-ID).
-      return frames.replace(/^data: /gm, () => `id: ${stream.completionId}:${seq++}\ndata: `);
+      if (frames === '') return frames;
+      const id = `${idHead}${stream.seq}\n`;
+      // Most events are one frame; the first (role chunk first) and the last (usage, [DONE]) are several.
+      return frames.includes('\n\ndata: ') ? frames.replace(/^data: /gm, () => `${id}data: `) : id + frames;
     };
     const openStream = () => {
       headersSent = true;
       batch();
       reply.hijack();
-      raw.writeHead(200, { ...eventStreamHeaders(request, reply), ...servedByHeaders(stream) });
+      raw.writeHead(200, {
+        ...eventStreamHeaders(request, reply),
+        ...servedByHeaders(stream),
+        [COMPLETION_ID_HEADER]: stream.completionId,
+      });
       raw.flushHeaders();
       if (options.eventSource) write(`retry: ${sse.retry_timeout}\n\n`);
     };
@@ -157,9 +177,21 @@ export class SseResponder implements OnModuleInit {
     let ended = false;
     try {
       for await (const event of stream) {
+        if (stream.seq <= resumeAfter) {
+          // Delivered before the client reconnected: the serializer learns it, the client does not get it again.
+          serializer ??= new OpenAiChunkSerializer(identityOf(stream), options.includeUsage);
+          serializer.frame(event);
+          if (isTerminal(event)) {
+            if (!headersSent) openStream();
+            write(withId(DONE_FRAME));
+            ended = true;
+            break;
+          }
+          continue;
+        }
         const opening = !headersSent;
         if (opening) {
-          if (event.type === 'error') throw completionErrorOf(event.error);
+          if (event.type === 'error' && !options.follower) throw completionErrorOf(event.error);
           openStream();
         }
         serializer ??= new OpenAiChunkSerializer(identityOf(stream), options.includeUsage);
@@ -174,7 +206,8 @@ export class SseResponder implements OnModuleInit {
         if (opening) uncork();
         if (!more) await writable(raw);
       }
-      if (!ended) throw new Error('the completion stream ended without a terminal event');
+      // A follower that stopped because its client left (the hub closed it) has nobody to tell.
+      if (!ended && !raw.destroyed) throw new Error('the completion stream ended without a terminal event');
     } catch (err) {
       if (!headersSent) throw err;
       // A fault in this edge after the stream began: still end it with an error frame, never silently.

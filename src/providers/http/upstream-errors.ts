@@ -148,6 +148,7 @@ function providerError(
     case StreamErrorCode.Internal:
     case StreamErrorCode.MemoryLimitExceeded:
     case StreamErrorCode.ServiceUnavailable:
+    case StreamErrorCode.StreamOwnerLost:
       message = `${provider} failed${at}: ${vendorMessage || 'provider error'}`;
       retryable = status !== 404;
       break;

@@ -1,0 +1,262 @@
+import type Redis from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { AppLogger } from '../../common/logging/logger';
+import type { StreamEvent } from '../../contract/stream-event';
+import type { CompletionSummary } from './completion-state';
+import type { HubKeys } from './hub-keys';
+
+/** What the mirror needs of a completion its node runs. */
+export interface MirroredStream {
+  readonly completionId: string;
+  readonly model: string;
+  readonly provider: string;
+  readonly events: readonly StreamEvent[];
+  /** Set once the terminal event is in. */
+  readonly done: boolean;
+  /** The registry entry (the lease's value). */
+  registryEntry(): string;
+  /** Its summary now (the running one, or the final one once done). */
+  summary(): CompletionSummary;
+  /** Called once everything, the final summary included, is in Redis (or given up on). */
+  settled(): void;
+  /** Mirror state: registered in Redis, events confirmed written, final summary written. */
+  mirror: { registered: boolean; written: number; finished: boolean; startedAt: number };
+}
+
+export interface MirrorOptions {
+  leaseTtlMs: number;
+  retentionMs: number;
+  /** Events kept per stream (XADD MAXLEN ~). */
+  limit: number;
+  /** How long events wait to be written together. */
+  flushMs: number;
+}
+
+/** Redis answered nothing (down) or refused: try the rest again this much later. */
+const RETRY_MS = 1_000;
+/** A stream Redis could not take for this long is given up on (its followers elsewhere were told). */
+const GIVE_UP_MS = 5 * 60_000;
+
+/**
+ * Writes the completions a node runs to Redis: registry entry, events (Redis Streams, `XADD … MAXLEN`), summary.
+ * Nothing waits on it: events are written in batches, one pipeline for every stream with news since the last
+ * (a burst, or `flush_interval`), and leases are refreshed in one pipeline every third of their lifetime. While
+ * Redis is away, writes are retried from the last confirmed event (the log in memory is whole), so followers on
+ * other nodes get a complete stream once it is back.
+ */
+export class HubMirror {
+  private readonly dirty = new Set<MirroredStream>();
+  private readonly running = new Set<MirroredStream>();
+  private timer?: NodeJS.Timeout;
+  private immediate?: NodeJS.Immediate;
+  private flushing = false;
+  private readonly leaseTimer: NodeJS.Timeout;
+  private lastErrorLogAt = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: HubKeys,
+    private readonly options: MirrorOptions,
+    private readonly log: AppLogger,
+  ) {
+    this.leaseTimer = setInterval(() => this.refreshLeases(), Math.max(250, options.leaseTtlMs / 3));
+    this.leaseTimer.unref();
+  }
+
+  /** A stream started or has new events: written in the next batch. */
+  note(stream: MirroredStream): void {
+    if (this.stopped) return;
+    this.running.add(stream);
+    this.dirty.add(stream);
+    this.schedule(this.options.flushMs);
+  }
+
+  /** Writes what is pending now (shutdown, tests); resolves once Redis answered. */
+  async flushNow(): Promise<void> {
+    while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 1));
+    this.clearTimers();
+    await this.flush();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clearTimers();
+    clearInterval(this.leaseTimer);
+  }
+
+  /** Streams written or still to be written (for diagnostics). */
+  get size(): number {
+    return this.running.size;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.flushing || this.timer || this.immediate) return;
+    if (delayMs <= 0) this.immediate = setImmediate(() => void this.flush());
+    else this.timer = setTimeout(() => void this.flush(), delayMs);
+  }
+
+  private clearTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+  }
+
+  private async flush(): Promise<void> {
+    this.timer = undefined;
+    this.immediate = undefined;
+    if (this.dirty.size === 0 || this.flushing) return;
+    this.flushing = true;
+    const batch = [...this.dirty];
+    this.dirty.clear();
+    const pipeline = this.redis.pipeline();
+    const plans = batch.map((stream) => this.plan(pipeline, stream));
+    let results: Array<[Error | null, unknown]> | null = null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      this.trouble(err);
+    }
+    this.flushing = false;
+    let retry = false;
+    let at = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const stream = batch[i]!;
+      const plan = plans[i]!;
+      const slice = results?.slice(at, at + plan.commands) ?? [];
+      at += plan.commands;
+      if (!this.settle(stream, plan, slice)) retry = true;
+    }
+    if (retry) {
+      for (const stream of batch) if (this.running.has(stream)) this.dirty.add(stream);
+      this.schedule(RETRY_MS);
+    } else if (this.dirty.size > 0) this.schedule(this.options.flushMs);
+  }
+
+  /** Queues one stream's writes; returns what they were. */
+  private plan(pipeline: ChainableCommander, stream: MirroredStream): Plan {
+    const { completionId: id, mirror, events } = stream;
+    const { leaseTtlMs, retentionMs, limit } = this.options;
+    let commands = 0;
+    const register = !mirror.registered;
+    if (register) {
+      pipeline.set(this.keys.lease(id), stream.registryEntry(), 'PX', leaseTtlMs);
+      pipeline.set(this.keys.state(id), JSON.stringify(stream.summary()), 'PX', retentionMs);
+      pipeline.zadd(this.keys.index, mirror.startedAt, id);
+      commands += 3;
+    }
+    const from = mirror.written;
+    const to = events.length;
+    for (let seq = from + 1; seq <= to; seq++) {
+      const event = events[seq - 1]!;
+      const json = JSON.stringify(event);
+      const terminal = event.type === 'completed' || event.type === 'error';
+      const key = this.keys.events(id);
+      const entry = `0-${seq}`;
+      if (seq === 1 || terminal) {
+        if (terminal) {
+          pipeline.xadd(
+            key,
+            'MAXLEN',
+            '~',
+            limit,
+            entry,
+            'e',
+            json,
+            'm',
+            stream.model,
+            'p',
+            stream.provider,
+            't',
+            '1',
+          );
+        } else
+          pipeline.xadd(key, 'MAXLEN', '~', limit, entry, 'e', json, 'm', stream.model, 'p', stream.provider);
+      } else pipeline.xadd(key, 'MAXLEN', '~', limit, entry, 'e', json);
+      commands++;
+    }
+    if (to > from) {
+      pipeline.pexpire(this.keys.events(id), retentionMs);
+      commands++;
+    }
+    const finish = stream.done && !mirror.finished;
+    if (finish) {
+      // In order: the terminal event is in before the lease goes, so a follower that sees the lease gone
+      // finds the end (not a lost owner).
+      pipeline.set(this.keys.state(id), JSON.stringify(stream.summary()), 'PX', retentionMs);
+      pipeline.del(this.keys.lease(id));
+      pipeline.zrem(this.keys.index, id);
+      commands += 3;
+    }
+    return { register, from, to, finish, commands };
+  }
+
+  /** Applies a batch's answers to one stream; false when something must be tried again. */
+  private settle(stream: MirroredStream, plan: Plan, results: Array<[Error | null, unknown]>): boolean {
+    const { mirror } = stream;
+    if (results.length < plan.commands) return this.unwritten(stream);
+    let i = 0;
+    if (plan.register) {
+      if (results[0]?.[0] || results[1]?.[0]) return this.unwritten(stream);
+      mirror.registered = true;
+      i = 3;
+    }
+    for (let seq = plan.from + 1; seq <= plan.to; seq++, i++) {
+      const err = results[i]?.[0];
+      // An id at or below the stream's top: written before (a retry whose first answer was lost).
+      if (err && !/equal or smaller/i.test(err.message)) return this.unwritten(stream);
+      mirror.written = seq;
+    }
+    if (plan.to > plan.from) i++;
+    if (plan.finish) {
+      if (results[i]?.[0]) return this.unwritten(stream);
+      mirror.finished = true;
+      this.running.delete(stream);
+      stream.settled();
+    }
+    return true;
+  }
+
+  private unwritten(stream: MirroredStream): false {
+    if (stream.done && Date.now() - stream.mirror.startedAt > GIVE_UP_MS) {
+      this.running.delete(stream);
+      stream.settled();
+    }
+    return false;
+  }
+
+  /** Every running stream's lease, summary and events live on: one pipeline. */
+  private refreshLeases(): void {
+    if (this.running.size === 0) return;
+    const pipeline = this.redis.pipeline();
+    const { leaseTtlMs, retentionMs } = this.options;
+    for (const stream of this.running) {
+      if (!stream.mirror.registered || stream.done) continue;
+      const id = stream.completionId;
+      pipeline.pexpire(this.keys.lease(id), leaseTtlMs);
+      pipeline.pexpire(this.keys.state(id), retentionMs);
+      pipeline.pexpire(this.keys.events(id), retentionMs);
+    }
+    if (pipeline.length === 0) return;
+    pipeline.exec().catch((err: unknown) => this.trouble(err));
+  }
+
+  private trouble(err: unknown): void {
+    const now = Date.now();
+    if (now - this.lastErrorLogAt < 30_000) return;
+    this.lastErrorLogAt = now;
+    this.log.warn(
+      { err: { message: err instanceof Error ? err.message : String(err) } },
+      'stream hub: events not written to Redis yet (retrying); local followers are unaffected',
+    );
+  }
+}
+
+interface Plan {
+  register: boolean;
+  from: number;
+  to: number;
+  finish: boolean;
+  commands: number;
+}
