@@ -128,15 +128,18 @@ describe('POST /v1/chat/completions (official openai client and raw SSE)', () =>
     const sse = await readSse(res);
     const first = jsonFrames(sse)[0] as { id: string; created: number };
     const head = `{"id":"${first.id}","object":"chat.completion.chunk","created":${first.created},"model":"simulated/echo","provider":"simulated","system_fingerprint":null,"choices":[`;
-    const chunk = (delta: string, finish: string) =>
-      `data: ${head}{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finish}}],"usage":null}\n\n`;
+    expect(res.headers.get('x-completion-id')).toBe(first.id);
+    // Every frame names the hub event it comes from (`id: <completionId>:<seq>`), for Last-Event-ID resumes.
+    const id = (seq: number) => `id: ${first.id}:${seq}\n`;
+    const chunk = (seq: number, delta: string, finish: string) =>
+      `${id(seq)}data: ${head}{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finish}}],"usage":null}\n\n`;
     expect(sse.raw).toBe(
-      chunk('{"role":"assistant","content":""}', 'null') +
-        chunk('{"content":"Hi"}', 'null') +
-        chunk('{"content":" you"}', 'null') +
-        chunk('{}', '"stop"') +
-        `data: ${head}],"usage":{"prompt_tokens":8,"completion_tokens":2,"total_tokens":10,"completion_tokens_details":{"reasoning_tokens":0}}}\n\n` +
-        'data: [DONE]\n\n',
+      chunk(1, '{"role":"assistant","content":""}', 'null') +
+        chunk(1, '{"content":"Hi"}', 'null') +
+        chunk(2, '{"content":" you"}', 'null') +
+        chunk(3, '{}', '"stop"') +
+        `${id(3)}data: ${head}],"usage":{"prompt_tokens":8,"completion_tokens":2,"total_tokens":10,"completion_tokens_details":{"reasoning_tokens":0}}}\n\n` +
+        `${id(3)}data: [DONE]\n\n`,
     );
   });
 

@@ -10,10 +10,11 @@ import { DeadLettersController } from './dead-letters.controller';
 import { MetricsController } from './metrics.controller';
 import { RevocationsController } from './revocations.controller';
 import { RoutingAdminController } from './routing-admin.controller';
+import { StreamsController } from './streams.controller';
 
 /**
  * The operator edge: `/admin/dead-letters` (and the replay worker), `/admin/circuits`, `/admin/routing`,
- * `/admin/revocations`, and `/metrics` when `streaming.monitoring.metrics_enabled`.
+ * `/admin/revocations`, `/admin/streams`, and `/metrics` when `streaming.monitoring.metrics_enabled`.
  */
 @Module({})
 export class AdminModule {
@@ -30,7 +31,13 @@ export class AdminModule {
     return {
       module: AdminModule,
       imports: [DeadLetterModule, RoutingModule, StreamingModule, ...exposition],
-      controllers: [DeadLettersController, CircuitsController, RoutingAdminController, RevocationsController],
+      controllers: [
+        DeadLettersController,
+        CircuitsController,
+        RoutingAdminController,
+        RevocationsController,
+        StreamsController,
+      ],
       providers: [DeadLetterReplayService],
     };
   }

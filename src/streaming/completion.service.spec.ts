@@ -1,4 +1,4 @@
-import { Test } from '@nestjs/testing';
+import { Test, type TestingModule } from '@nestjs/testing';
 import pino from 'pino';
 import { MetricsService } from '../analytics/metrics.service';
 import { CompletionError, StreamErrorCode } from '../contract/error-code';
@@ -22,6 +22,9 @@ import { SanitizationService } from '../sanitization/sanitization.service';
 import { CompletionService, type CompletionCaller } from './completion.service';
 import type { StreamEvent } from '../contract/stream-event';
 import { waitFor } from '../common/testing/wait-for';
+import { EventBus } from '../events/event-bus.service';
+import { RedisService } from '../redis/redis.service';
+import { StreamHub } from './hub/stream-hub.service';
 
 const request: ChatCompletionRequest = { model: 'fake/model', messages: [{ role: 'user', content: 'hi' }] };
 const streamRequest: ChatCompletionRequest = { ...request, stream: true };
@@ -113,10 +116,17 @@ const fakeRegistry: Pick<ProviderRegistry, 'parseKeys'> = {
 
 /** Quick retries so failover tests do not wait on the shipped backoff. */
 const FAST: Record<string, unknown> = {
+  // The stream hub mirrors to the real Redis, under a prefix of its own.
+  redis: { key_prefix: 'cbtest-completion-spec:' },
   streaming: { error_handling: { retry_delay: '1ms', max_retry_delay: '2ms' } },
   // Routing and recovery are tested on raw events; sanitization has its own cases below.
   sanitization: { enabled: false },
 };
+
+const modules: TestingModule[] = [];
+afterAll(async () => {
+  await Promise.all(modules.map((m) => m.close()));
+});
 
 async function harness(script: FakeStep[], overrides: Record<string, unknown>[] = []): Promise<Harness> {
   return chainHarness([new ProviderAdapterFake(script)], overrides);
@@ -147,6 +157,9 @@ async function chainHarness(
       LatencyTracker,
       ProviderHealth,
       SanitizationService,
+      RedisService,
+      EventBus,
+      StreamHub,
       { provide: AppConfig, useValue: loadConfig({ env: {}, overrides: [FAST, ...overrides] }) },
       { provide: ROOT_LOGGER, useValue: pino({ level: 'silent' }) },
       {
@@ -160,6 +173,8 @@ async function chainHarness(
       { provide: ProviderRegistry, useValue: fakeRegistry },
     ],
   }).compile();
+  await moduleRef.init();
+  modules.push(moduleRef);
   return {
     service: moduleRef.get(CompletionService),
     active: moduleRef.get(ActiveStreams),
@@ -329,7 +344,8 @@ describe('CompletionService', () => {
       expect(event.type).toBe('content_chunk');
       break;
     }
-    expect(h.active.size).toBe(0);
+    // The hub runs the completion; its only follower leaving cancels it (asynchronously, through its abort).
+    await waitFor('the stream released', () => h.active.size === 0);
     expect(h.adapter.closed).toBe(true);
   });
 
@@ -435,7 +451,7 @@ describe('CompletionService', () => {
       await expect(h.service.complete(request, ctx())).rejects.toMatchObject({
         code: 'memory_limit_exceeded',
       });
-      expect(h.active.size).toBe(0);
+      await waitFor('the stream released', () => h.active.size === 0);
     });
   });
 });
@@ -764,9 +780,9 @@ describe('CompletionService failover', () => {
       expect(event.type).toBe('content_chunk');
       break;
     }
-    expect(a.closed).toBe(true);
+    await waitFor('the upstream aborted', () => a.closed);
     expect(h.circuits.releases).toEqual(['a']);
-    expect(h.active.size).toBe(0);
+    await waitFor('the stream released', () => h.active.size === 0);
   });
 
   it('a client that leaves while the circuit is being asked never reaches the provider', async () => {

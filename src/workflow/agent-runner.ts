@@ -151,6 +151,7 @@ export class AgentRunner {
           requestId: `${summary.runId}/${transition}`,
           protocol: 'workflow',
           ...(run.sanitize === undefined ? {} : { principal: { sanitize: run.sanitize } }),
+          ...ownerOf(summary),
           signal: run.signal,
           log: this.log,
         },
