@@ -6,6 +6,7 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { ActiveStreams } from './active-streams.service';
+import { StreamHub } from './hub/stream-hub.service';
 
 /** Time given to streams ended by the drain to write their error frame before the server closes. */
 const FINAL_FRAME_GRACE_MS = 2_000;
@@ -24,6 +25,7 @@ export class DrainService {
     private readonly config: AppConfig,
     private readonly lifecycle: LifecycleService,
     private readonly active: ActiveStreams,
+    private readonly hub: StreamHub,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'Drain' });
@@ -35,6 +37,7 @@ export class DrainService {
     this.log.info({ signal, in_flight: this.active.size }, 'draining: readiness now fails');
     if (readiness_grace > 0) await sleep(readiness_grace);
     this.lifecycle.refuseNewWork();
+    this.hub.cancelAbandoned();
     if (await this.active.waitForIdle(drain_timeout)) {
       this.log.info('drained: no streams in flight');
       return;

@@ -17,6 +17,7 @@ import { CompletionError, RequestErrorCode, StreamErrorCode } from '../../contra
 import { owns, type Principal } from '../../contract/principal';
 import { isTerminal, type StreamEvent } from '../../contract/stream-event';
 import { EventBus } from '../../events/event-bus.service';
+import { LifecycleService } from '../../lifecycle/lifecycle.service';
 import { redisUnavailable } from '../../redis/redis-unavailable';
 import { RedisService } from '../../redis/redis.service';
 import { CompletionLog } from './completion-log';
@@ -116,6 +117,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     config: AppConfig,
     private readonly redis: RedisService,
     private readonly bus: EventBus,
+    private readonly lifecycle: LifecycleService,
     @Inject(ROOT_LOGGER) logger: AppLogger,
   ) {
     this.log = logger.child({ context: 'StreamHub' });
@@ -316,6 +318,16 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     }
   }
 
+  /**
+   * The drain: completions every client has left (waiting out the orphan grace) are cancelled now rather
+   * than holding the shutdown up.
+   */
+  cancelAbandoned(): void {
+    for (const stream of this.local.values()) {
+      if (stream.orphanTimer && stream.followers === 0 && !stream.log.done) stream.abort(abandoned(0));
+    }
+  }
+
   /** Completions running on this node now. */
   get localCount(): number {
     let count = 0;
@@ -389,7 +401,9 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     if (!keptAlive) return;
     stream.followers--;
     if (stream.followers > 0 || stream.detached || stream.log.done || !stream.started) return;
-    const grace = stream.resumable ? this.orphanGraceMs : 0;
+    // A draining node keeps nothing for a client that left: it would resume on another node, which cannot
+    // continue this one's stream.
+    const grace = stream.resumable && this.lifecycle.acceptingWork ? this.orphanGraceMs : 0;
     const check = () => {
       stream.orphanTimer = undefined;
       if (stream.followers > 0 || stream.log.done) return;
