@@ -7,7 +7,7 @@ import { Kind, OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { EventBus } from '../src/events/event-bus.service';
 import { SubscriptionGate } from '../src/graphql/subscription-gate';
-import { PublishedCompletions } from '../src/streaming/published-completions.service';
+import { StreamHub } from '../src/streaming/hub/stream-hub.service';
 import { CircuitBreakerService } from '../src/routing/circuit-breaker.service';
 import { startApp, type TestApp } from './support/app';
 import {
@@ -362,13 +362,13 @@ describe('GraphQL /graphql', () => {
       expect(fourth.results.length).toBeGreaterThan(0); // it streamed until the limit
       await b.dispose(); // disconnect frees the other (the systemEvents one may have timed out already)
       void second.ended;
-      // Only this node's own listeners for cancels (of completions and of workflow runs) are left on the bus.
-      await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 2);
+      // Only this node's own listeners are left on the bus: the hub's (controls and starts) and workflow runs'.
+      await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 3);
       const metrics = await (await fetch(`${limited.url}/metrics`)).text();
       expect(metrics).toContain('cb_graphql_subscriptions 0');
       expect(metrics).toContain('cb_graphql_subscriptions_refused_total{reason="too_many"} 1');
       expect(metrics).toMatch(/cb_graphql_subscriptions_refused_total\{reason="timeout"\} [12]/);
-      await limited.app.get(PublishedCompletions).cancel(id);
+      await limited.app.get(StreamHub).cancel(id);
     } finally {
       await a.dispose();
       await limited.close();
@@ -419,7 +419,7 @@ describe('GraphQL /graphql', () => {
     await client.dispose();
   });
 
-  it('with Redis away, subscriptions and createCompletion answer SERVICE_UNAVAILABLE, and no slot is held', async () => {
+  it('with Redis away, bus subscriptions and unknown ids answer SERVICE_UNAVAILABLE, a completion runs from memory, and no slot is held', async () => {
     const port = await freePort();
     const app = await startApp({ redis: { url: `redis://127.0.0.1:${port}`, connect_timeout: '300ms' } });
     const client = GraphqlWsTestClient.connect(app.url);
@@ -427,10 +427,25 @@ describe('GraphQL /graphql', () => {
       const system = client.run('subscription { systemEvents { eventType } }');
       expect(await system.ended).toBeUndefined();
       expect(system.results[0]?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
-      const [created] = await client.collect(CREATE_COMPLETION, { input: echoInput('x') });
-      expect(created?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      // The hub needs no Redis between a provider and a follower on its node (it mirrors once Redis is back).
+      const [created] = await client.collect<Created>(CREATE_COMPLETION, { input: echoInput('from memory') });
+      expect(created?.errors).toBeUndefined();
+      const id = created!.data!.createCompletion.completionId;
+      const events = (await client.collect<Streamed>(COMPLETION_STREAM, { id })).map(
+        (r) => r.data!.completionStream,
+      );
+      expect(events.at(-1)).toMatchObject({ eventType: 'COMPLETED', usage: { completionTokens: 2 } });
+      const known = await graphqlHttp<{ completion: { status: string; content: string } }>(
+        app.url,
+        'query($id: ID!) { completion(completionId: $id) { status content } }',
+        { id },
+      );
+      expect(known.body.data?.completion).toEqual({ status: 'COMPLETED', content: 'from memory' });
       const result = await graphqlHttp(app.url, '{ completion(completionId: "x") { status } }');
       expect(result.body.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      const stream = await client.run<Streamed>('subscription { completionStream(completionId: "x") { eventType } }');
+      expect(await stream.ended).toBeUndefined();
+      expect(stream.results[0]?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
       expect(app.app.get(SubscriptionGate).size).toBe(0);
     } finally {
       await client.dispose();
