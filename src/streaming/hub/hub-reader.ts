@@ -196,7 +196,8 @@ export class HubReader {
         let provider: string | undefined;
         for (let i = 0; i < fields.length; i += 2) {
           const value = fields[i + 1]!;
-          switch (fields[i]) {
+          // Fields come in name/value pairs; a name this reader does not know is skipped.
+          switch (fields[i]!) {
             case 'e':
               event = JSON.parse(value) as StreamEvent;
               break;
