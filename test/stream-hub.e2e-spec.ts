@@ -61,6 +61,32 @@ function idOf(live: LiveSse): string {
 /** The events of a stream as `id|data` lines: two streams of the same completion compare frame by frame. */
 const framesById = (events: LiveSse['events']) => events.map((e) => `${e.id}|${e.data}`);
 
+/**
+ * The owner that is killed is a real child process (src/main.ts); its boot (ts-node) is slow, so it starts
+ * here, at once, while the other tests run.
+ */
+const OWNER_PREFIX = testPrefix('cbhub');
+let ownerBoot: Promise<AppProcess>;
+beforeAll(() => {
+  ownerBoot = startAppProcess({
+    NODE_ENV: 'development',
+    CB__REDIS__KEY_PREFIX: OWNER_PREFIX,
+    CB__STREAMING__HUB__LEASE_TTL: '2s',
+    CB__PROVIDERS__SIMULATED__TOKENS_PER_SECOND: '20',
+    CB__PROVIDERS__SIMULATED__FIRST_TOKEN_DELAY: '0ms',
+    CB__AUTH__RATE_LIMITS__ENABLED: 'false',
+  });
+  ownerBoot.catch(() => undefined); // its own describe reports a failed boot
+});
+afterAll(async () => {
+  const owner = await ownerBoot.catch(() => undefined);
+  if (owner && owner.child.exitCode === null && owner.child.signalCode === null) {
+    owner.child.kill('SIGKILL');
+    await owner.exited;
+  }
+  await deleteKeys(OWNER_PREFIX);
+}, 20_000);
+
 describe('stream hub: two nodes, one Redis (SSE and HTTP)', () => {
   const prefix = testPrefix('cbhub');
   let a: TestApp;
@@ -265,31 +291,15 @@ withRedisServer('stream hub: Redis stopped mid-stream', () => {
 });
 
 describe('stream hub: the owner node dies mid-stream (kill -9)', () => {
-  const prefix = testPrefix('cbhub');
   let owner: AppProcess | undefined;
   let b: TestApp;
 
   beforeAll(async () => {
-    [owner, b] = await Promise.all([
-      startAppProcess({
-        NODE_ENV: 'development',
-        CB__REDIS__KEY_PREFIX: prefix,
-        CB__STREAMING__HUB__LEASE_TTL: '2s',
-        CB__PROVIDERS__SIMULATED__TOKENS_PER_SECOND: '20',
-        CB__PROVIDERS__SIMULATED__FIRST_TOKEN_DELAY: '0ms',
-        CB__AUTH__RATE_LIMITS__ENABLED: 'false',
-      }),
-      startApp(SLOW, { redis: { key_prefix: prefix } }),
-    ]);
-    await hubsListening(prefix, 2);
-  }, 40_000);
+    [owner, b] = await Promise.all([ownerBoot, startApp(SLOW, { redis: { key_prefix: OWNER_PREFIX } })]);
+    await hubsListening(OWNER_PREFIX, 2);
+  }, 60_000);
   afterAll(async () => {
-    if (owner && owner.child.exitCode === null && owner.child.signalCode === null) {
-      owner.child.kill('SIGKILL');
-      await owner.exited;
-    }
     await b?.close();
-    await deleteKeys(prefix);
   }, 20_000);
 
   it('a follower on B gets stream_owner_lost within lease_ttl + 2 s, and the state on B says failed with it', async () => {

@@ -99,7 +99,8 @@ export async function openSse(url: string, init: RequestInit = {}): Promise<Live
     get lastId() {
       return events.at(-1)?.id ?? '';
     },
-    atLeast: (n, timeoutMs = 5_000) => waitFor(`${n} events from ${url}`, () => events.length >= n, timeoutMs),
+    atLeast: (n, timeoutMs = 5_000) =>
+      waitFor(`${n} events from ${url}`, () => events.length >= n, timeoutMs),
     cut: () => controller.abort(),
   };
 }
@@ -155,38 +156,25 @@ export function errorOf(events: readonly SseEvent[]): ChunkFrame['error'] {
  */
 export class TcpRelay {
   private readonly pairs = new Set<[Socket, Socket]>();
+  private readonly server: Server = createServer((client) => this.relay(client));
   /** Connections accepted so far. */
   accepted = 0;
 
   private constructor(
-    private readonly server: Server,
-    readonly port: number,
+    private readonly targetPort: number,
+    private readonly targetHost: string,
   ) {}
 
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpRelay> {
-    let relay: TcpRelay | undefined;
-    const server = createServer((client) => {
-      const upstream = new Socket();
-      const pair: [Socket, Socket] = [client, upstream];
-      relay!.accepted++;
-      relay!.pairs.add(pair);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        relay!.pairs.delete(pair);
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-      upstream.connect(targetPort, targetHost, () => {
-        client.pipe(upstream);
-        upstream.pipe(client);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    relay = new TcpRelay(server, address.port);
+    const relay = new TcpRelay(targetPort, targetHost);
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
     return relay;
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    return address.port;
   }
 
   get url(): string {
@@ -210,5 +198,23 @@ export class TcpRelay {
   async close(): Promise<void> {
     this.cutAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private relay(client: Socket): void {
+    const upstream = new Socket();
+    const pair: [Socket, Socket] = [client, upstream];
+    this.accepted++;
+    this.pairs.add(pair);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      this.pairs.delete(pair);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    upstream.connect(this.targetPort, this.targetHost, () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
   }
 }
