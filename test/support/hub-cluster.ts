@@ -161,9 +161,14 @@ export class TcpRelay {
   accepted = 0;
 
   private constructor(
-    private readonly targetPort: number,
+    private targetPort: number,
     private readonly targetHost: string,
   ) {}
+
+  /** New connections go to this port from now on (open ones stay where they are). */
+  retarget(port: number): void {
+    this.targetPort = port;
+  }
 
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpRelay> {
     const relay = new TcpRelay(targetPort, targetHost);
