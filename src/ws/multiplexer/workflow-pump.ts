@@ -12,7 +12,7 @@ interface LiveStream {
   readonly kind: 'agent_status' | 'workflow';
   get(state: ConnectionState): FollowedStream | undefined;
   set(state: ConnectionState, entry: FollowedStream | undefined): void;
-  open(feed: WorkflowFeed, viewer: Principal | undefined): Promise<WorkflowEvents>;
+  open(this: void, feed: WorkflowFeed, viewer: Principal | undefined): Promise<WorkflowEvents>;
 }
 
 const LIVE: Record<LiveStream['kind'], LiveStream> = {
