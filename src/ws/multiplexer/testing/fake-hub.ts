@@ -12,9 +12,11 @@ import type { CompletionHub } from '../completion-pump';
 /** A follower the test can inspect: whether it was closed. */
 export type TestFollow = CompletionFollow & { closed: boolean };
 
+const DONE: IteratorResult<StreamEvent> = { done: true, value: undefined };
+
 /**
  * A CompletionFollow over `events` (a list, or a generator that decides when each comes), numbered from
- * `after` + 1 as the hub numbers them; it ends at its last event or when closed.
+ * `after` + 1 as the hub numbers them; it ends at its last event or when closed (even while waiting for one).
  */
 export function followOf(
   completionId: string,
@@ -22,6 +24,8 @@ export function followOf(
   after = 0,
   served: { model: string; provider: string } = { model: 'simulated/echo', provider: 'simulated' },
 ): TestFollow {
+  let wake!: () => void;
+  const closing = new Promise<IteratorResult<StreamEvent>>((resolve) => (wake = () => resolve(DONE)));
   const follow: TestFollow = {
     completionId,
     created: 0,
@@ -30,22 +34,34 @@ export function followOf(
     closed: false,
     close: () => {
       follow.closed = true;
+      wake();
     },
     async *[Symbol.asyncIterator]() {
-      for await (const event of events) {
-        if (follow.closed) return;
+      const source =
+        Symbol.asyncIterator in events ? events[Symbol.asyncIterator]() : events[Symbol.iterator]();
+      for (;;) {
+        const next = await Promise.race([source.next(), closing]);
+        if (next.done || follow.closed) return;
         (follow as { seq: number }).seq++;
-        yield event;
+        yield next.value;
       }
     },
   };
   return follow;
 }
 
+/** `events`, then nothing more until the follower leaves (a completion still running). */
+async function* running(events: StreamEvent[]): AsyncGenerator<StreamEvent> {
+  yield* events;
+  await new Promise(() => undefined);
+}
+
 /** A completion the fake hub can be asked to follow. */
 export interface HubEntry {
   events: StreamEvent[];
   owner?: string;
+  /** Still running: its followers wait after `events` until they leave. */
+  running?: boolean;
 }
 
 /**
@@ -67,7 +83,8 @@ export class FakeHub implements CompletionHub {
     if (options.viewer && !owns(options.viewer, entry.owner))
       return Promise.reject(AuthError.forbidden('This completion belongs to another user.'));
     const after = options.after ?? 0;
-    const follow = followOf(completionId, entry.events.slice(after), after);
+    const events = entry.events.slice(after);
+    const follow = followOf(completionId, entry.running ? running(events) : events, after);
     this.follows.push({ completionId, options, follow });
     return Promise.resolve(follow);
   }
@@ -83,9 +100,10 @@ export class FakeHub implements CompletionHub {
     return () => this.listeners.delete(listener);
   }
 
-  /** Tells every start listener of a completion (registered to be followed with `events`). */
-  announce(completionId: string, events: StreamEvent[], owner?: string, node = this.node): void {
-    this.completions.set(completionId, owner === undefined ? { events } : { events, owner });
+  /** Tells every start listener of a completion (registered to be followed as `completion`). */
+  announce(completionId: string, completion: HubEntry, node = this.node): void {
+    this.completions.set(completionId, completion);
+    const { owner } = completion;
     const entry: StartedCompletion = {
       completionId,
       node,
