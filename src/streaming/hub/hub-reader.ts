@@ -158,8 +158,10 @@ export class HubReader {
       let reply: XReadReply;
       try {
         this.blocking = true;
+        // Lower case on purpose: ioredis speaks RESP3, where XREAD answers a map; only its `xread` reply
+        // transformer turns that into the [key, entries][] this reads (`'XREAD'` gets a flat [key, entries, ...]).
         reply = (await this.connection.call(
-          'XREAD',
+          'xread',
           'COUNT',
           COUNT,
           'BLOCK',
