@@ -16,9 +16,11 @@ import {
   usageOf,
   words,
 } from './support/hub-cluster';
+import { COMPLETION_STREAM, GraphqlWsTestClient, type StreamEventResult } from './support/graphql-client';
 import { RedisServerProcess, hasRedisServer } from './support/redis';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
 import { waitFor } from './support/wait';
+import { WsTestClient } from './support/ws-client';
 
 /**
  * The stream hub across two nodes sharing one Redis (issue 19): a completion started on A is followed, resumed
@@ -328,4 +330,76 @@ describe('stream hub: the owner node dies mid-stream (kill -9)', () => {
     expect(framesOf(lateEnd.events).length).toBeGreaterThan(0);
     expect(errorOf(lateEnd.events)).toMatchObject({ code: 'stream_owner_lost' });
   }, 20_000);
+});
+
+/**
+ * The other edges as followers of a completion started over SSE on another node (the hub-ws and hub-graphql
+ * branches): WebSocket `subscribe_completion` and GraphQL `completionStream`, each resuming after an SSE frame's
+ * sequence number.
+ */
+describe('stream hub: WebSocket and GraphQL followers on B of an SSE completion on A', () => {
+  const prefix = testPrefix('cbhub');
+  let a: TestApp;
+  let b: TestApp;
+
+  beforeAll(async () => {
+    [a, b] = await startPair(prefix, SLOW);
+  }, 20_000);
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await deleteKeys(prefix);
+  }, 20_000);
+
+  /** A completion on A read over SSE up to some frames: its id, the last seq read, and the text so far. */
+  async function startedOnA(frames: number) {
+    const started = await postSse(`${a.url}${COMPLETIONS}`, echoStream(TEXT));
+    const id = idOf(started);
+    await started.atLeast(frames);
+    const received = [...started.events];
+    const after = seqOfId(received.at(-1)!.id);
+    return { started, id, after, head: textOf(received) };
+  }
+
+  it('subscribe_completion on /ws/stream of B resumes after an SSE seq: the tail, numbered, then completed with usage', async () => {
+    const { started, id, after, head } = await startedOnA(8);
+    const ws = await WsTestClient.connect(b.url);
+    try {
+      ws.send({ type: 'subscribe_completion', completionId: id, afterSequence: after });
+      const end = await ws.end(id, 10_000);
+      expect(end).toMatchObject({ type: 'completed', completionId: id, usage: { completionTokens: 45 } });
+      expect(head + ws.contentOf(id)).toBe(TEXT);
+      const seqs = ws
+        .of(id)
+        .filter((m) => m.type === 'content_chunk' || m.type === 'completed')
+        .map((m) => m.seq as number);
+      expect(seqs[0]).toBe(after + 1);
+      expect(seqs).toEqual(seqs.map((_, i) => after + 1 + i));
+      expect(textOf((await started.done).events)).toBe(TEXT);
+    } finally {
+      await ws.close();
+    }
+  }, 15_000);
+
+  it('completionStream(afterSequence) over graphql-ws on B resumes after an SSE seq: the tail, then COMPLETED', async () => {
+    const { started, id, after, head } = await startedOnA(8);
+    const gql = GraphqlWsTestClient.connect(b.url);
+    try {
+      const results = await gql.collect<{ completionStream: StreamEventResult }>(COMPLETION_STREAM, {
+        id,
+        after,
+      });
+      const events = results.map((r) => r.data!.completionStream);
+      const tail = events
+        .filter((e) => e.eventType === 'CONTENT_CHUNK')
+        .map((e) => e.content)
+        .join('');
+      expect(head + tail).toBe(TEXT);
+      expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => after + 1 + i));
+      expect(events.at(-1)).toMatchObject({ eventType: 'COMPLETED', usage: { completionTokens: 45 } });
+      expect(textOf((await started.done).events)).toBe(TEXT);
+    } finally {
+      await gql.dispose();
+    }
+  }, 15_000);
 });
