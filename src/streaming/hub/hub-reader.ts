@@ -39,7 +39,22 @@ interface Group {
   heardAt: number;
 }
 
-type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
+type StreamEntries = Array<[string, string[]]>;
+
+/**
+ * XREAD's answer: under RESP2 an array of `[key, entries]` pairs; under RESP3 (ioredis 6's default protocol)
+ * a map, which ioredis's legacy reply mapping flattens to `[key, entries, key, entries, …]`.
+ */
+type XReadReply = Array<[string, StreamEntries]> | Array<string | StreamEntries> | null;
+
+/** The `[key, entries]` pairs of an XREAD answer, whichever protocol the connection speaks. */
+export function streamsOf(reply: NonNullable<XReadReply>): Array<[string, StreamEntries]> {
+  if (reply.length === 0 || Array.isArray(reply[0])) return reply as Array<[string, StreamEntries]>;
+  const pairs: Array<[string, StreamEntries]> = [];
+  const flat = reply as Array<string | StreamEntries>;
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i] as string, flat[i + 1] as StreamEntries]);
+  return pairs;
+}
 
 const BLOCK_MS = 1_000;
 const COUNT = 256;
@@ -170,7 +185,7 @@ export class HubReader {
 
   private dispatch(reply: NonNullable<XReadReply>): void {
     const now = Date.now();
-    for (const [key, entries] of reply) {
+    for (const [key, entries] of streamsOf(reply)) {
       const id = key.slice(key.lastIndexOf('stream:') + 7, key.length - 7);
       const group = this.groups.get(id);
       if (!group) continue;
@@ -183,7 +198,8 @@ export class HubReader {
         let provider: string | undefined;
         for (let i = 0; i < fields.length; i += 2) {
           const value = fields[i + 1]!;
-          switch (fields[i]) {
+          // Fields come in name/value pairs; a name this reader does not know is skipped.
+          switch (fields[i]!) {
             case 'e':
               event = JSON.parse(value) as StreamEvent;
               break;
