@@ -240,7 +240,7 @@ describe('authentication and permissions on every edge', () => {
       const ws = await WsTestClient.connect(app.url, { headers: bearer(READ_ONLY) });
       ws.send(completion);
       expect(await ws.next('error', (m) => m.type === 'error')).toMatchObject({
-        completionId: 'c1',
+        id: 'c1',
         error: { code: 'forbidden' },
       });
       ws.send({ type: 'subscribe', streams: ['agent_status'] });

@@ -262,7 +262,13 @@ describe('client limits', () => {
     let t: TestApp;
     beforeAll(async () => {
       t = await startApp(
-        { streaming: { protocols: { websocket: { ping_interval: '2s', message_buffer_size: '64KB' } } } },
+        {
+          streaming: {
+            // The terminated peers' completions end with them (no resume grace for clients that never read).
+            hub: { orphan_grace: '0s' },
+            protocols: { websocket: { ping_interval: '2s', message_buffer_size: '64KB' } },
+          },
+        },
         { providers: { simulated: { type: 'simulated', tokens_per_second: 5_000, first_token_delay: 0 } } },
         withModels([], {
           id: 'test/lorem-long',

@@ -90,7 +90,7 @@ describe('rate limits shared across two nodes', () => {
       const error = await ws.end('c1');
       expect(error).toMatchObject({
         type: 'error',
-        completionId: 'c1',
+        id: 'c1',
         error: { code: 'rate_limit_exceeded', retryAfterMs: expect.any(Number) },
       });
       expect((error.error as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
@@ -198,7 +198,7 @@ describe('rate limits shared across two nodes', () => {
         ws.send({ type: 'completion', id: 'w1', ...echo('refused on the socket') });
         expect(await ws.end('w1')).toMatchObject({
           type: 'error',
-          completionId: 'w1',
+          id: 'w1',
           error: { code: 'rate_limit_exceeded', retryAfterMs: expect.any(Number) },
         });
       } finally {

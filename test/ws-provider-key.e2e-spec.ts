@@ -61,7 +61,7 @@ describe('WebSocket completion with providerKey', () => {
     ask(client, 'nokey');
     expect(await client.end('nokey')).toMatchObject({
       type: 'error',
-      completionId: 'nokey',
+      id: 'nokey',
       error: { code: 'provider_key_missing' },
     });
     expect(fake.requests).toHaveLength(0);
@@ -74,7 +74,7 @@ describe('WebSocket completion with providerKey', () => {
     const end = await client.end('bad');
     expect(end).toMatchObject({
       type: 'error',
-      completionId: 'bad',
+      id: 'bad',
       error: { code: 'invalid_request', param: 'providerKey' },
     });
     expect(JSON.stringify(end)).not.toContain(bareKey);

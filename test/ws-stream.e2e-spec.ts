@@ -37,7 +37,11 @@ describe('WebSocket /ws/stream', () => {
   beforeAll(async () => {
     t = await startApp(withModels([], SLOW_ECHO, SLOW_LOREM), {
       server: { body_limit: '64KB' },
-      streaming: { protocols: { websocket: { max_completions_per_connection: 12 } } },
+      // A closed socket's completions are cancelled at once here (no resume grace), as the registry checks need.
+      streaming: {
+        hub: { orphan_grace: '0s' },
+        protocols: { websocket: { max_completions_per_connection: 12 } },
+      },
     });
     mux = t.app.get(StreamMultiplexer);
   });
@@ -64,7 +68,9 @@ describe('WebSocket /ws/stream', () => {
     ends.forEach((end, i) =>
       expect(end).toMatchObject({
         type: 'completed',
-        completionId: `c${i}`,
+        id: `c${i}`,
+        completionId: expect.stringMatching(/^chatcmpl-[0-9a-f]{32}$/) as string,
+        seq: expect.any(Number) as number,
         finishReason: 'stop',
         model: 'test/echo-slow',
         provider: 'simulated',
@@ -73,7 +79,7 @@ describe('WebSocket /ws/stream', () => {
     );
     prompts.forEach((prompt, i) => expect(client.contentOf(`c${i}`)).toBe(prompt.trim()));
     // Interleaved: another completion's chunk arrives between the first and last chunk of c0.
-    const order = client.messages.filter((m) => m.type === 'content_chunk').map((m) => m.completionId);
+    const order = client.messages.filter((m) => m.type === 'content_chunk').map((m) => m.id);
     const first = order.indexOf('c0');
     const last = order.lastIndexOf('c0');
     expect(order.slice(first, last).some((id) => id !== 'c0')).toBe(true);
@@ -90,7 +96,7 @@ describe('WebSocket /ws/stream', () => {
       messages: user('x'),
     });
     client.send({ type: 'completion', id: 'short', model: 'test/echo-slow', messages: user('still here') });
-    await client.next('a chunk of long', (m) => m.completionId === 'long' && m.type === 'content_chunk');
+    await client.next('a chunk of long', (m) => m.id === 'long' && m.type === 'content_chunk');
     client.send({ type: 'cancel', id: 'long' });
     expect(await client.end('long')).toMatchObject({ type: 'error', error: { code: 'cancelled' } });
     expect(await client.end('short')).toMatchObject({ type: 'completed' });
@@ -103,10 +109,10 @@ describe('WebSocket /ws/stream', () => {
         'the refusal',
         (m) => m.type === 'error' && (m.error as { code: string }).code === 'unknown_completion',
       ),
-    ).toMatchObject({ completionId: 'long' });
+    ).toMatchObject({ id: 'long' });
   });
 
-  it('closing the socket aborts all of its completions and forgets everything it registered', async () => {
+  it('closing the socket detaches its completions (cancelled at once with orphan_grace 0) and forgets everything it registered', async () => {
     const client = await connect();
     client.send({ type: 'subscribe', streams: ['completion', 'agent_status'] });
     client.send({ type: 'subscribe_workflow', workflowId: 'content_creation' });
@@ -119,11 +125,11 @@ describe('WebSocket /ws/stream', () => {
         messages: user('x'),
       });
     await waitFor('three live completions', () => mux.stats().completions === 3);
-    expect(mux.stats()).toMatchObject({ workflows: 1, agentSubscribers: 1 });
+    expect(mux.stats()).toMatchObject({ workflows: 1, agentSubscribers: 1, completionSubscribers: 1 });
     await client.close();
     await waitFor('the registries to empty', () => {
       const s = mux.stats();
-      return s.connections === 0 && s.completions === 0 && s.workflows === 0 && s.agentSubscribers === 0;
+      return Object.values(s).every((size) => size === 0);
     });
     await waitFor('the upstreams aborted', () => t.app.get(ActiveStreams).size === 0);
   });
@@ -182,13 +188,16 @@ describe('WebSocket /ws/stream', () => {
       ['content_creation'],
       [],
     ]);
-    await client.next('survivor to complete', (m) => m.completionId === 'survivor' && m.type === 'completed');
+    await client.next('survivor to complete', (m) => m.id === 'survivor' && m.type === 'completed');
     expect(client.socket.readyState).toBe(WebSocket.OPEN);
   });
 
   it('limits completions per connection', async () => {
     const limited = await startApp(withModels([], SLOW_LOREM), {
-      streaming: { protocols: { websocket: { max_completions_per_connection: 2, max_connections: 2 } } },
+      streaming: {
+        hub: { orphan_grace: '0s' }, // the closed sockets' completions end at once, so the app closes quickly
+        protocols: { websocket: { max_completions_per_connection: 2, max_connections: 2 } },
+      },
     });
     const mine: WsTestClient[] = [];
     try {
@@ -202,7 +211,7 @@ describe('WebSocket /ws/stream', () => {
           max_tokens: 500,
           messages: user('x'),
         });
-      expect(await client.next('the refusal', (m) => m.completionId === 'c')).toMatchObject({
+      expect(await client.next('the refusal', (m) => m.id === 'c')).toMatchObject({
         type: 'error',
         error: { code: 'too_many_completions' },
       });
@@ -245,7 +254,9 @@ describe('WebSocket /ws/stream', () => {
         id: 'test/lorem-long',
         provider: 'simulated',
         upstream: 'lorem',
-        options: { length: 200_000 },
+        // 60,000 words: several times what loopback's socket buffers take in (~30,000 messages, a few MB)
+        // before the send buffer passes the budget, yet done in seconds on a busy machine.
+        options: { length: 60_000 },
       }),
       { streaming: { protocols: { websocket: { message_buffer_size: '16KB' } } } },
     );
@@ -275,7 +286,7 @@ describe('WebSocket /ws/stream', () => {
           if (!stalled) await sleep(100);
           return stalled;
         },
-        10_000,
+        30_000,
       );
       await sleep(300);
       expect(await sent()).toBe(before);
@@ -284,7 +295,7 @@ describe('WebSocket /ws/stream', () => {
       expect(slow.app.get(ActiveStreams).size).toBe(1);
 
       raw.resume();
-      const end = await client.end('big', 30_000);
+      const end = await client.end('big', 60_000);
       expect(end).toMatchObject({ type: 'completed' });
       // Nothing was lost or reordered while paused: the same request on a reading client gives the same text.
       const reader = await WsTestClient.connect(slow.url);
@@ -295,14 +306,14 @@ describe('WebSocket /ws/stream', () => {
         max_tokens: 400_000,
         messages: user('x'),
       });
-      await reader.end('big', 30_000);
+      await reader.end('big', 60_000);
       expect(client.contentOf('big')).toBe(reader.contentOf('big'));
       expect(client.contentOf('big').length).toBeGreaterThan(64 * 1024);
       await Promise.all([client.close(), reader.close()]);
     } finally {
       await slow.close();
     }
-  }, 60_000);
+  }, 180_000);
 
   it('1,000 connect/disconnect cycles leave every registry empty', async () => {
     for (let i = 0; i < 1000; i++) {
@@ -326,7 +337,7 @@ describe('WebSocket /ws/stream', () => {
     }
     await waitFor('the registries to empty', () => {
       const s = mux.stats();
-      return s.connections === 0 && s.completions === 0 && s.workflows === 0 && s.agentSubscribers === 0;
+      return Object.values(s).every((size) => size === 0);
     });
     await waitFor('no stream left', () => t.app.get(ActiveStreams).size === 0);
   }, 60_000);

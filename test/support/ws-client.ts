@@ -39,9 +39,12 @@ export class WsTestClient {
     this.socket.send(typeof message === 'string' ? message : JSON.stringify(message));
   }
 
-  /** Messages about one completion. */
-  of(completionId: string): Message[] {
-    return this.messages.filter((m) => m.completionId === completionId);
+  /**
+   * Messages about one completion: by the client's `id` (the socket's own completions, and refusals of them)
+   * or by the server's `completionId` (followed ones, or any).
+   */
+  of(key: string): Message[] {
+    return this.messages.filter((m) => about(m, key));
   }
 
   /** The content of one completion, reassembled from its chunks. */
@@ -59,11 +62,11 @@ export class WsTestClient {
     return found!;
   }
 
-  /** Waits for the terminal message (completed or error) of a completion. */
-  end(completionId: string, timeoutMs = 5000): Promise<Message> {
+  /** Waits for the terminal message (completed or error) of a completion (its `id` or `completionId`). */
+  end(key: string, timeoutMs = 5000): Promise<Message> {
     return this.next(
-      `the end of ${completionId}`,
-      (m) => m.completionId === completionId && (m.type === 'completed' || m.type === 'error'),
+      `the end of ${key}`,
+      (m) => about(m, key) && (m.type === 'completed' || m.type === 'error'),
       timeoutMs,
     );
   }
@@ -72,6 +75,11 @@ export class WsTestClient {
     this.socket.close();
     return this.closed;
   }
+}
+
+/** Whether `m` is about the completion `key`: the client's id of it, or the server's. */
+export function about(m: Message, key: string): boolean {
+  return m.id === key || m.completionId === key;
 }
 
 /** A received frame's text. */
