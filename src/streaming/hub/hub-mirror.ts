@@ -32,6 +32,39 @@ export interface MirrorOptions {
   flushMs: number;
 }
 
+/**
+ * Appends a run of events to a completion's Redis Stream as entries `0-<seq>` (field `e` the event's JSON; the
+ * first and the terminal one also name the model `m` and provider `p`; the terminal one is marked `t`), trimmed
+ * to MAXLEN, and refreshes its expiry. An id at or below the stream's top was written before (a retry whose
+ * answer was lost) and is skipped. KEYS: events. ARGV: maxlen, retention ms, first seq, model, provider, then
+ * (json, kind) per event, kind 0 plain, 1 first, 2 terminal.
+ */
+const APPEND_SCRIPT = `
+local key = KEYS[1]
+local maxlen = ARGV[1]
+local seq = tonumber(ARGV[3])
+for i = 6, #ARGV, 2 do
+  local id = '0-' .. seq
+  local kind = ARGV[i + 1]
+  if kind == '0' then
+    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'e', ARGV[i])
+  elseif kind == '1' then
+    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'e', ARGV[i], 'm', ARGV[4], 'p', ARGV[5])
+  else
+    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'e', ARGV[i], 'm', ARGV[4], 'p', ARGV[5], 't', '1')
+  end
+  seq = seq + 1
+end
+redis.call('PEXPIRE', key, ARGV[2])
+return seq - 1`;
+
+interface MirrorCommands {
+  cbHubAppend(key: string, ...args: Array<string | number>): ChainableCommander;
+}
+
+/** Events of one stream written in one batch at most (the rest go in the next). */
+const MAX_EVENTS_PER_FLUSH = 512;
+
 /** Redis answered nothing (down) or refused: try the rest again this much later. */
 const RETRY_MS = 1_000;
 /** A stream Redis could not take for this long is given up on (its followers elsewhere were told). */
@@ -60,6 +93,7 @@ export class HubMirror {
     private readonly options: MirrorOptions,
     private readonly log: AppLogger,
   ) {
+    redis.defineCommand('cbHubAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
     this.leaseTimer = setInterval(() => this.refreshLeases(), Math.max(250, options.leaseTtlMs / 3));
     this.leaseTimer.unref();
   }
@@ -128,8 +162,12 @@ export class HubMirror {
       at += plan.commands;
       if (!this.settle(stream, plan, slice)) retry = true;
     }
+    for (const stream of batch) {
+      if (stream.mirror.written < stream.events.length || (stream.done && !stream.mirror.finished)) {
+        if (this.running.has(stream)) this.dirty.add(stream);
+      }
+    }
     if (retry) {
-      for (const stream of batch) if (this.running.has(stream)) this.dirty.add(stream);
       this.schedule(RETRY_MS);
     } else if (this.dirty.size > 0) this.schedule(this.options.flushMs);
   }
@@ -147,40 +185,20 @@ export class HubMirror {
       commands += 3;
     }
     const from = mirror.written;
-    const to = events.length;
-    for (let seq = from + 1; seq <= to; seq++) {
-      const event = events[seq - 1]!;
-      const json = JSON.stringify(event);
-      const terminal = event.type === 'completed' || event.type === 'error';
-      const key = this.keys.events(id);
-      const entry = `0-${seq}`;
-      if (seq === 1 || terminal) {
-        if (terminal) {
-          pipeline.xadd(
-            key,
-            'MAXLEN',
-            '~',
-            limit,
-            entry,
-            'e',
-            json,
-            'm',
-            stream.model,
-            'p',
-            stream.provider,
-            't',
-            '1',
-          );
-        } else
-          pipeline.xadd(key, 'MAXLEN', '~', limit, entry, 'e', json, 'm', stream.model, 'p', stream.provider);
-      } else pipeline.xadd(key, 'MAXLEN', '~', limit, entry, 'e', json);
-      commands++;
-    }
+    // At most MAX_EVENTS_PER_FLUSH a stream per batch, all of them in one command (a script appending them
+    // to the Redis Stream): a Command object per event would cost the node more than the events themselves.
+    const to = Math.min(events.length, from + MAX_EVENTS_PER_FLUSH);
     if (to > from) {
-      pipeline.pexpire(this.keys.events(id), retentionMs);
+      const args: Array<string | number> = [limit, retentionMs, from + 1, stream.model, stream.provider];
+      for (let seq = from + 1; seq <= to; seq++) {
+        const event = events[seq - 1]!;
+        const terminal = event.type === 'completed' || event.type === 'error';
+        args.push(JSON.stringify(event), terminal ? 2 : seq === 1 ? 1 : 0);
+      }
+      (pipeline as ChainableCommander & MirrorCommands).cbHubAppend(this.keys.events(id), ...args);
       commands++;
     }
-    const finish = stream.done && !mirror.finished;
+    const finish = stream.done && !mirror.finished && to === events.length;
     if (finish) {
       // In order: the terminal event is in before the lease goes, so a follower that sees the lease gone
       // finds the end (not a lost owner).
@@ -202,13 +220,11 @@ export class HubMirror {
       mirror.registered = true;
       i = 3;
     }
-    for (let seq = plan.from + 1; seq <= plan.to; seq++, i++) {
-      const err = results[i]?.[0];
-      // An id at or below the stream's top: written before (a retry whose first answer was lost).
-      if (err && !/equal or smaller/i.test(err.message)) return this.unwritten(stream);
-      mirror.written = seq;
+    if (plan.to > plan.from) {
+      if (results[i]?.[0]) return this.unwritten(stream);
+      mirror.written = plan.to;
+      i++;
     }
-    if (plan.to > plan.from) i++;
     if (plan.finish) {
       if (results[i]?.[0]) return this.unwritten(stream);
       mirror.finished = true;
