@@ -143,8 +143,9 @@ export class HubReader {
       let reply: XReadReply;
       try {
         this.blocking = true;
-        reply = (await this.connection.call(
-          'XREAD',
+        // xread, not call('XREAD'): ioredis 6 hands a generic call's reply of one stream back flattened
+        // ([key, entries] instead of [[key, entries]]), which dispatch would misread forever (a hot loop).
+        reply = (await this.connection.xread(
           'COUNT',
           COUNT,
           'BLOCK',
