@@ -21,9 +21,14 @@ type ActiveStep = WorkflowRunSummary['active'][number];
 /** Token combinations tried per transition when its guard refuses the first (inputs holding several tokens). */
 const MAX_BINDINGS = 64;
 
+/** The live topic every run's events also go to, from every node (the WebSocket's `workflow` stream). */
+export const WORKFLOW_RUNS_TOPIC = 'workflow-runs';
+
 export interface RunWriters {
   run: TopicWriter<WorkflowBusEvent, WorkflowRunSummary>;
   definition: TopicWriter<WorkflowBusEvent, unknown>;
+  /** Every run's events, live and unnumbered (WORKFLOW_RUNS_TOPIC); absent, a run is only on its own topics. */
+  runs?: { publish(event: WorkflowBusEvent): void };
 }
 
 export interface RunSettings {
@@ -381,7 +386,7 @@ export class RunExecution {
     );
   }
 
-  /** Publishes an event on the run's topic and its definition's (which never ends). */
+  /** Publishes an event on the run's topic, its definition's (which never ends) and every run's (live). */
   private emit(event: Omit<WorkflowBusEvent, 'workflowId' | 'runId'>, last = false): void {
     // Nothing after the run's last event (an aborted agent may still flush its batched progress).
     if (this.finished && !last) return;
@@ -390,6 +395,7 @@ export class RunExecution {
     if (this.settings.mask && full.data) full.data = this.settings.mask(full.data);
     this.writers.run.publish(full, last);
     this.writers.definition.publish(full);
+    this.writers.runs?.publish(full);
   }
 
   private put(place: string, data: Record<string, unknown>): RunToken {

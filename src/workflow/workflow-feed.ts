@@ -19,6 +19,8 @@ export interface WorkflowFeed {
   ): Promise<WorkflowEvents>;
   /** Every agent's lifecycle and progress, on every node, live (the viewer's runs' only, if own-scoped). */
   agentStatus(overflow: () => Error, viewer?: Principal): Promise<WorkflowEvents>;
+  /** Every run's events, on every node, live (the viewer's runs' only, if own-scoped). */
+  allRuns(overflow: () => Error, viewer?: Principal): Promise<WorkflowEvents>;
 }
 
 export const WORKFLOW_FEED = Symbol('WORKFLOW_FEED');

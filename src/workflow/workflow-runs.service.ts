@@ -23,7 +23,7 @@ import { LifecycleService } from '../lifecycle/lifecycle.service';
 import { CompletionService } from '../streaming/completion.service';
 import type { WorkflowFeed } from './workflow-feed';
 import { AGENT_STATUS_TOPIC, AgentRunner } from './agent-runner';
-import { RunExecution } from './run-execution';
+import { RunExecution, type RunWriters, WORKFLOW_RUNS_TOPIC } from './run-execution';
 import { AddressAllowList } from '../common/net/address-allow-list';
 import { WebhookClient } from './webhook-client';
 import { WorkflowError } from './workflow.error';
@@ -167,6 +167,7 @@ export class WorkflowRuns
       const definitionWriter = await this.openDefinitionTopic(summary.workflowId);
       runWriter.publish(event, true);
       definitionWriter.publish(event);
+      this.bus.publish(WORKFLOW_RUNS_TOPIC, event);
       writers.push(runWriter, definitionWriter);
       for (const agent of summary.agents.filter((a) => a.status === 'running')) {
         const agentWriter = await this.bus.open<AgentBusEvent, unknown>(
@@ -282,9 +283,10 @@ export class WorkflowRuns
     const mask = this.sanitization.applies('workflow', ctx.principal?.sanitize)
       ? <T>(value: T): T => this.sanitization.sanitizer.scrub(value)
       : undefined;
-    const writers = {
+    const writers: RunWriters = {
       run: await this.openRunTopic(runId, mask ? mask(summary) : summary),
       definition: definitionWriter,
+      runs: { publish: (event) => this.bus.publish(WORKFLOW_RUNS_TOPIC, event) },
     };
     const execution = new RunExecution(
       definition,
@@ -413,6 +415,19 @@ export class WorkflowRuns
   agentStatus(overflow: () => Error, viewer?: Principal): Promise<BusSubscription<WorkflowBusEvent>> {
     const accept = viewer ? eventVisibility<WorkflowBusEvent>(viewer, true) : undefined;
     return this.bus.subscribe<WorkflowBusEvent>(AGENT_STATUS_TOPIC, {
+      replay: false,
+      overflow,
+      ...(accept ? { accept } : {}),
+    });
+  }
+
+  /**
+   * Every run's events, from every node, live (the WebSocket's `workflow` stream); an own-scoped viewer gets
+   * only their runs'.
+   */
+  allRuns(overflow: () => Error, viewer?: Principal): Promise<BusSubscription<WorkflowBusEvent>> {
+    const accept = viewer ? eventVisibility<WorkflowBusEvent>(viewer, true) : undefined;
+    return this.bus.subscribe<WorkflowBusEvent>(WORKFLOW_RUNS_TOPIC, {
       replay: false,
       overflow,
       ...(accept ? { accept } : {}),

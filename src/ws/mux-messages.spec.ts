@@ -36,6 +36,17 @@ describe('parseClientMessage', () => {
       type: 'unsubscribe_workflow',
       workflowId: 'wf:9',
     });
+    expect(
+      parseClientMessage('{"type":"subscribe_completion","completionId":"chatcmpl-1a","afterSequence":7}'),
+    ).toEqual({ type: 'subscribe_completion', completionId: 'chatcmpl-1a', afterSequence: 7 });
+    expect(parseClientMessage('{"type":"subscribe_completion","completionId":"chatcmpl-1a"}')).toEqual({
+      type: 'subscribe_completion',
+      completionId: 'chatcmpl-1a',
+    });
+    expect(parseClientMessage('{"type":"unsubscribe_completion","completionId":"chatcmpl-1a"}')).toEqual({
+      type: 'unsubscribe_completion',
+      completionId: 'chatcmpl-1a',
+    });
   });
 
   it('takes a completion request as every field but type and id', () => {
@@ -66,6 +77,14 @@ describe('parseClientMessage', () => {
     ['{"type":"completion","id":"a","providerKey":["sk-1"]}', MuxErrorCode.InvalidMessage, 'providerKey'],
     [`{"type":"cancel","id":"${'x'.repeat(129)}"}`, MuxErrorCode.InvalidMessage, 'id'],
     ['{"type":"subscribe_workflow","workflowId":5}', MuxErrorCode.InvalidMessage, 'workflowId'],
+    ['{"type":"subscribe_completion"}', MuxErrorCode.InvalidMessage, 'completionId'],
+    ['{"type":"subscribe_completion","completionId":"a b"}', MuxErrorCode.InvalidMessage, 'completionId'],
+    [
+      '{"type":"subscribe_completion","completionId":"c","afterSequence":1.5}',
+      MuxErrorCode.InvalidMessage,
+      'afterSequence',
+    ],
+    ['{"type":"unsubscribe_completion","completionId":null}', MuxErrorCode.InvalidMessage, 'completionId'],
   ])('refuses %s with %s', (text, code, param) => {
     expect(refusal(text)).toEqual({ code, param });
   });
@@ -80,6 +99,8 @@ describe('message access rules', () => {
       'unsubscribe',
       'subscribe_workflow',
       'unsubscribe_workflow',
+      'subscribe_completion',
+      'unsubscribe_completion',
       'auth',
       'ping',
     ];
@@ -88,6 +109,7 @@ describe('message access rules', () => {
     for (const type of types) expect(MESSAGE_ACCESS[type as keyof typeof MESSAGE_ACCESS]).toBeDefined();
     expect(MESSAGE_ACCESS.completion).toEqual({ type: 'completion', access: 'write' });
     expect(MESSAGE_ACCESS.subscribe_workflow).toEqual({ type: 'workflow', access: 'read' });
+    expect(MESSAGE_ACCESS.subscribe_completion).toEqual({ type: 'completion', access: 'read' });
     expect(STREAM_KIND_ACCESS.agent_status).toBe('agent');
   });
 

@@ -4,7 +4,10 @@ import type { WorkflowBusEvent } from '../contract/topics';
 
 /**
  * The multiplexed stream protocol (`/ws/stream`): raw JSON messages with a `type`. Every server message about a
- * completion carries the `completionId` the client chose, so many completions share one socket.
+ * completion carries the server's `completionId` (the `chatcmpl-…` id every protocol knows it by) and the
+ * client's own `id` when the client started it on this socket, so many completions share one socket and any of
+ * them can be followed again, from anywhere, by its `completionId`; each event also carries `seq`, its place in
+ * the completion's stream (the resume point of `subscribe_completion`).
  */
 
 export const STREAM_KINDS = ['completion', 'workflow', 'agent_status'] as const;
@@ -47,35 +50,48 @@ export interface MuxError {
   deadLetterId?: string;
 }
 
+/**
+ * Which completion a message is about: the server's id, the client's (`id`, only on its own completions, the
+ * ones it started on this socket), and the event's sequence number in the completion's stream (from 1).
+ */
+export interface CompletionSubject {
+  id?: string;
+  completionId: string;
+  seq: number;
+}
+
 export type ServerMessage =
-  | { type: 'subscribed'; streams: StreamKind[]; workflows: string[] }
-  | { type: 'content_chunk'; completionId: string; content: string }
-  | { type: 'thinking_status'; completionId: string; status: 'thinking'; content: string }
-  | {
+  | { type: 'subscribed'; streams: StreamKind[]; workflows: string[]; completions: string[] }
+  | (CompletionSubject & { type: 'content_chunk'; content: string })
+  | (CompletionSubject & { type: 'thinking_status'; status: 'thinking'; content: string })
+  | (CompletionSubject & {
       type: 'tool_call';
-      completionId: string;
       tool: string;
       arguments: string;
       toolCallId: string;
       index: number;
-    }
+    })
   | ErrorMessage
-  | {
+  | (CompletionSubject & {
       type: 'completed';
-      completionId: string;
       usage: Usage;
       finishReason: FinishReason;
       model: string;
       provider: string;
-    }
+    })
   | WorkflowMessage
   | { type: 'authenticated'; userId: string; expiresAt: string | null }
   | { type: 'pong' };
 
-/** An `error`: about a completion, a followed workflow, or (neither) the connection or one message of it. */
+/**
+ * An `error`: about a completion (the client's `id` for its own, `completionId` once the server has one, `seq`
+ * when it is the completion's own last event), a followed workflow, or (none) the connection or one message.
+ */
 export interface ErrorMessage {
   type: 'error';
+  id?: string;
   completionId?: string;
+  seq?: number;
   workflowId?: string;
   error: MuxError;
 }
@@ -126,6 +142,9 @@ export type ClientMessage =
   /** `providerKey`: the caller's own provider key(s), the grammar of the X-Provider-Key header. */
   | { type: 'completion'; id: string; request: Record<string, unknown>; providerKey?: string }
   | { type: 'cancel'; id: string }
+  /** Follows any completion, by the server's id, from after `afterSequence` (0: from its first event). */
+  | { type: 'subscribe_completion'; completionId: string; afterSequence?: number }
+  | { type: 'unsubscribe_completion'; completionId: string }
   | { type: 'subscribe_workflow'; workflowId: string; afterSequence?: number }
   | { type: 'unsubscribe_workflow'; workflowId: string }
   | { type: 'auth'; token: string }
@@ -142,6 +161,8 @@ export const MESSAGE_ACCESS: Record<
 > = {
   completion: { type: 'completion', access: 'write' },
   cancel: 'none', // only the connection's own completions
+  subscribe_completion: { type: 'completion', access: 'read' },
+  unsubscribe_completion: 'none',
   subscribe: 'per_stream',
   unsubscribe: 'none',
   subscribe_workflow: { type: 'workflow', access: 'read' },
@@ -168,7 +189,8 @@ export class MuxMessageError extends Error {
     readonly code: MuxErrorCode,
     message: string,
     readonly param?: string,
-    readonly completionId?: string,
+    /** The client's id of the completion it refuses (a `completion` or `cancel` message). */
+    readonly id?: string,
   ) {
     super(message);
   }
@@ -208,17 +230,17 @@ export function parseClientMessage(text: string): ClientMessage {
     }
     case 'cancel':
       return { type, id: idField(message, 'id') };
+    case 'subscribe_completion': {
+      const completionId = idField(message, 'completionId');
+      const after = afterSequence(message);
+      return after === undefined ? { type, completionId } : { type, completionId, afterSequence: after };
+    }
+    case 'unsubscribe_completion':
+      return { type, completionId: idField(message, 'completionId') };
     case 'subscribe_workflow': {
       const workflowId = idField(message, 'workflowId');
-      const after = message.afterSequence;
-      if (after === undefined) return { type, workflowId };
-      if (typeof after === 'number' && Number.isSafeInteger(after) && after >= 0)
-        return { type, workflowId, afterSequence: after };
-      throw new MuxMessageError(
-        MuxErrorCode.InvalidMessage,
-        "'afterSequence' must be a non-negative integer.",
-        'afterSequence',
-      );
+      const after = afterSequence(message);
+      return after === undefined ? { type, workflowId } : { type, workflowId, afterSequence: after };
     }
     case 'unsubscribe_workflow':
       return { type, workflowId: idField(message, 'workflowId') };
@@ -248,6 +270,18 @@ function idField(message: Record<string, unknown>, name: string): string {
     MuxErrorCode.InvalidMessage,
     `'${name}' must be a string of 1 to 128 letters, digits, '_', '-', '.' or ':'.`,
     name,
+  );
+}
+
+/** A follow's optional resume point. */
+function afterSequence(message: Record<string, unknown>): number | undefined {
+  const after = message.afterSequence;
+  if (after === undefined) return undefined;
+  if (typeof after === 'number' && Number.isSafeInteger(after) && after >= 0) return after;
+  throw new MuxMessageError(
+    MuxErrorCode.InvalidMessage,
+    "'afterSequence' must be a non-negative integer.",
+    'afterSequence',
   );
 }
 

@@ -23,10 +23,10 @@ function peer() {
 }
 
 describe('errorMessage', () => {
-  it('writes a protocol refusal with its param, naming the completion it was about', () => {
+  it("writes a protocol refusal with its param, naming the client's id of the completion it was about", () => {
     const err = new MuxMessageError(MuxErrorCode.DuplicateId, 'Taken.', 'id', 'c-1');
     expect(JSON.stringify(errorMessage(err))).toBe(
-      '{"type":"error","completionId":"c-1","error":{"code":"duplicate_id","message":"Taken.","param":"id"}}',
+      '{"type":"error","id":"c-1","error":{"code":"duplicate_id","message":"Taken.","param":"id"}}',
     );
     const plain = new MuxMessageError(MuxErrorCode.InvalidMessage, 'Bad.');
     expect(JSON.stringify(errorMessage(plain))).toBe(
@@ -40,8 +40,8 @@ describe('errorMessage', () => {
       param: 'model',
       deadLetterId: 'dl-1',
     });
-    expect(JSON.stringify(errorMessage(err, { completionId: 'a' }))).toBe(
-      '{"type":"error","completionId":"a","error":{"code":"rate_limit_exceeded","message":"Slow down.",' +
+    expect(JSON.stringify(errorMessage(err, { id: 'a', completionId: 'chatcmpl-1' }))).toBe(
+      '{"type":"error","id":"a","completionId":"chatcmpl-1","error":{"code":"rate_limit_exceeded","message":"Slow down.",' +
         '"param":"model","retryAfterMs":1500,"deadLetterId":"dl-1"}}',
     );
   });
@@ -79,9 +79,14 @@ describe('errorMessage', () => {
       retryable: true,
       deadLetterId: 'dl',
     };
-    expect(streamErrorMessage('a', error)).toEqual({
+    expect(JSON.stringify(streamErrorMessage({ id: 'a', completionId: 'chatcmpl-1', seq: 4 }, error))).toBe(
+      '{"type":"error","id":"a","completionId":"chatcmpl-1","seq":4,' +
+        '"error":{"code":"provider_error","message":"All failed.","deadLetterId":"dl"}}',
+    );
+    expect(streamErrorMessage({ completionId: 'chatcmpl-1', seq: 4 }, error)).toEqual({
       type: 'error',
-      completionId: 'a',
+      completionId: 'chatcmpl-1',
+      seq: 4,
       error: { code: 'provider_error', message: 'All failed.', deadLetterId: 'dl' },
     });
   });

@@ -5,6 +5,7 @@ import {
   CLOSE_SLOW_CONSUMER,
   CLOSE_TRY_AGAIN_LATER,
   CLOSE_UNAUTHORIZED,
+  type CompletionSubject,
   type ErrorMessage,
   type MuxError,
   MuxErrorCode,
@@ -17,9 +18,14 @@ import {
  * reads the same wherever it comes from.
  */
 
-/** What an `error` message is about: a completion, a followed workflow, or (neither) the connection. */
+/**
+ * What an `error` message is about: a completion (the client's `id` for its own, the server's `completionId`
+ * once there is one), a followed workflow, or (none) the connection.
+ */
 export interface ErrorSubject {
+  id?: string;
   completionId?: string;
+  seq?: number;
   workflowId?: string;
 }
 
@@ -34,8 +40,8 @@ export interface ErrorOptions {
 const UNEXPECTED = 'The completion failed unexpectedly.';
 
 /**
- * `err` as an `error` message about `subject`: a protocol refusal (MuxMessageError, naming the completion it
- * was about when the subject does not), a DomainError with its details (param, retryAfterMs, deadLetterId), or
+ * `err` as an `error` message about `subject`: a protocol refusal (MuxMessageError, naming the client's id of
+ * the completion it was about when the subject does not), a DomainError with its details (param, retryAfterMs, deadLetterId), or
  * anything else as internal_error.
  */
 export function errorMessage(
@@ -43,19 +49,17 @@ export function errorMessage(
   subject: ErrorSubject = {},
   options: ErrorOptions = {},
 ): ErrorMessage {
-  const refused = err instanceof MuxMessageError ? err.completionId : undefined;
+  const refused = err instanceof MuxMessageError ? err.id : undefined;
   const error = muxErrorOf(err, options.fallback ?? UNEXPECTED);
   return message(
-    subject.completionId === undefined && refused !== undefined
-      ? { ...subject, completionId: refused }
-      : subject,
+    subject.id === undefined && refused !== undefined ? { ...subject, id: refused } : subject,
     options.param === undefined ? error : { ...error, param: options.param },
   );
 }
 
-/** A completion's own `error` event as the protocol's message. */
-export function streamErrorMessage(completionId: string, error: StreamError): ErrorMessage {
-  return message({ completionId }, fieldsOf(error));
+/** A completion's own `error` event (its last) as the protocol's message. */
+export function streamErrorMessage(subject: CompletionSubject, error: StreamError): ErrorMessage {
+  return message(subject, fieldsOf(error));
 }
 
 /** An error that ends the connection: the `error` message that says why, then the close code and reason. */
@@ -141,7 +145,9 @@ function fieldsOf(
 function message(subject: ErrorSubject, error: MuxError): ErrorMessage {
   return {
     type: 'error',
+    ...(subject.id === undefined ? {} : { id: subject.id }),
     ...(subject.completionId === undefined ? {} : { completionId: subject.completionId }),
+    ...(subject.seq === undefined ? {} : { seq: subject.seq }),
     ...(subject.workflowId === undefined ? {} : { workflowId: subject.workflowId }),
     error,
   };

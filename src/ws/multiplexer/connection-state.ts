@@ -1,5 +1,6 @@
 import type { ChunkMeter } from '../../analytics/metrics.service';
 import type { Principal } from '../../contract/principal';
+import type { CompletionFollow } from '../../streaming/hub/followers';
 import type { WorkflowEvents } from '../../workflow/workflow-feed';
 import type { ServerMessage, StreamKind } from '../mux-messages';
 import { closeWith, SLOW_CONSUMER } from '../ws-errors';
@@ -36,6 +37,38 @@ export interface FollowedStream {
   release?: () => void;
 }
 
+/** A completion the client started on this connection (a `completion` message), by the client's id. */
+export interface OwnCompletion {
+  /**
+   * Aborted when the connection closes: the completion is detached, not cancelled (it runs on for
+   * `streaming.hub.orphan_grace`, for the client to follow it again by its `completionId`).
+   */
+  readonly controller: AbortController;
+  /** The server's id, once it has started. */
+  completionId?: string;
+  /** A `cancel` came while it was still being admitted: it is not started. */
+  cancelled?: boolean;
+}
+
+/**
+ * A completion the connection follows without having started it (`subscribe_completion`, or one the
+ * `completion` stream brought): its follower once the follow has started, and the stream slot it holds.
+ */
+export interface FollowedCompletion {
+  follow?: CompletionFollow;
+  release?: () => void;
+}
+
+/** The `completion` stream while subscribed: every completion the user may see, followed as it starts. */
+export interface CompletionFeed {
+  /** Stops hearing of starts (StreamHub.onStart). */
+  stop?: () => void;
+  /** The stream slot the subscription holds. */
+  release?: () => void;
+  /** The completions it follows now, by their ids. */
+  readonly followers: Map<string, FollowedCompletion>;
+}
+
 /** How much a connection may have queued for its peer, and where what it sends is counted. */
 export interface SendBudget {
   /** Bytes queued past which pumps pause (`message_buffer_size`). */
@@ -51,13 +84,21 @@ const HARD_LIMIT_FACTOR = 4;
  * subscriptions, followed workflows), and its way out to the peer, paced by the send budget.
  */
 export class ConnectionState {
-  /** Live completions by the client's id. */
-  readonly completions = new Map<string, AbortController>();
+  /** Live completions the client started, by the client's id. */
+  readonly completions = new Map<string, OwnCompletion>();
+  /** The server ids of those (the `completion` stream leaves them out: they come with the client's id). */
+  readonly own = new Set<string>();
+  /** Completions followed by `subscribe_completion`, by their ids. */
+  readonly followed = new Map<string, FollowedCompletion>();
   readonly streams = new Set<StreamKind>();
   /** Followed workflows (by the id the client gave). */
   readonly workflows = new Map<string, FollowedStream>();
   /** The agent_status stream, while subscribed. */
   agentStatus?: FollowedStream;
+  /** The `workflow` stream (every run's events), while subscribed. */
+  workflowRuns?: FollowedStream;
+  /** The `completion` stream, while subscribed. */
+  completionFeed?: CompletionFeed;
   closed = false;
 
   constructor(
@@ -94,9 +135,14 @@ export class ConnectionState {
     this.connection.send(text);
   }
 
-  /** The `subscribed` reply: every stream kind and workflow the connection now follows. */
+  /** The `subscribed` reply: every stream kind, workflow and completion the connection now follows. */
   acknowledge(): void {
-    this.send({ type: 'subscribed', streams: [...this.streams], workflows: [...this.workflows.keys()] });
+    this.send({
+      type: 'subscribed',
+      streams: [...this.streams],
+      workflows: [...this.workflows.keys()],
+      completions: [...this.followed.keys()],
+    });
   }
 
   /** Waits until the peer's buffer is back under budget (on its drain); false when the connection closed. */

@@ -9,6 +9,7 @@ import { RequestErrorCode, StreamErrorCode } from '../../contract/error-code';
 import { WorkflowError } from '../../workflow/workflow.error';
 import { CLOSE_SLOW_CONSUMER } from '../mux-messages';
 import { FakeConnection } from './testing/fake-connection';
+import { FakeHub, followOf } from './testing/fake-hub';
 import { StreamMultiplexer } from './stream-multiplexer.service';
 import type { WorkflowFeed } from '../../workflow/workflow-feed';
 
@@ -20,7 +21,7 @@ function endless(signal: AbortSignal): CompletionStream {
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
-  return { completionId: 'x', created: 0, model: 'm', provider: 'p', [Symbol.asyncIterator]: events };
+  return followOf('chatcmpl-x', events(), 0, { model: 'm', provider: 'p' });
 }
 
 /** Workflow streams the test feeds by hand; follows of ids starting with `missing` are refused. */
@@ -36,6 +37,9 @@ class FakeFeed implements WorkflowFeed {
   agentStatus(overflow: () => Error) {
     return Promise.resolve(this.open('agent-status', overflow));
   }
+  allRuns(overflow: () => Error) {
+    return Promise.resolve(this.open('workflow-runs', overflow));
+  }
   private open(id: string, overflow: () => Error) {
     const stream = new BusSubscription<WorkflowBusEvent>({
       maxQueued: 100,
@@ -47,7 +51,11 @@ class FakeFeed implements WorkflowFeed {
   }
 }
 
-function multiplexer(feed?: WorkflowFeed, start: (signal: AbortSignal) => CompletionStream = endless) {
+function multiplexer(
+  feed?: WorkflowFeed,
+  start: (signal: AbortSignal) => CompletionStream = endless,
+  hub = new FakeHub(),
+) {
   const config = loadConfig({
     env: {},
     overrides: [{ streaming: { protocols: { websocket: { message_buffer_size: '1KB' } } } }],
@@ -58,11 +66,22 @@ function multiplexer(feed?: WorkflowFeed, start: (signal: AbortSignal) => Comple
   return new StreamMultiplexer(
     config,
     completions,
+    hub,
     new MetricsService(config),
     pino({ level: 'silent' }),
     feed,
   );
 }
+
+const EMPTY = {
+  connections: 0,
+  completions: 0,
+  followedCompletions: 0,
+  workflows: 0,
+  agentSubscribers: 0,
+  completionSubscribers: 0,
+  workflowSubscribers: 0,
+};
 
 const chunks = (c: FakeConnection) => c.sent.filter((m) => m.type === 'content_chunk').length;
 const tick = (ms = 30) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,25 +100,20 @@ async function oneCompletion() {
 describe('StreamMultiplexer completion errors', () => {
   it('names the dead letter of a dead-lettered completion in its error message', async () => {
     const deadLetterId = 'dl-0123456789abcdef0123456789abcdef';
-    const failing = (): CompletionStream => ({
-      completionId: 'x',
-      created: 0,
-      model: 'm',
-      provider: 'p',
-      async *[Symbol.asyncIterator]() {
-        await Promise.resolve();
-        yield {
-          type: 'error',
-          completionId: 'x',
-          error: {
-            code: StreamErrorCode.ProviderError,
-            message: 'All failed.',
-            retryable: true,
-            deadLetterId,
-          },
-        };
-      },
-    });
+    async function* events(): AsyncGenerator<StreamEvent> {
+      await Promise.resolve();
+      yield {
+        type: 'error',
+        completionId: 'x',
+        error: {
+          code: StreamErrorCode.ProviderError,
+          message: 'All failed.',
+          retryable: true,
+          deadLetterId,
+        },
+      };
+    }
+    const failing = (): CompletionStream => followOf('chatcmpl-x', events());
     const mux = multiplexer(undefined, failing);
     const connection = new FakeConnection(5);
     const id = mux.open(connection)!;
@@ -113,6 +127,9 @@ describe('StreamMultiplexer completion errors', () => {
     for (let i = 0; i < 100 && !connection.sent.some((m) => m.type === 'error'); i++) await tick(5);
     expect(connection.sent.find((m) => m.type === 'error')).toMatchObject({
       type: 'error',
+      id: 'a',
+      completionId: 'chatcmpl-x',
+      seq: 1,
       error: { code: 'provider_error', message: 'All failed.', deadLetterId },
     });
     mux.close(id);
@@ -134,7 +151,7 @@ describe('StreamMultiplexer backpressure', () => {
     await tick();
     expect(chunks(connection)).toBeGreaterThan(paused);
     mux.close(id);
-    expect(mux.stats()).toEqual({ connections: 0, completions: 0, workflows: 0, agentSubscribers: 0 });
+    expect(mux.stats()).toEqual(EMPTY);
   });
 
   it('closes a connection past the hard limit with slow_consumer, aborting its completions', async () => {
@@ -149,7 +166,7 @@ describe('StreamMultiplexer backpressure', () => {
     expect(connection.closedWith).toBe(CLOSE_SLOW_CONSUMER);
     expect(connection.sent.at(-1)).toMatchObject({ type: 'error', error: { code: 'slow_consumer' } });
     expect(connection.sent.some((m) => m.type === 'pong')).toBe(false);
-    expect(mux.stats()).toEqual({ connections: 0, completions: 0, workflows: 0, agentSubscribers: 0 });
+    expect(mux.stats()).toEqual(EMPTY);
   });
 
   it('caps the workflows one connection follows', async () => {
@@ -193,7 +210,9 @@ describe('StreamMultiplexer workflow streams', () => {
       false,
     );
     await tick(5);
-    expect(connection.sent).toEqual([{ type: 'subscribed', streams: [], workflows: ['run_1'] }]);
+    expect(connection.sent).toEqual([
+      { type: 'subscribed', streams: [], workflows: ['run_1'], completions: [] },
+    ]);
     const stream = feed.streams.get('run_1')!;
     stream.push({
       seq: 1,

@@ -6,6 +6,7 @@ import { AppConfig } from '../../config/app-config';
 import { DomainError } from '../../contract/error-code';
 import { can, OPEN_PRINCIPAL, type Principal } from '../../contract/principal';
 import { CompletionService } from '../../streaming/completion.service';
+import { StreamHub } from '../../streaming/hub/stream-hub.service';
 import { WORKFLOW_FEED, type WorkflowFeed } from '../../workflow/workflow-feed';
 import {
   type ClientMessage,
@@ -16,7 +17,8 @@ import {
   STREAM_KIND_ACCESS,
 } from '../mux-messages';
 import { closeWith, errorMessage, TOO_MANY_CONNECTIONS } from '../ws-errors';
-import { CompletionPump } from './completion-pump';
+import { CompletionFollows } from './completion-follows';
+import { type CompletionHub, CompletionPump } from './completion-pump';
 import { ConnectionState, type MuxConnection, type MuxSession, type SendBudget } from './connection-state';
 import { WorkflowPump } from './workflow-pump';
 
@@ -24,8 +26,9 @@ import { WorkflowPump } from './workflow-pump';
  * Many completions and subscriptions over one connection, each event tagged with its stream (README
  * "WebSocket"). The registry of connections and the dispatch of their messages: the edge hands it sockets and
  * frames; each message is checked against the token and handed to the completion pump (`completion`,
- * `cancel`) or the workflow pump (`subscribe_workflow`, the agent_status stream), which forward their events
- * paced by the connection's send budget.
+ * `cancel`), the completion follows (`subscribe_completion`, the `completion` stream: any completion, on the
+ * stream hub) or the workflow pump (`subscribe_workflow`, the agent_status and workflow streams), which forward
+ * their events paced by the connection's send budget.
  */
 @Injectable()
 export class StreamMultiplexer {
@@ -34,6 +37,7 @@ export class StreamMultiplexer {
   private readonly maxConnections: number;
   private readonly maxMessageBytes: number;
   private readonly completionPump: CompletionPump;
+  private readonly completionFollows: CompletionFollows;
   private readonly workflowPump: WorkflowPump;
   private readonly log: AppLogger;
   private sequence = 0;
@@ -41,6 +45,7 @@ export class StreamMultiplexer {
   constructor(
     config: AppConfig,
     completions: CompletionService,
+    @Inject(StreamHub) hub: CompletionHub,
     metrics: MetricsService,
     @Inject(ROOT_LOGGER) log: AppLogger,
     @Optional() @Inject(WORKFLOW_FEED) feed?: WorkflowFeed,
@@ -50,7 +55,9 @@ export class StreamMultiplexer {
     this.maxConnections = ws.max_connections;
     this.maxMessageBytes = config.server.body_limit;
     this.log = log.child({ context: 'StreamMultiplexer' });
-    this.completionPump = new CompletionPump(completions, ws.max_completions_per_connection, this.log);
+    const max = ws.max_completions_per_connection;
+    this.completionPump = new CompletionPump(completions, hub, max, this.log);
+    this.completionFollows = new CompletionFollows(hub, max, this.log);
     this.workflowPump = new WorkflowPump(feed);
   }
 
@@ -107,28 +114,42 @@ export class StreamMultiplexer {
     });
   }
 
-  /** The peer went away: aborts its completions and forgets everything it registered. */
+  /**
+   * The peer went away: detaches its completions (they run on for the orphan grace, for a client to follow
+   * them again), stops everything it follows and forgets everything it registered.
+   */
   close(connectionId: string): void {
     const state = this.connections.get(connectionId);
     if (!state) return;
     state.closed = true;
     this.completionPump.abortAll(state);
+    this.completionFollows.unfollowAll(state);
     for (const workflowId of [...state.workflows.keys()]) this.workflowPump.unfollow(state, workflowId);
     this.workflowPump.stopAgentStatus(state);
+    this.workflowPump.stopWorkflowRuns(state);
     this.connections.delete(connectionId);
   }
 
   /** Sizes of every registry (for tests and diagnostics). */
-  stats(): { connections: number; completions: number; workflows: number; agentSubscribers: number } {
-    let completions = 0;
-    let workflows = 0;
-    let agentSubscribers = 0;
+  stats(): MuxStats {
+    const stats: MuxStats = {
+      connections: this.connections.size,
+      completions: 0,
+      followedCompletions: 0,
+      workflows: 0,
+      agentSubscribers: 0,
+      completionSubscribers: 0,
+      workflowSubscribers: 0,
+    };
     for (const state of this.connections.values()) {
-      completions += state.completions.size;
-      workflows += state.workflows.size;
-      if (state.agentStatus) agentSubscribers++;
+      stats.completions += state.completions.size;
+      stats.followedCompletions += state.followed.size + (state.completionFeed?.followers.size ?? 0);
+      stats.workflows += state.workflows.size;
+      if (state.agentStatus) stats.agentSubscribers++;
+      if (state.completionFeed) stats.completionSubscribers++;
+      if (state.workflowRuns) stats.workflowSubscribers++;
     }
-    return { connections: this.connections.size, completions, workflows, agentSubscribers };
+    return stats;
   }
 
   private handle(state: ConnectionState, message: ClientMessage): void {
@@ -143,10 +164,19 @@ export class StreamMultiplexer {
         for (const kind of message.streams) this.authorize(state, STREAM_KIND_ACCESS[kind], 'read', message);
         for (const kind of message.streams) state.streams.add(kind);
         if (state.streams.has('agent_status')) this.workflowPump.startAgentStatus(state);
+        if (state.streams.has('workflow')) this.workflowPump.startWorkflowRuns(state);
+        if (state.streams.has('completion')) this.completionFollows.startFeed(state);
         return state.acknowledge();
       case 'unsubscribe':
         for (const kind of message.streams) state.streams.delete(kind);
         if (!state.streams.has('agent_status')) this.workflowPump.stopAgentStatus(state);
+        if (!state.streams.has('workflow')) this.workflowPump.stopWorkflowRuns(state);
+        if (!state.streams.has('completion')) this.completionFollows.stopFeed(state);
+        return state.acknowledge();
+      case 'subscribe_completion':
+        return this.completionFollows.follow(state, message.completionId, message.afterSequence);
+      case 'unsubscribe_completion':
+        this.completionFollows.unfollow(state, message.completionId);
         return state.acknowledge();
       case 'subscribe_workflow':
         return this.workflowPump.follow(state, message.workflowId, message.afterSequence);
@@ -175,4 +205,17 @@ export class StreamMultiplexer {
       message.type === 'completion' ? message.id : undefined,
     );
   }
+}
+
+/** The sizes of the multiplexer's registries. */
+export interface MuxStats {
+  connections: number;
+  /** Completions the connections started and still run. */
+  completions: number;
+  /** Completions followed without being started here (subscribe_completion, the completion stream). */
+  followedCompletions: number;
+  workflows: number;
+  agentSubscribers: number;
+  completionSubscribers: number;
+  workflowSubscribers: number;
 }

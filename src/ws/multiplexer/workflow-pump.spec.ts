@@ -41,6 +41,9 @@ class FakeFeed implements WorkflowFeed {
   agentStatus(overflow: () => Error): Promise<WorkflowEvents> {
     return this.open('agent-status', overflow);
   }
+  allRuns(overflow: () => Error): Promise<WorkflowEvents> {
+    return this.open('workflow-runs', overflow);
+  }
   private async open(id: string, overflow: () => Error): Promise<WorkflowEvents> {
     await this.gate;
     const stream = new BusSubscription<WorkflowBusEvent>({
@@ -74,7 +77,7 @@ const last = (workflowId: string): WorkflowBusEvent => ({
   runId: 'r',
 });
 
-describe('WorkflowPump (one implementation for subscribe_workflow and agent_status)', () => {
+describe('WorkflowPump (one implementation for subscribe_workflow, agent_status and the workflow stream)', () => {
   it('holds a stream slot per followed stream while it runs and frees it when the stream ends or fails', async () => {
     const { connection, session, feed, state, pump } = setup();
     state.streams.add('agent_status');
@@ -83,7 +86,9 @@ describe('WorkflowPump (one implementation for subscribe_workflow and agent_stat
     await waitFor('both streams open', () => feed.streams.size === 2, 1_000);
     expect([...session.held].sort()).toEqual(['ws-1:agent_status', 'ws-1:workflow:w1']);
     // Only the follow is acknowledged (subscribe acknowledges agent_status itself).
-    expect(connection.sent).toEqual([{ type: 'subscribed', streams: ['agent_status'], workflows: ['w1'] }]);
+    expect(connection.sent).toEqual([
+      { type: 'subscribed', streams: ['agent_status'], workflows: ['w1'], completions: [] },
+    ]);
 
     feed.streams.get('w1')!.push({ seq: 1, at: 0, event: last('w1'), last: true });
     await waitFor('the follow to end', () => state.workflows.size === 0, 1_000);
@@ -132,5 +137,32 @@ describe('WorkflowPump (one implementation for subscribe_workflow and agent_stat
     await waitFor('both streams closed', () => feed.closed.length === 2, 1_000);
     expect(session.held.size).toBe(0);
     expect(connection.sent).toEqual([]);
+  });
+
+  it("streams every run's events on the workflow stream, live, with its own slot, until stopped", async () => {
+    const { connection, session, feed, state, pump } = setup();
+    state.streams.add('workflow');
+    pump.startWorkflowRuns(state);
+    pump.startWorkflowRuns(state); // once
+    await waitFor('the stream open', () => feed.streams.has('workflow-runs'), 1_000);
+    expect([...session.held]).toEqual(['ws-1:workflow']);
+    const runs = feed.streams.get('workflow-runs')!;
+    runs.push({
+      seq: 0,
+      at: 0,
+      event: { type: 'token_created', workflowId: 'a', runId: 'run_1', place: 'in' },
+    });
+    runs.push({ seq: 0, at: 0, event: last('b') });
+    await waitFor('both events', () => connection.sent.length === 2, 1_000);
+    expect(connection.sent).toEqual([
+      { type: 'token_created', workflowId: 'a', runId: 'run_1', sequence: 0, place: 'in' },
+      { type: 'workflow_completed', workflowId: 'b', runId: 'r', sequence: 0 },
+    ]);
+    // A run's end does not end the stream: it carries every run.
+    expect(state.workflowRuns).toBeDefined();
+    pump.stopWorkflowRuns(state);
+    expect(state.workflowRuns).toBeUndefined();
+    expect(session.held.size).toBe(0);
+    await waitFor('the stream closed', () => feed.closed.includes('workflow-runs'), 1_000);
   });
 });

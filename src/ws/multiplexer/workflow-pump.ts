@@ -7,11 +7,34 @@ import type { ConnectionState, FollowedStream } from './connection-state';
 /** Workflows one connection may follow at once. */
 const MAX_WORKFLOW_SUBSCRIPTIONS = 100;
 
+/** A live stream of `subscribe`: where its connection keeps it and how it opens. */
+interface LiveStream {
+  readonly kind: 'agent_status' | 'workflow';
+  get(state: ConnectionState): FollowedStream | undefined;
+  set(state: ConnectionState, entry: FollowedStream | undefined): void;
+  open(this: void, feed: WorkflowFeed, viewer: Principal | undefined): Promise<WorkflowEvents>;
+}
+
+const LIVE: Record<LiveStream['kind'], LiveStream> = {
+  agent_status: {
+    kind: 'agent_status',
+    get: (state) => state.agentStatus,
+    set: (state, entry) => (state.agentStatus = entry),
+    open: (feed, viewer) => feed.agentStatus(streamOverflow, viewer),
+  },
+  workflow: {
+    kind: 'workflow',
+    get: (state) => state.workflowRuns,
+    set: (state, entry) => (state.workflowRuns = entry),
+    open: (feed, viewer) => feed.allRuns(streamOverflow, viewer),
+  },
+};
+
 /** One kind of followed stream: how it opens, where its connection keeps it, and how its messages read. */
 interface Follow {
   /** The stream slot it holds (rate limits), unique on the node. */
   readonly slot: string;
-  /** The agent_status stream: a failed agent is `agent_error`, and its errors name no workflow. */
+  /** The agent_status stream: a failed agent is `agent_error`. */
   readonly agentStatus: boolean;
   /** The id the client follows (its messages' `workflowId` on errors). */
   readonly workflowId?: string;
@@ -29,8 +52,9 @@ interface Follow {
 }
 
 /**
- * The workflow events of a connection, one implementation for both kinds of followed stream: a followed run or
- * definition (`subscribe_workflow`, history first) and the `agent_status` stream (`subscribe`). Each counts a
+ * The workflow events of a connection, one implementation for every kind of followed stream: a followed run or
+ * definition (`subscribe_workflow`, history first), and the live streams of `subscribe`: `agent_status` and
+ * `workflow` (every run's events, `sequence` 0: a run is resumed with `subscribe_workflow`). Each counts a
  * request and holds a stream slot while it runs, is forwarded paced by the send budget like a completion, and
  * ends (its slot freed, its registration dropped) when it ends, fails or is unfollowed.
  */
@@ -83,29 +107,48 @@ export class WorkflowPump {
 
   /** Starts the agent_status stream of a connection subscribed to it (once; nothing without workflows). */
   startAgentStatus(state: ConnectionState): void {
-    if (state.agentStatus || !this.feed) return;
-    const entry: FollowedStream = {};
-    state.agentStatus = entry;
-    this.start(state, entry, {
-      slot: `${state.id}:agent_status`,
-      agentStatus: true,
-      param: 'streams',
-      open: (feed, viewer) => feed.agentStatus(streamOverflow, viewer),
-      holds: (s, e) => s.agentStatus === e,
-      forget: (s, e) => {
-        if (s.agentStatus !== e) return;
-        s.agentStatus = undefined;
-        s.streams.delete('agent_status');
-      },
-      started: () => undefined,
-      // A refused agent_status is no longer subscribed, whatever else happened meanwhile.
-      refused: (s) => s.streams.delete('agent_status'),
-    });
+    this.startLive(state, LIVE.agent_status);
   }
 
   stopAgentStatus(state: ConnectionState): void {
-    if (state.agentStatus) stop(state.agentStatus);
-    state.agentStatus = undefined;
+    this.stopLive(state, LIVE.agent_status);
+  }
+
+  /** Starts the `workflow` stream (every run's events, live) of a connection subscribed to it. */
+  startWorkflowRuns(state: ConnectionState): void {
+    this.startLive(state, LIVE.workflow);
+  }
+
+  stopWorkflowRuns(state: ConnectionState): void {
+    this.stopLive(state, LIVE.workflow);
+  }
+
+  /** Starts one of the live streams `subscribe` names (once; nothing without workflows). */
+  private startLive(state: ConnectionState, live: LiveStream): void {
+    if (live.get(state) || !this.feed) return;
+    const entry: FollowedStream = {};
+    live.set(state, entry);
+    this.start(state, entry, {
+      slot: `${state.id}:${live.kind}`,
+      agentStatus: live.kind === 'agent_status',
+      param: 'streams',
+      open: live.open,
+      holds: (s, e) => live.get(s) === e,
+      forget: (s, e) => {
+        if (live.get(s) !== e) return;
+        live.set(s, undefined);
+        s.streams.delete(live.kind);
+      },
+      started: () => undefined,
+      // A refused stream is no longer subscribed, whatever else happened meanwhile.
+      refused: (s) => s.streams.delete(live.kind),
+    });
+  }
+
+  private stopLive(state: ConnectionState, live: LiveStream): void {
+    const entry = live.get(state);
+    if (entry) stop(entry);
+    live.set(state, undefined);
   }
 
   /** Opens `follow` for the connection (registered as `entry`), then pumps it. */
