@@ -7,7 +7,7 @@ import { Kind, OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { EventBus } from '../src/events/event-bus.service';
 import { SubscriptionGate } from '../src/graphql/subscription-gate';
-import { PublishedCompletions } from '../src/streaming/published-completions.service';
+import { StreamHub } from '../src/streaming/hub/stream-hub.service';
 import { CircuitBreakerService } from '../src/routing/circuit-breaker.service';
 import { startApp, type TestApp } from './support/app';
 import {
@@ -18,7 +18,9 @@ import {
   GraphqlWsTestClient,
   type StreamEventResult,
 } from './support/graphql-client';
+import { bearer, jwtAuth, token } from './support/auth';
 import { freePort } from './support/redis';
+import { contentOf, jsonFrames, postJson, readSse, readSseFromFirstEvent } from './support/sse-client';
 import { waitFor } from './support/wait';
 import { WsTestClient } from './support/ws-client';
 
@@ -362,13 +364,13 @@ describe('GraphQL /graphql', () => {
       expect(fourth.results.length).toBeGreaterThan(0); // it streamed until the limit
       await b.dispose(); // disconnect frees the other (the systemEvents one may have timed out already)
       void second.ended;
-      // Only this node's own listeners for cancels (of completions and of workflow runs) are left on the bus.
-      await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 2);
+      // Only this node's own listeners are left on the bus: the hub's (controls and starts) and workflow runs'.
+      await waitFor('every slot free', () => gate.size === 0 && bus.subscriptionCount === 3);
       const metrics = await (await fetch(`${limited.url}/metrics`)).text();
       expect(metrics).toContain('cb_graphql_subscriptions 0');
       expect(metrics).toContain('cb_graphql_subscriptions_refused_total{reason="too_many"} 1');
       expect(metrics).toMatch(/cb_graphql_subscriptions_refused_total\{reason="timeout"\} [12]/);
-      await limited.app.get(PublishedCompletions).cancel(id);
+      await limited.app.get(StreamHub).cancel(id);
     } finally {
       await a.dispose();
       await limited.close();
@@ -419,7 +421,7 @@ describe('GraphQL /graphql', () => {
     await client.dispose();
   });
 
-  it('with Redis away, subscriptions and createCompletion answer SERVICE_UNAVAILABLE, and no slot is held', async () => {
+  it('with Redis away, bus subscriptions and unknown ids answer SERVICE_UNAVAILABLE, a completion runs from memory, and no slot is held', async () => {
     const port = await freePort();
     const app = await startApp({ redis: { url: `redis://127.0.0.1:${port}`, connect_timeout: '300ms' } });
     const client = GraphqlWsTestClient.connect(app.url);
@@ -427,10 +429,27 @@ describe('GraphQL /graphql', () => {
       const system = client.run('subscription { systemEvents { eventType } }');
       expect(await system.ended).toBeUndefined();
       expect(system.results[0]?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
-      const [created] = await client.collect(CREATE_COMPLETION, { input: echoInput('x') });
-      expect(created?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      // The hub needs no Redis between a provider and a follower on its node (it mirrors once Redis is back).
+      const [created] = await client.collect<Created>(CREATE_COMPLETION, { input: echoInput('from memory') });
+      expect(created?.errors).toBeUndefined();
+      const id = created!.data!.createCompletion.completionId;
+      const events = (await client.collect<Streamed>(COMPLETION_STREAM, { id })).map(
+        (r) => r.data!.completionStream,
+      );
+      expect(events.at(-1)).toMatchObject({ eventType: 'COMPLETED', usage: { completionTokens: 2 } });
+      const known = await graphqlHttp<{ completion: { status: string; content: string } }>(
+        app.url,
+        'query($id: ID!) { completion(completionId: $id) { status content } }',
+        { id },
+      );
+      expect(known.body.data?.completion).toEqual({ status: 'COMPLETED', content: 'from memory' });
       const result = await graphqlHttp(app.url, '{ completion(completionId: "x") { status } }');
       expect(result.body.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+      const stream = client.run<Streamed>(
+        'subscription { completionStream(completionId: "x") { eventType } }',
+      );
+      expect(await stream.ended).toBeUndefined();
+      expect(stream.results[0]?.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
       expect(app.app.get(SubscriptionGate).size).toBe(0);
     } finally {
       await client.dispose();
@@ -464,5 +483,200 @@ describe('GraphQL /graphql', () => {
       socket.on('error', () => undefined);
     });
     expect(refused).toBe(404);
+  });
+});
+
+/** A completion's text as GraphQL events give it: every CONTENT_CHUNK's content, joined. */
+function textOf(events: StreamEventResult[]): string {
+  return events
+    .filter((e) => e.eventType === 'CONTENT_CHUNK')
+    .map((e) => e.content)
+    .join('');
+}
+
+/** Starts a completion over POST /v1/chat/completions (SSE) and returns its response and X-Completion-Id. */
+async function startSse(
+  url: string,
+  content: string,
+  headers: Record<string, string> = {},
+): Promise<{ response: Response; id: string }> {
+  const response = await postJson(
+    `${url}/v1/chat/completions`,
+    {
+      model: 'simulated/echo',
+      messages: [{ role: 'user', content }],
+      stream: true,
+      stream_options: { include_usage: true },
+    },
+    { headers },
+  );
+  expect(response.status).toBe(200);
+  const id = response.headers.get('x-completion-id');
+  expect(id).toMatch(/^chatcmpl-/);
+  return { response, id: id! };
+}
+
+/** GraphQL completions are the stream hub's: whatever edge started one, completionStream follows it. */
+describe('GraphQL completionStream on the stream hub', () => {
+  let app: TestApp;
+  let client: GraphqlWsTestClient;
+
+  beforeAll(async () => {
+    app = await startApp({ providers: { simulated: { tokens_per_second: 100 } } });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+  beforeEach(() => {
+    client = GraphqlWsTestClient.connect(app.url);
+  });
+  afterEach(async () => {
+    await client.dispose();
+  });
+
+  it('a completion started over POST SSE is followed mid-stream with the same text, usage and numbering', async () => {
+    const { response, id } = await startSse(app.url, LONG_TEXT);
+    const sse = readSseFromFirstEvent(response);
+    await sse.firstEvent; // it runs: the follower joins mid-stream and gets the history first
+    const [read, followed] = await Promise.all([
+      sse.done,
+      client.collect<Streamed>(COMPLETION_STREAM, { id }),
+    ]);
+    const events = followed.map((r) => r.data!.completionStream);
+    expect(contentOf(read)).toBe(LONG_TEXT);
+    expect(textOf(events)).toBe(LONG_TEXT);
+    const usage = jsonFrames(read).find((f) => f.usage)?.usage as Record<string, number>;
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({
+      eventType: 'COMPLETED',
+      usage: {
+        promptTokens: usage.prompt_tokens,
+        completionTokens: usage.completion_tokens,
+        totalTokens: usage.total_tokens,
+      },
+      metadata: { finishReason: 'stop', model: 'simulated/echo', provider: 'simulated' },
+    });
+    expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => i + 1));
+    expect(events.every((e) => e.completionId === id)).toBe(true);
+    // The SSE frames are numbered by the same hub: the last SSE id is the COMPLETED event's sequence.
+    const sseSeqs = read.events.filter((e) => e.id !== '').map((e) => Number(e.id.split(':')[1]));
+    expect(Math.max(...sseSeqs)).toBe(last.sequence);
+    const result = await graphqlHttp<{ completion: { status: string; content: string } }>(
+      app.url,
+      'query($id: ID!) { completion(completionId: $id) { status content } }',
+      { id },
+    );
+    expect(result.body.data?.completion).toEqual({ status: 'COMPLETED', content: LONG_TEXT });
+  });
+
+  it('afterSequence resumes after an SSE frame id: exactly the events after it, none twice', async () => {
+    const { response, id } = await startSse(app.url, LONG_TEXT);
+    const read = await readSse(response);
+    const frames = read.events.filter((e) => e.id.startsWith(`${id}:`) && e.data !== '[DONE]');
+    const cut = frames[9]!;
+    const after = Number(cut.id.split(':')[1]);
+    const upTo = frames
+      .slice(0, 10)
+      .map((f) => (JSON.parse(f.data) as { choices?: Array<{ delta?: { content?: string } }> }).choices)
+      .map((choices) => choices?.[0]?.delta?.content ?? '')
+      .join('');
+    const resumed = (await client.collect<Streamed>(COMPLETION_STREAM, { id, after })).map(
+      (r) => r.data!.completionStream,
+    );
+    expect(resumed[0]?.sequence).toBe(after + 1);
+    expect(resumed.map((e) => e.sequence)).toEqual(resumed.map((_, i) => after + 1 + i));
+    expect(upTo + textOf(resumed)).toBe(LONG_TEXT);
+    expect(resumed.at(-1)?.eventType).toBe('COMPLETED');
+    expect(app.app.get(SubscriptionGate).size).toBe(0);
+  });
+
+  it('a subscription the client completes frees its slot at once, and the SSE starter reads on', async () => {
+    const slow = await startApp({ providers: { simulated: { tokens_per_second: 10 } } });
+    const slowClient = GraphqlWsTestClient.connect(slow.url);
+    try {
+      const { response, id } = await startSse(slow.url, LONG_TEXT);
+      const sse = readSse(response);
+      const op = slowClient.run<Streamed>(COMPLETION_STREAM, { id });
+      await waitFor('a first event', () => op.results.length > 0);
+      op.cancel();
+      await waitFor('its slot freed', () => slow.app.get(SubscriptionGate).size === 0);
+      // The SSE starter is unaffected: it reads its completion to the end.
+      expect(contentOf(await sse)).toBe(LONG_TEXT);
+    } finally {
+      await slowClient.dispose();
+      await slow.close();
+    }
+  }, 15_000);
+});
+
+describe('GraphQL completions with auth on: users with resource scope own see only theirs', () => {
+  const ALICE = token({ sub: 'alice' });
+  const BOB = token({ sub: 'bob' });
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startApp(jwtAuth(), { providers: { simulated: { tokens_per_second: 100 } } });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it("another user's completion started over SSE is FORBIDDEN to follow, read and cancel; its owner follows it", async () => {
+    const { response, id } = await startSse(app.url, LONG_TEXT, bearer(ALICE));
+    const sse = readSse(response);
+    const bob = GraphqlWsTestClient.connect(app.url, { authorization: `Bearer ${BOB}` });
+    const alice = GraphqlWsTestClient.connect(app.url, { authorization: `Bearer ${ALICE}` });
+    try {
+      const refused = bob.run<Streamed>(COMPLETION_STREAM, { id });
+      expect(await refused.ended).toBeUndefined();
+      expect(refused.results[0]?.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const read = await graphqlHttp(
+        app.url,
+        'query($id: ID!) { completion(completionId: $id) { status } }',
+        { id },
+        bearer(BOB),
+      );
+      expect(read.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const cancel = await graphqlHttp(
+        app.url,
+        'mutation($id: ID!) { cancelCompletion(completionId: $id) }',
+        { id },
+        bearer(BOB),
+      );
+      expect(cancel.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const own = (await alice.collect<Streamed>(COMPLETION_STREAM, { id })).map(
+        (r) => r.data!.completionStream,
+      );
+      expect(textOf(own)).toBe(LONG_TEXT);
+      expect(own.at(-1)?.eventType).toBe('COMPLETED');
+      expect(contentOf(await sse)).toBe(LONG_TEXT);
+    } finally {
+      await bob.dispose();
+      await alice.dispose();
+    }
+  });
+
+  it('createCompletion belongs to its starter: another user is refused, the owner follows it', async () => {
+    const created = await graphqlHttp<Created>(
+      app.url,
+      CREATE_COMPLETION,
+      { input: echoInput('mine') },
+      bearer(ALICE),
+    );
+    const id = created.body.data!.createCompletion.completionId;
+    const bob = GraphqlWsTestClient.connect(app.url, { authorization: `Bearer ${BOB}` });
+    const alice = GraphqlWsTestClient.connect(app.url, { authorization: `Bearer ${ALICE}` });
+    try {
+      const refused = bob.run<Streamed>(COMPLETION_STREAM, { id });
+      expect(await refused.ended).toBeUndefined();
+      expect(refused.results[0]?.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const own = (await alice.collect<Streamed>(COMPLETION_STREAM, { id })).map(
+        (r) => r.data!.completionStream,
+      );
+      expect(textOf(own)).toBe('mine');
+    } finally {
+      await bob.dispose();
+      await alice.dispose();
+    }
   });
 });

@@ -7,7 +7,7 @@ import {
   WORKFLOW_EVENT_TYPES,
   type WorkflowBusEvent,
 } from '../contract/topics';
-import type { PublishedEvent } from '../streaming/published-completions.service';
+import type { ServedEvent } from './completion-subscription';
 import { toAgentEvent, toCompletionEvent, toSystemEvent, toWorkflowEvent, usageOf } from './event-mappers';
 import { CompletionEventType } from './types/completion.types';
 import { Severity, SystemEventType } from './types/system.types';
@@ -17,7 +17,7 @@ const AT = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
 const envelope = <T>(event: T, seq = 7): BusEnvelope<T> => ({ seq, at: AT, event });
 const usage = { promptTokens: 10, completionTokens: 20, totalTokens: 30 };
 
-const completion = (event: PublishedEvent, seq = 7) => toCompletionEvent(envelope(event, seq));
+const completion = (event: ServedEvent, seq = 7) => toCompletionEvent(envelope(event, seq));
 
 describe('toCompletionEvent', () => {
   it('sets the id, sequence and timestamp from the envelope', () => {

@@ -1,8 +1,8 @@
 import type { BusEnvelope } from '../events/bus-subscription';
 import type { SystemEvent as BusSystemEvent } from '../system/system-event';
 import type { AgentBusEvent, WorkflowBusEvent } from '../contract/topics';
-import type { PublishedEvent } from '../streaming/published-completions.service';
 import type { Usage as UsageValue } from '../contract/stream-event';
+import type { CompletionEnvelope, ServedEvent } from './completion-subscription';
 import { CompletionEventType, type CompletionStreamEvent } from './types/completion.types';
 import type { Severity, SystemEvent, SystemEventType } from './types/system.types';
 import type { Usage } from './types/usage.type';
@@ -13,9 +13,9 @@ import {
   type WorkflowStreamEvent,
 } from './types/workflow.types';
 
-/** Bus events -> GraphQL objects. Called per event: plain objects, no validation. */
+/** Hub and bus events -> GraphQL objects. Called per event: plain objects, no validation. */
 
-export function toCompletionEvent({ seq, at, event }: BusEnvelope<PublishedEvent>): CompletionStreamEvent {
+export function toCompletionEvent({ seq, at, event }: CompletionEnvelope): CompletionStreamEvent {
   const base = { completionId: event.completionId, sequence: seq, timestamp: new Date(at), usage: null };
   switch (event.type) {
     case 'content_chunk':
@@ -129,6 +129,6 @@ export function usageOf(usage: UsageValue): Usage {
   };
 }
 
-function served(event: PublishedEvent): Record<string, string> {
+function served(event: ServedEvent): Record<string, string> {
   return 'model' in event ? { model: event.model, provider: event.provider } : {};
 }

@@ -3,19 +3,31 @@ import { MetricsService } from '../analytics/metrics.service';
 import { AuthService } from '../auth/auth.service';
 import type { Principal } from '../contract/principal';
 import { AppConfig } from '../config/app-config';
-import type { BusSubscription } from '../events/bus-subscription';
 import { GraphqlErrorCode, graphqlError } from './graphql-errors';
+
+/**
+ * What the gate bounds: a subscription source it can end with an error (timeout, shutdown) and hear end. A bus
+ * subscription (system, workflow and agent events) is one; so is a completion's hub follower
+ * (CompletionSubscription).
+ */
+export interface GatedSubscription {
+  /** Ends it with `error` for its reader, even while the reader waits for an event. */
+  fail(error: Error): void;
+  /** Runs `listener` once it has ended, whatever the way (at once if it has). */
+  whenClosed(listener: () => void): void;
+}
 
 /**
  * Every GraphQL subscription passes here: at most `protocols.graphql.max_subscriptions` live at once on this
  * node (TOO_MANY_SUBSCRIPTIONS past it), each ended with SUBSCRIPTION_TIMEOUT after `subscription_timeout`,
- * and a subscriber too slow to read its events ends with SLOW_CONSUMER. A slot is freed however the
- * subscription ends (its last event, the client's complete, a disconnect, an error).
+ * and a bus subscriber too slow to read its events ends with SLOW_CONSUMER (a completion's hub follower never
+ * does: a slow reader only reads behind). A slot is freed however the subscription ends (its last event, the
+ * client's complete, a disconnect, an error).
  */
 @Injectable()
 export class SubscriptionGate {
   private active = 0;
-  private readonly live = new Set<BusSubscription<unknown>>();
+  private readonly live = new Set<GatedSubscription>();
   private readonly max: number;
   private readonly timeoutMs: number;
 
@@ -29,10 +41,10 @@ export class SubscriptionGate {
   }
 
   /** Opens a subscription for `viewer`, holding one of their concurrent-stream slots while it lives. */
-  async open<T>(
+  async open<S extends GatedSubscription>(
     viewer: Principal,
-    create: (overflow: () => Error) => Promise<BusSubscription<T>>,
-  ): Promise<BusSubscription<T>> {
+    create: (overflow: () => Error) => Promise<S>,
+  ): Promise<S> {
     if (this.active >= this.max) {
       this.metrics.graphqlSubscriptionsRefused.labels('too_many').inc();
       throw graphqlError(
@@ -45,7 +57,7 @@ export class SubscriptionGate {
     this.active += 1;
     this.metrics.graphqlSubscriptions.inc();
     let release: () => void = () => undefined;
-    let subscription: BusSubscription<T>;
+    let subscription: S;
     try {
       release = await this.auth.acquireStream(viewer, 'graphql');
       subscription = await create(() => {
@@ -69,9 +81,9 @@ export class SubscriptionGate {
       );
     }, this.timeoutMs);
     timer.unref();
-    this.live.add(subscription as BusSubscription<unknown>);
+    this.live.add(subscription);
     subscription.whenClosed(() => {
-      this.live.delete(subscription as BusSubscription<unknown>);
+      this.live.delete(subscription);
       clearTimeout(timer);
       release();
       this.active -= 1;

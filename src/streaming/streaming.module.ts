@@ -6,12 +6,11 @@ import { RoutingModule } from '../routing/routing.module';
 import { ActiveStreams } from './active-streams.service';
 import { CompletionService } from './completion.service';
 import { DrainService } from './drain.service';
-import { PublishedCompletions } from './published-completions.service';
 import { StreamHub } from './hub/stream-hub.service';
 
 @Module({
   imports: [RoutingModule, ProvidersModule, DeadLetterModule, EventsModule],
-  providers: [CompletionService, ActiveStreams, DrainService, PublishedCompletions, StreamHub],
-  exports: [CompletionService, ActiveStreams, DrainService, PublishedCompletions, StreamHub],
+  providers: [CompletionService, ActiveStreams, DrainService, StreamHub],
+  exports: [CompletionService, ActiveStreams, DrainService, StreamHub],
 })
 export class StreamingModule {}

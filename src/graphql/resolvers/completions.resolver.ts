@@ -1,12 +1,11 @@
 import { Args, Context, ID, Int, Mutation, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { PROVIDER_KEY_HEADER } from '../../contract/provider-keys';
+import { ownerOf } from '../../contract/principal';
+import { CompletionService } from '../../streaming/completion.service';
 import { validateChatRequest } from '../../streaming/dto/validate-chat-request';
-import {
-  type CompletionSummary,
-  PublishedCompletions,
-  type PublishedEvent,
-} from '../../streaming/published-completions.service';
-import type { BusEnvelope, BusSubscription } from '../../events/bus-subscription';
+import type { CompletionSummary } from '../../streaming/hub/completion-state';
+import { StreamHub } from '../../streaming/hub/stream-hub.service';
+import { type CompletionEnvelope, CompletionSubscription } from '../completion-subscription';
 import { toCompletionEvent, usageOf } from '../event-mappers';
 import { type GraphqlContext, headerOf, requestIdOf, viewerOf } from '../graphql-context';
 import { afterOf, SubscriptionGate } from '../subscription-gate';
@@ -19,11 +18,16 @@ import {
 } from '../types/completion.types';
 import { Requires } from '../../auth/access.decorators';
 
-/** The GraphQL edge for completions: start one, follow its events, read its result, cancel it. */
+/**
+ * The GraphQL edge for completions: start one, follow its events, read its result, cancel it. Every completion
+ * lives in the stream hub, so `completionStream`, `completion` and `cancelCompletion` take any completion's id
+ * (started over SSE, WebSocket, GraphQL or by a workflow agent) on any node.
+ */
 @Resolver(() => CompletionStreamEvent)
 export class CompletionsResolver {
   constructor(
-    private readonly published: PublishedCompletions,
+    private readonly completions: CompletionService,
+    private readonly hub: StreamHub,
     private readonly gate: SubscriptionGate,
   ) {}
 
@@ -31,15 +35,17 @@ export class CompletionsResolver {
     description: 'Starts a completion; its events flow to completionStream (kept for late subscribers).',
   })
   @Requires('completion', 'write')
-  async createCompletion(
-    @Args('input') input: CompletionInput,
-    @Context() ctx: GraphqlContext,
-  ): Promise<CompletionHandle> {
+  createCompletion(@Args('input') input: CompletionInput, @Context() ctx: GraphqlContext): CompletionHandle {
     const request = validateChatRequest(toRequestBody(input));
-    const summary = await this.published.start(request, {
+    const viewer = viewerOf(ctx);
+    // Detached: it runs to its end whoever follows. The hub keeps every event type (each follower gets those
+    // its own principal allows), so only the starter's sanitization claim is passed.
+    const summary = this.completions.launch(request, {
       requestId: requestIdOf(ctx),
-      principal: viewerOf(ctx),
+      protocol: 'graphql',
+      principal: { sanitize: viewer.sanitize },
       providerKey: headerOf(ctx, PROVIDER_KEY_HEADER),
+      owner: ownerOf(viewer),
     });
     return {
       completionId: summary.completionId,
@@ -56,7 +62,7 @@ export class CompletionsResolver {
     @Args('completionId', { type: () => ID }) completionId: string,
     @Context() ctx: GraphqlContext,
   ): Promise<boolean> {
-    return this.published.cancel(completionId, viewerOf(ctx));
+    return this.hub.cancel(completionId, viewerOf(ctx));
   }
 
   @Query(() => CompletionResult, { description: "A completion's state, and its whole answer once ended." })
@@ -65,25 +71,27 @@ export class CompletionsResolver {
     @Args('completionId', { type: () => ID }) completionId: string,
     @Context() ctx: GraphqlContext,
   ): Promise<CompletionResult> {
-    return toResult(await this.published.summary(completionId, viewerOf(ctx)));
+    return toResult(await this.hub.summary(completionId, viewerOf(ctx)));
   }
 
   @Subscription(() => CompletionStreamEvent, {
     description:
       "A completion's events, from the first (kept ones are replayed) to COMPLETED or ERROR; with " +
       'afterSequence, only those after it (resuming after a reconnect).',
-    resolve: (envelope: BusEnvelope<PublishedEvent>) => toCompletionEvent(envelope),
+    resolve: (envelope: CompletionEnvelope) => toCompletionEvent(envelope),
   })
   @Requires('completion', 'read')
   completionStream(
     @Args('completionId', { type: () => ID }) completionId: string,
     @Context() ctx: GraphqlContext,
     @Args('afterSequence', { type: () => Int, nullable: true }) afterSequence?: number,
-  ): Promise<BusSubscription<PublishedEvent>> {
+  ): Promise<CompletionSubscription> {
     const after = afterOf(afterSequence);
     const viewer = viewerOf(ctx);
-    return this.gate.open(viewer, (overflow) =>
-      this.published.follow(completionId, { overflow, viewer, ...after }),
+    // No overflow: a follower that reads slowly only reads behind (from memory here, a bounded queue elsewhere).
+    return this.gate.open(
+      viewer,
+      async () => new CompletionSubscription(await this.hub.follow(completionId, { viewer, ...after })),
     );
   }
 }
@@ -117,10 +125,21 @@ function toRequestBody(input: CompletionInput): Record<string, unknown> {
   return body;
 }
 
+const STATUS: Record<CompletionSummary['status'], CompletionStatus> = {
+  running: CompletionStatus.RUNNING,
+  completed: CompletionStatus.COMPLETED,
+  failed: CompletionStatus.FAILED,
+  cancelled: CompletionStatus.CANCELLED,
+};
+
+/**
+ * A hub summary as the GraphQL result. The hub already reads a running completion whose owner's lease lapsed
+ * as failed with stream_owner_lost, so the status maps one to one.
+ */
 function toResult(summary: CompletionSummary): CompletionResult {
   return {
     completionId: summary.completionId,
-    status: summary.status.toUpperCase() as CompletionStatus,
+    status: STATUS[summary.status],
     model: summary.model,
     provider: summary.provider,
     content: summary.content,

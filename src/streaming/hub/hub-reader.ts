@@ -143,9 +143,10 @@ export class HubReader {
       let reply: XReadReply;
       try {
         this.blocking = true;
-        // xread, not call('XREAD'): ioredis 6 hands a generic call's reply of one stream back flattened
-        // ([key, entries] instead of [[key, entries]]), which dispatch would misread forever (a hot loop).
-        reply = (await this.connection.xread(
+        // Lower case on purpose: ioredis speaks RESP3, where XREAD answers a map; only its `xread` reply
+        // transformer turns that into the [key, entries][] this reads (`'XREAD'` gets a flat [key, entries, ...]).
+        reply = (await this.connection.call(
+          'xread',
           'COUNT',
           COUNT,
           'BLOCK',
