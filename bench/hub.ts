@@ -106,11 +106,12 @@ async function followLoops(
           starters,
           `${origin}/v1/chat/completions`,
           { method: 'POST', body: pacedBody },
-          (id) =>
-            (follower = tapSse(followers, `${follow}/v1/chat/completions/${id}/events?after=0`, {
+          (id) => {
+            follower = tapSse(followers, `${follow}/v1/chat/completions/${id}/events?after=0`, {
               method: 'GET',
               timeoutMs: 15_000,
-            }).catch(() => undefined)),
+            }).catch(() => undefined);
+          },
         );
         const followed = await follower;
         streams++;
