@@ -6,60 +6,22 @@
  *      the same provider and serializer (direct-server.ts).
  * Load generator, router and upstream share the cores, so read the ratios, not the absolute numbers.
  *   3. security: the vendor path with stream masking off and on, auth off and on, and the masker alone.
- * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework|masking.
+ *   4. the stream hub (bench/hub.ts): GraphQL against SSE on the completion's node, a follower on another node,
+ *      WebSocket fan-out to 1,000 and 10,000 subscribers; with BENCH_BASE=<a worktree of the commit before the
+ *      hub>, the vendor SSE rows of that commit against this one, alternated.
+ * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework|masking|hub, BENCH_BASE.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.loader';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
 import { createSanitizer } from '../src/sanitization/sanitization.service';
+import { fmt, pair, type Row, spawnServer } from './harness';
+import { hubPath } from './hub';
 import { BENCH_JWT_SECRET, SHORT_WORDS, STREAM_WORDS } from './servers';
 import { JwtService } from '@nestjs/jwt';
 import { closedLoop, graphqlClosedLoop, type LoadResult, workflowClosedLoop, wsClosedLoop } from './load';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ONLY = process.env.BENCH_ONLY;
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-
-type Row = [string, LoadResult, LoadResult];
-
-interface Child {
-  url: string;
-  close(): void;
-}
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => children.forEach((child) => child.kill()));
-
-/** Starts a bench/servers.ts kind in its own process and waits for its URL. */
-function spawnServer(kind: string, env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', join(__dirname, 'servers.ts'), kind],
-    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  children.add(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /READY (\S+)/.exec(out);
-      if (match) resolve({ url: match[1]!, close: () => child.kill() });
-    });
-    child.on('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
-  });
-}
-
-/** Direct calls and router calls, warm-up discarded, then measured back to back. */
-async function pair(
-  name: string,
-  direct: () => Promise<LoadResult>,
-  router: () => Promise<LoadResult>,
-): Promise<Row> {
-  await direct();
-  await router();
-  return [name, await direct(), await router()];
-}
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
 
@@ -244,8 +206,9 @@ async function main(): Promise<void> {
   if (ONLY === undefined || ONLY === 'vendor') rows.push(...(await vendorPath()));
   if (ONLY === undefined || ONLY === 'framework') rows.push(...(await frameworkPath()));
   if (ONLY === undefined || ONLY === 'masking') rows.push(...(await securityPath()));
-  report(rows);
+  if (rows.length > 0) report(rows);
   if (ONLY === undefined || ONLY === 'masking') maskerReport();
+  if (ONLY === undefined || ONLY === 'hub') await hubPath(SECONDS, process.env.BENCH_BASE);
 }
 
 /**

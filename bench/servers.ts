@@ -4,7 +4,8 @@
  * back the router's first chunk until the burst ends, which is not what a network upstream does).
  *   node -r ts-node/register/transpile-only bench/servers.ts <kind>   ->  prints "READY <base url>"
  * kinds: fake-openai; router-openai, router-openai-masking, router-openai-jwt (need UPSTREAM_URL);
- * router-simulated;
+ * router-simulated; router-simulated-paced (TOKENS_PER_SECOND, FIRST_TOKEN_DELAY, WORDS, KEY_PREFIX: the stream hub
+ * benches, several nodes on one Redis prefix, no per-address connection cap);
  * direct-simulated (needs WORDS).
  */
 import { createApp } from '../src/app.factory';
@@ -75,6 +76,35 @@ async function start(kind: string): Promise<string> {
             options: { length: SHORT_WORDS },
           },
         ],
+      });
+    case 'router-simulated-paced':
+      return startRouter({
+        // Paced like a model, so that a follower's delay is measured against chunks that arrive one by one.
+        providers: {
+          simulated: {
+            type: 'simulated',
+            tokens_per_second: Number(process.env.TOKENS_PER_SECOND ?? 50),
+            first_token_delay: Number(process.env.FIRST_TOKEN_DELAY ?? 0),
+          },
+        },
+        models: [
+          {
+            id: 'simulated/paced',
+            provider: 'simulated',
+            upstream: 'lorem',
+            options: { length: Number(process.env.WORDS ?? STREAM_WORDS) },
+          },
+        ],
+        // Every node of one bench on the same keys (the hub's registry and mirror); thousands of sockets
+        // from 127.0.0.1.
+        redis: { key_prefix: process.env.KEY_PREFIX ?? 'cb-bench-hub:' },
+        server: { max_connections_per_ip: 0 },
+        streaming: {
+          protocols: {
+            websocket: { max_connections: 20_000 },
+            sse: { max_connections: 20_000 },
+          },
+        },
       });
     case 'direct-simulated':
       return (await startDirectServer(Number(process.env.WORDS))).url;
