@@ -2,6 +2,7 @@ import { ActiveStreams } from '../src/streaming/active-streams.service';
 import { StreamHub } from '../src/streaming/hub/stream-hub.service';
 import { startApp, type TestApp, withModels } from './support/app';
 import { bearer, jwtAuth, token } from './support/auth';
+import { hubsListening } from './support/hub-cluster';
 import { testPrefix } from './support/redis-prefix';
 import { contentOf, jsonFrames, postJson, readSse, type SseResult } from './support/sse-client';
 import { sleep, waitFor } from './support/wait';
@@ -261,13 +262,12 @@ describe('WebSocket /ws/stream on the stream hub', () => {
     }
   }, 20_000);
 
-  // Skipped: on the hub as it is (416ef53) a follower on another node gets nothing (GET
-  // /v1/chat/completions/{id}/events on node B hangs the same way); the WebSocket side is the same call as on
-  // one node. Enable once the hub's remote followers deliver.
-  it.skip('follows a completion running on another node (one Redis), and hears of its starts there', async () => {
+  it('follows a completion running on another node (one Redis), and hears of its starts there', async () => {
     const shared = { redis: { key_prefix: testPrefix() } };
     const a = await startApp(MODELS, shared);
     const b = await startApp(MODELS, shared);
+    // Both nodes hear the hub's starts and control messages before anything is started.
+    await hubsListening(shared.redis.key_prefix, 2);
     try {
       const watching = await connect(b);
       watching.send({ type: 'subscribe', streams: ['completion'] });
