@@ -29,13 +29,7 @@ export interface OpenAiChatCompletion {
 
 /** CompletionResult -> OpenAI `chat.completion` (reasoning in `message.reasoning`, as OpenRouter does). */
 export function toChatCompletion(result: CompletionResult): OpenAiChatCompletion {
-  const message: OpenAiChatCompletion['choices'][number]['message'] = {
-    role: 'assistant',
-    content: result.content,
-    refusal: null,
-  };
-  if (result.reasoning !== null) message.reasoning = result.reasoning;
-  if (result.toolCalls.length > 0) message.tool_calls = result.toolCalls;
+  const message = assistantMessage(result);
   return {
     id: result.completionId,
     object: 'chat.completion',
@@ -65,13 +59,7 @@ export function toCompletionState(summary: CompletionSummary): Record<string, un
     ...(summary.finishedAt ? { finished_at: summary.finishedAt } : {}),
   };
   if (summary.status === 'running') return base;
-  const message: OpenAiChatCompletion['choices'][number]['message'] = {
-    role: 'assistant',
-    content: summary.content,
-    refusal: null,
-  };
-  if (summary.reasoning !== null) message.reasoning = summary.reasoning;
-  if (summary.toolCalls.length > 0) message.tool_calls = summary.toolCalls;
+  const message = assistantMessage(summary);
   const out: Record<string, unknown> = {
     ...base,
     system_fingerprint: null,
@@ -85,4 +73,16 @@ export function toCompletionState(summary: CompletionSummary): Record<string, un
     out.error = openAiErrorBody(summary.error.code, summary.error.message, type, summary.error.param).error;
   }
   return out;
+}
+
+type AssistantMessage = OpenAiChatCompletion['choices'][number]['message'];
+
+/** An answer as the assistant message of a `chat.completion`. */
+function assistantMessage(
+  output: Pick<CompletionResult, 'content' | 'reasoning' | 'toolCalls'>,
+): AssistantMessage {
+  const message: AssistantMessage = { role: 'assistant', content: output.content, refusal: null };
+  if (output.reasoning !== null) message.reasoning = output.reasoning;
+  if (output.toolCalls.length > 0) message.tool_calls = output.toolCalls;
+  return message;
 }
