@@ -115,8 +115,10 @@ async function followLoops(
         );
         const followed = await follower;
         streams++;
-        if (reference.status !== 200 || followed?.status !== 200) errors++;
-        else followerDelays(reference, followed, delays);
+        if (reference.status !== 200 || followed?.status !== 200) {
+          errors++;
+          if (process.env.BENCH_DEBUG) console.log('error', reference.status, followed?.status);
+        } else followerDelays(reference, followed, delays);
       }
     }),
   );

@@ -103,7 +103,8 @@ export class HubMirror {
     if (this.stopped) return;
     this.running.add(stream);
     this.dirty.add(stream);
-    this.schedule(this.options.flushMs);
+    // A new stream is registered at once (its client may ask another node for it as soon as it has the id).
+    this.schedule(stream.mirror.registered ? this.options.flushMs : 0);
   }
 
   /** Writes what is pending now (shutdown, tests); resolves once Redis answered. */

@@ -232,7 +232,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
       if (keepsAlive) local.join();
       follower = new LocalFollower(local, local.log, after, accept, () => this.left(local, keepsAlive));
     } else {
-      const [summary] = await this.read(completionId);
+      const summary = await this.registered(completionId);
       if (!summary) throw notFound(completionId);
       assertOwner(viewer, summary.owner);
       const remote: RemoteFollower = new RemoteFollower(
@@ -447,6 +447,18 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     }
   }
 
+  /**
+   * The summary of a completion another node runs; a follower may ask for it the moment its client has the id,
+   * a hair before the owner's first write lands, so an unknown id is asked again for a moment.
+   */
+  private async registered(completionId: string): Promise<CompletionSummary | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const [summary] = await this.read(completionId);
+      if (summary || attempt >= REGISTRATION_RETRIES) return summary;
+      await new Promise((resolve) => setTimeout(resolve, REGISTRATION_RETRY_MS));
+    }
+  }
+
   /** The summary in Redis, and whether its owner's lease is there. */
   private async read(completionId: string): Promise<[CompletionSummary | undefined, boolean]> {
     let raw: Array<string | null>;
@@ -459,6 +471,10 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     return [state ? (JSON.parse(state) as CompletionSummary) : undefined, lease !== null];
   }
 }
+
+/** How often, and how far apart, a follower asks again for a completion not in Redis yet (about 200 ms in all). */
+const REGISTRATION_RETRIES = 4;
+const REGISTRATION_RETRY_MS = 50;
 
 /** Events the hub reads ahead of a starter that does not read before it waits for it. */
 const PACE_WINDOW = 256;
