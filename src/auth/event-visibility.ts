@@ -22,20 +22,12 @@ export function eventVisibility<E extends { type: string; owner?: string }>(
 }
 
 /**
- * A completion stream without the events `types` does not allow (terminal events always pass); the same
- * stream when every type is allowed.
+ * The events a caller allowed only `types` may receive, as a predicate (terminal events always pass);
+ * undefined when every type is allowed.
  */
-export function allowedEvents<S extends AsyncIterable<{ type: string }>>(
-  stream: S,
+export function allowedTypes<E extends { type: string }>(
   types: ReadonlySet<string> | undefined,
-): S {
-  if (types === undefined) return stream;
-  async function* only(): AsyncGenerator<unknown> {
-    for await (const event of stream) if (TERMINAL.has(event.type) || types!.has(event.type)) yield event;
-  }
-  // The stream's identity (completion id, model, provider) stays readable through its getters.
-  return new Proxy(stream, {
-    get: (target, key, receiver) =>
-      key === Symbol.asyncIterator ? () => only() : (Reflect.get(target, key, receiver) as unknown),
-  });
+): ((event: E) => boolean) | undefined {
+  if (types === undefined) return undefined;
+  return (event) => TERMINAL.has(event.type) || types.has(event.type);
 }

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { AppLogger } from '../../common/logging/logger';
 import { StreamErrorCode } from '../../contract/error-code';
-import type { StreamEvent } from '../../contract/stream-event';
+import type { ErrorEvent, StreamEvent } from '../../contract/stream-event';
 import type { RemoteFollower } from './followers';
 import { type HubKeys, seqOf } from './hub-keys';
 
@@ -282,7 +282,7 @@ export class HubReader {
   }
 }
 
-export function ownerLost(completionId: string): StreamEvent {
+export function ownerLost(completionId: string): ErrorEvent {
   return {
     type: 'error',
     completionId,
@@ -295,7 +295,7 @@ export function ownerLost(completionId: string): StreamEvent {
   };
 }
 
-export function unavailable(completionId: string): StreamEvent {
+export function unavailable(completionId: string): ErrorEvent {
   return {
     type: 'error',
     completionId,

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import type { Protocol } from '../../analytics/metrics.service';
 import { AuthError } from '../../auth/auth.error';
-import { eventVisibility } from '../../auth/event-visibility';
+import { allowedTypes, eventVisibility } from '../../auth/event-visibility';
 import type { AppLogger } from '../../common/logging/logger';
 import { ROOT_LOGGER } from '../../common/logging/logging.module';
 import { AppConfig } from '../../config/app-config';
@@ -25,7 +25,7 @@ import { type CompletionSummary, finishedSummary } from './completion-state';
 import { type CompletionFollow, LocalFollower, RemoteFollower, type StreamIdentity } from './followers';
 import { HubKeys } from './hub-keys';
 import { HubMirror, type MirroredStream } from './hub-mirror';
-import { HubReader } from './hub-reader';
+import { HubReader, ownerLost } from './hub-reader';
 
 /** What a completion's starter hands the hub: its identity, its assembled events, and how to stop it. */
 export interface HubSource extends StreamIdentity {
@@ -181,7 +181,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
   origin(source: HubSource, options: OriginOptions = {}): CompletionFollow {
     const stream = new HubStream(source, this.node, this.memoryLimit, () => this.settled(stream));
     stream.followers = 1;
-    const accept = acceptOf(options.eventTypes);
+    const accept = allowedTypes<StreamEvent>(options.eventTypes);
     const follower = new LocalFollower(
       stream,
       stream.log,
@@ -274,11 +274,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
       return {
         ...summary,
         status: 'failed',
-        error: {
-          code: StreamErrorCode.StreamOwnerLost,
-          message: 'The node running this completion stopped before it ended (its lease expired).',
-          retryable: true,
-        },
+        error: ownerLost(completionId).error,
       };
     }
     return summary;
@@ -589,11 +585,6 @@ class HubStream implements MirroredStream, StreamIdentity {
     if (this.owner !== undefined) summary.owner = this.owner;
     return summary;
   }
-}
-
-function acceptOf(types: ReadonlySet<string> | undefined): ((event: StreamEvent) => boolean) | undefined {
-  if (types === undefined) return undefined;
-  return (event) => event.type === 'completed' || event.type === 'error' || types.has(event.type);
 }
 
 function assertOwner(viewer: Principal | undefined, owner: string | undefined): void {
