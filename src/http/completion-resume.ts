@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { CompletionError, RequestErrorCode } from '../contract/error-code';
+import { sequenceOf } from './workflow-events.params';
 
 /** Where a completion's follower resumes: its completion (when the id says) and the last event it received. */
 export interface ResumePoint {
@@ -14,10 +15,7 @@ const LAST_EVENT_ID = /^(?:(chatcmpl-[A-Za-z0-9]{1,64}):)?(\d{1,15})$/;
  * `<seq>`); undefined when neither is there. A malformed one is a 400 naming it.
  */
 export function resumePointOf(request: FastifyRequest, after: string | undefined): ResumePoint | undefined {
-  if (after !== undefined && after !== '') {
-    if (!/^\d{1,15}$/.test(after)) throw invalid('after', "'after' must be a non-negative integer.");
-    return { after: Number(after) };
-  }
+  if (after !== undefined && after !== '') return { after: sequenceOf(after) };
   const header = request.headers['last-event-id'];
   const raw = Array.isArray(header) ? header[0] : header;
   if (raw === undefined || raw === '') return undefined;

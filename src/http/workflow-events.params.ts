@@ -11,12 +11,17 @@ export function afterParam(request: FastifyRequest, query: string | undefined): 
   const header = request.headers['last-event-id'];
   const raw = query ?? (Array.isArray(header) ? header[0] : header);
   if (raw === undefined || raw === '') return {};
+  return { after: sequenceOf(raw) };
+}
+
+/** A sequence number as sent in `?after=`; a 400 naming `after` unless it is a non-negative integer. */
+export function sequenceOf(raw: string): number {
   if (!/^\d{1,15}$/.test(raw)) {
     throw new CompletionError(RequestErrorCode.InvalidRequest, "'after' must be a non-negative integer.", {
       param: 'after',
     });
   }
-  return { after: Number(raw) };
+  return Number(raw);
 }
 
 /** How an SSE reader that fell too far behind is told (it may resume from its last id). */
