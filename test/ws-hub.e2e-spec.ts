@@ -212,13 +212,11 @@ describe('WebSocket /ws/stream on the stream hub', () => {
       await sleep(1_200); // followed: the grace does not run out
       expect(app.app.get(ActiveStreams).size).toBe(1);
 
-      // Left again: cancelled once the grace runs out, not before.
-      const left = Date.now();
+      // Left again: cancelled once the grace runs out, not before (still running 900 ms after leaving).
       await again.close();
-      await sleep(500);
+      await sleep(900);
       expect(app.app.get(ActiveStreams).size).toBe(1);
       await waitFor('cancelled after the grace', () => app.app.get(ActiveStreams).size === 0, 5_000);
-      expect(Date.now() - left).toBeGreaterThanOrEqual(900);
       expect(await app.app.get(StreamHub).summary(completionId)).toMatchObject({ status: 'cancelled' });
     } finally {
       await app.close();
