@@ -143,12 +143,16 @@ export class HubReader {
     while (!this.stopped) {
       const keys: string[] = [];
       const after: string[] = [];
+      // Where this read starts, per completion: a follower that joins while it is in flight (further back) is
+      // not handed its answer, which starts past that follower's place; the next read covers it.
+      const reading = new Map<string, number>();
       for (const group of this.groups.values()) {
         let from = Infinity;
         for (const follower of group.followers) if (!follower.full) from = Math.min(from, follower.lastRead);
         if (from === Infinity) continue;
         keys.push(this.keys.events(group.completionId));
         after.push(`0-${from}`);
+        reading.set(group.completionId, from);
       }
       this.changed = false;
       if (keys.length === 0) {
@@ -178,18 +182,20 @@ export class HubReader {
         continue;
       }
       this.blocking = false;
-      if (reply) this.dispatch(reply);
+      if (reply) this.dispatch(reply, reading);
       await this.checkOwners();
     }
   }
 
-  private dispatch(reply: NonNullable<XReadReply>): void {
+  private dispatch(reply: NonNullable<XReadReply>, reading: ReadonlyMap<string, number>): void {
     const now = Date.now();
     for (const [key, entries] of streamsOf(reply)) {
       const id = key.slice(key.lastIndexOf('stream:') + 7, key.length - 7);
       const group = this.groups.get(id);
       if (!group) continue;
       group.heardAt = now;
+      const from = reading.get(id) ?? 0;
+      const covered = [...group.followers].filter((follower) => follower.lastRead >= from);
       for (const [entryId, fields] of entries) {
         const seq = seqOf(entryId);
         let event: StreamEvent | undefined;
@@ -215,7 +221,7 @@ export class HubReader {
           }
         }
         if (!event) continue;
-        for (const follower of group.followers) {
+        for (const follower of covered) {
           if (model !== undefined) follower.model = model;
           if (provider !== undefined) follower.provider = provider;
           follower.push(seq, event, terminal);
