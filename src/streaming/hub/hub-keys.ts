@@ -7,7 +7,10 @@ export class HubKeys {
     return `${this.prefix}stream:${id}`;
   }
 
-  /** The Redis Stream of its events: entry id `0-<seq>`, field `e` the event's JSON, `t` on the terminal one. */
+  /**
+   * The Redis Stream of its events: one entry per written run of them, id `0-<seq of its last>`, field `b` their
+   * JSON array (`e` one event's JSON, as the lost-owner end is written), `t` on the terminal one.
+   */
   events(id: string): string {
     return `${this.prefix}stream:${id}:events`;
   }
@@ -23,7 +26,7 @@ export class HubKeys {
   }
 }
 
-/** The sequence number of a stream entry id `0-<seq>`. */
+/** The sequence number of a stream entry id `0-<seq>` (its last event's). */
 export function seqOf(entryId: string): number {
   return Number(entryId.slice(entryId.indexOf('-') + 1));
 }

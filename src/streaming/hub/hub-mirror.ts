@@ -19,8 +19,8 @@ export interface MirroredStream {
   summary(): CompletionSummary;
   /** Called once everything, the final summary included, is in Redis (or given up on). */
   settled(): void;
-  /** Mirror state: registered in Redis, events confirmed written, final summary written. */
-  mirror: { registered: boolean; written: number; finished: boolean; startedAt: number };
+  /** Mirror state: registered in Redis, events confirmed written, final summary written, in the next batch. */
+  mirror: { registered: boolean; written: number; finished: boolean; startedAt: number; queued: boolean };
 }
 
 export interface MirrorOptions {
@@ -33,34 +33,16 @@ export interface MirrorOptions {
 }
 
 /**
- * Appends a run of events to a completion's Redis Stream as entries `0-<seq>` (field `e` the event's JSON; the
- * first and the terminal one also name the model `m` and provider `p`; the terminal one is marked `t`), trimmed
- * to MAXLEN, and refreshes its expiry. An id at or below the stream's top was written before (a retry whose
- * answer was lost) and is skipped. KEYS: events. ARGV: maxlen, retention ms, first seq, model, provider, then
- * (json, kind) per event, kind 0 plain, 1 first, 2 terminal.
+ * A run of a completion's events is one Redis Stream entry: id `0-<seq of its last event>`, field `b` the
+ * events' JSON array (the first follows the previous entry's last); the first entry and the terminal one also
+ * name the model `m` and provider `p`, and the terminal one is marked `t`. One XADD per stream per batch, however
+ * many events it holds: per event, the serialization, the command's arguments and Redis's own work would cost
+ * more than the events themselves.
  */
-const APPEND_SCRIPT = `
-local key = KEYS[1]
-local maxlen = ARGV[1]
-local seq = tonumber(ARGV[3])
-for i = 6, #ARGV, 2 do
-  local id = '0-' .. seq
-  local kind = ARGV[i + 1]
-  if kind == '0' then
-    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'e', ARGV[i])
-  elseif kind == '1' then
-    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'e', ARGV[i], 'm', ARGV[4], 'p', ARGV[5])
-  else
-    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, id, 'e', ARGV[i], 'm', ARGV[4], 'p', ARGV[5], 't', '1')
-  end
-  seq = seq + 1
-end
-redis.call('PEXPIRE', key, ARGV[2])
-return seq - 1`;
+const BATCH_FIELD = 'b';
 
-interface MirrorCommands {
-  cbHubAppend(key: string, ...args: Array<string | number>): ChainableCommander;
-}
+/** XADD's refusal of an id at or below the stream's top: that entry was written before (a retry). */
+const WRITTEN_BEFORE = 'equal or smaller';
 
 /** Events of one stream written in one batch at most (the rest go in the next). */
 const MAX_EVENTS_PER_FLUSH = 512;
@@ -93,14 +75,15 @@ export class HubMirror {
     private readonly options: MirrorOptions,
     private readonly log: AppLogger,
   ) {
-    redis.defineCommand('cbHubAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
     this.leaseTimer = setInterval(() => this.refreshLeases(), Math.max(250, options.leaseTtlMs / 3));
     this.leaseTimer.unref();
   }
 
   /** A stream started or has new events: written in the next batch. */
   note(stream: MirroredStream): void {
-    if (this.stopped) return;
+    // Per event: a stream already waiting for the next batch costs one check.
+    if (stream.mirror.queued || this.stopped) return;
+    stream.mirror.queued = true;
     this.running.add(stream);
     this.dirty.add(stream);
     // A new stream is registered at once (its client may ask another node for it as soon as it has the id).
@@ -145,6 +128,7 @@ export class HubMirror {
     this.flushing = true;
     const batch = [...this.dirty];
     this.dirty.clear();
+    for (const stream of batch) stream.mirror.queued = false;
     const pipeline = this.redis.pipeline();
     const plans = batch.map((stream) => this.plan(pipeline, stream));
     let results: Array<[Error | null, unknown]> | null = null;
@@ -165,7 +149,10 @@ export class HubMirror {
     }
     for (const stream of batch) {
       if (stream.mirror.written < stream.events.length || (stream.done && !stream.mirror.finished)) {
-        if (this.running.has(stream)) this.dirty.add(stream);
+        if (this.running.has(stream) && !stream.mirror.queued) {
+          stream.mirror.queued = true;
+          this.dirty.add(stream);
+        }
       }
     }
     if (retry) {
@@ -186,18 +173,25 @@ export class HubMirror {
       commands += 3;
     }
     const from = mirror.written;
-    // At most MAX_EVENTS_PER_FLUSH a stream per batch, all of them in one command (a script appending them
-    // to the Redis Stream): a Command object per event would cost the node more than the events themselves.
     const to = Math.min(events.length, from + MAX_EVENTS_PER_FLUSH);
+    let expires = false;
     if (to > from) {
-      const args: Array<string | number> = [limit, retentionMs, from + 1, stream.model, stream.provider];
-      for (let seq = from + 1; seq <= to; seq++) {
-        const event = events[seq - 1]!;
-        const terminal = event.type === 'completed' || event.type === 'error';
-        args.push(JSON.stringify(event), terminal ? 2 : seq === 1 ? 1 : 0);
-      }
-      (pipeline as ChainableCommander & MirrorCommands).cbHubAppend(this.keys.events(id), ...args);
+      const key = this.keys.events(id);
+      const last = events[to - 1]!;
+      const terminal = last.type === 'completed' || last.type === 'error';
+      const fields: Array<string | number> = [BATCH_FIELD, JSON.stringify(events.slice(from, to))];
+      if (from === 0 || terminal) fields.push('m', stream.model, 'p', stream.provider);
+      if (terminal) fields.push('t', 1);
+      // Trimmed by sequence number (MINID), so about `limit` events are kept whatever the batches held.
+      const trim = to > limit ? ['MINID', '~', `0-${to - limit}`] : [];
+      pipeline.xadd(key, ...trim, `0-${to}`, ...fields);
       commands++;
+      // The expiry is set with the first entry and at the end; leases refresh it in between.
+      expires = from === 0 || terminal;
+      if (expires) {
+        pipeline.pexpire(key, retentionMs);
+        commands++;
+      }
     }
     const finish = stream.done && !mirror.finished && to === events.length;
     if (finish) {
@@ -208,7 +202,7 @@ export class HubMirror {
       pipeline.zrem(this.keys.index, id);
       commands += 3;
     }
-    return { register, from, to, finish, commands };
+    return { register, from, to, expires, finish, commands };
   }
 
   /** Applies a batch's answers to one stream; false when something must be tried again. */
@@ -222,9 +216,11 @@ export class HubMirror {
       i = 3;
     }
     if (plan.to > plan.from) {
-      if (results[i]?.[0]) return this.unwritten(stream);
+      const refused = results[i]?.[0];
+      if (refused && !refused.message.includes(WRITTEN_BEFORE)) return this.unwritten(stream);
+      if (plan.expires && results[i + 1]?.[0]) return this.unwritten(stream);
       mirror.written = plan.to;
-      i++;
+      i += plan.expires ? 2 : 1;
     }
     if (plan.finish) {
       if (results[i]?.[0]) return this.unwritten(stream);
@@ -274,6 +270,8 @@ interface Plan {
   register: boolean;
   from: number;
   to: number;
+  /** Its event entry is followed by the events' PEXPIRE. */
+  expires: boolean;
   finish: boolean;
   commands: number;
 }

@@ -197,8 +197,8 @@ export class HubReader {
       const from = reading.get(id) ?? 0;
       const covered = [...group.followers].filter((follower) => follower.lastRead >= from);
       for (const [entryId, fields] of entries) {
-        const seq = seqOf(entryId);
-        let event: StreamEvent | undefined;
+        const last = seqOf(entryId);
+        let events: StreamEvent[] | undefined;
         let terminal = false;
         let model: string | undefined;
         let provider: string | undefined;
@@ -206,8 +206,11 @@ export class HubReader {
           const value = fields[i + 1]!;
           // Fields come in name/value pairs; a name this reader does not know is skipped.
           switch (fields[i]!) {
+            case 'b':
+              events = JSON.parse(value) as StreamEvent[];
+              break;
             case 'e':
-              event = JSON.parse(value) as StreamEvent;
+              events = [JSON.parse(value) as StreamEvent];
               break;
             case 't':
               terminal = true;
@@ -220,11 +223,14 @@ export class HubReader {
               break;
           }
         }
-        if (!event) continue;
+        if (!events) continue;
+        // The entry's events end at its id's seq; a follower past some of them skips those.
+        const first = last - events.length + 1;
         for (const follower of covered) {
           if (model !== undefined) follower.model = model;
           if (provider !== undefined) follower.provider = provider;
-          follower.push(seq, event, terminal);
+          for (let k = 0; k < events.length; k++)
+            follower.push(first + k, events[k]!, terminal && k === events.length - 1);
         }
       }
       for (const follower of group.followers) if (follower.finished) group.followers.delete(follower);

@@ -504,7 +504,7 @@ class HubStream implements MirroredStream, StreamIdentity {
     private readonly memoryLimit: number,
     readonly settled: () => void,
   ) {
-    this.mirror = { registered: false, written: 0, finished: false, startedAt: Date.now() };
+    this.mirror = { registered: false, written: 0, finished: false, startedAt: Date.now(), queued: false };
     this.createdAt = new Date(source.created * 1000).toISOString();
   }
 

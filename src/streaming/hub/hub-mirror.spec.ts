@@ -1,0 +1,185 @@
+import Redis from 'ioredis';
+import pino from 'pino';
+import type { StreamEvent } from '../../contract/stream-event';
+import type { CompletionSummary } from './completion-state';
+import { RemoteFollower } from './followers';
+import { HubKeys } from './hub-keys';
+import { HubMirror, type MirroredStream } from './hub-mirror';
+import { HubReader } from './hub-reader';
+
+/**
+ * The hub's mirror against a real Redis: a burst of events is one Redis Stream entry (one XADD), trimmed by
+ * sequence number, and the reader hands followers each event of it once, from wherever they resume, even from
+ * the middle of an entry.
+ */
+
+/** The shared test Redis (config/default.yml's redis.url). */
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const PREFIX = `cb-test-mirror-${process.pid}-${Date.now()}:`;
+const keys = new HubKeys(PREFIX);
+const silent = pino({ level: 'silent' });
+
+const chunk = (id: string, n: number): StreamEvent => ({
+  type: 'content_chunk',
+  completionId: id,
+  content: `c${n} `,
+  index: 0,
+});
+
+/** A completion as the hub holds it, driven by hand. */
+class FakeStream implements MirroredStream {
+  readonly events: StreamEvent[] = [];
+  done = false;
+  settledCount = 0;
+  readonly mirror = { registered: false, written: 0, finished: false, startedAt: Date.now(), queued: false };
+  readonly model = 'simulated/echo';
+  readonly provider = 'simulated';
+
+  constructor(readonly completionId: string) {}
+
+  push(count: number): void {
+    for (let i = 0; i < count; i++) this.events.push(chunk(this.completionId, this.events.length + 1));
+  }
+
+  end(): void {
+    this.events.push({
+      type: 'completed',
+      completionId: this.completionId,
+      finishReason: 'stop',
+      usage: { promptTokens: 1, completionTokens: this.events.length, totalTokens: this.events.length + 1 },
+    });
+    this.done = true;
+  }
+
+  registryEntry(): string {
+    return JSON.stringify({ completionId: this.completionId, node: 'n1' });
+  }
+
+  summary(): CompletionSummary {
+    return {
+      completionId: this.completionId,
+      status: this.done ? 'completed' : 'running',
+      model: this.model,
+      provider: this.provider,
+      protocol: 'sse',
+      node: 'n1',
+      created: 0,
+      createdAt: new Date(0).toISOString(),
+      content: null,
+      reasoning: null,
+      toolCalls: [],
+    };
+  }
+
+  settled(): void {
+    this.settledCount++;
+  }
+}
+
+describe('HubMirror on a real Redis', () => {
+  let redis: Redis;
+  let mirror: HubMirror;
+  let reader: HubReader;
+  let seq = 0;
+  const LIMIT = 100;
+
+  beforeAll(() => {
+    redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    mirror = new HubMirror(
+      redis,
+      keys,
+      { leaseTtlMs: 5_000, retentionMs: 60_000, limit: LIMIT, flushMs: 2 },
+      silent,
+    );
+    reader = new HubReader(redis, keys, 60_000, silent);
+  });
+  afterAll(async () => {
+    mirror.stop();
+    reader.stop(undefined);
+    const found = await redis.keys(`${PREFIX}*`);
+    if (found.length > 0) await redis.del(...found);
+    redis.disconnect();
+  });
+
+  function follower(id: string, after: number): RemoteFollower {
+    const f: RemoteFollower = new RemoteFollower(
+      id,
+      0,
+      { model: '?', provider: '?' },
+      after,
+      undefined,
+      1_000,
+      () => reader.remove(f),
+      () => reader.wake(),
+    );
+    reader.add(f);
+    return f;
+  }
+
+  async function drain(f: RemoteFollower): Promise<number[]> {
+    const out: number[] = [];
+    for await (const event of f) {
+      out.push(f.seq);
+      if (event.type === 'content_chunk') expect(event.content).toBe(`c${f.seq} `);
+    }
+    return out;
+  }
+
+  it('writes a burst as one entry, and the reader hands out each event once from any resume point', async () => {
+    const stream = new FakeStream(`chatcmpl-m${++seq}`);
+    const id = stream.completionId;
+    stream.push(5);
+    mirror.note(stream);
+    await mirror.flushNow();
+    stream.push(4);
+    stream.end();
+    mirror.note(stream);
+    await mirror.flushNow();
+    expect(stream.mirror).toMatchObject({ registered: true, written: 10, finished: true });
+    expect(stream.settledCount).toBe(1);
+
+    // Two bursts, two entries, named by their last event's seq; the first and last name model and provider.
+    const entries = await redis.xrange(keys.events(id), '-', '+');
+    expect(entries.map(([entryId]) => entryId)).toEqual(['0-5', '0-10']);
+    expect(entries[0]![1]).toEqual(expect.arrayContaining(['m', 'simulated/echo', 'p', 'simulated']));
+    expect(entries[1]![1]).toEqual(expect.arrayContaining(['t', '1']));
+    expect(await redis.pttl(keys.events(id))).toBeGreaterThan(50_000);
+    // Done: the lease and the index entry are gone, the final state stays.
+    expect(await redis.exists(keys.lease(id))).toBe(0);
+    expect(JSON.parse((await redis.get(keys.state(id)))!)).toMatchObject({ status: 'completed' });
+
+    // From the start, from the middle of the first entry, from the end of it, and from inside the last.
+    const [whole, mid, edge, late] = await Promise.all(
+      [0, 3, 5, 9].map((after) => drain(follower(id, after))),
+    );
+    expect(whole).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(mid).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    expect(edge).toEqual([6, 7, 8, 9, 10]);
+    expect(late).toEqual([10]);
+  }, 10_000);
+
+  it('a batch written before (its answer lost) counts as written, not as a failure to retry', async () => {
+    const stream = new FakeStream(`chatcmpl-m${++seq}`);
+    stream.push(3);
+    await redis.xadd(keys.events(stream.completionId), '0-3', 'b', '[]');
+    mirror.note(stream);
+    await mirror.flushNow();
+    expect(stream.mirror.written).toBe(3);
+    expect(await redis.xlen(keys.events(stream.completionId))).toBe(1);
+  }, 10_000);
+
+  it('keeps the last `limit` events at least, trimming older entries by sequence number', async () => {
+    const stream = new FakeStream(`chatcmpl-m${++seq}`);
+    for (let burst = 0; burst < 300; burst++) {
+      stream.push(1);
+      mirror.note(stream);
+      await mirror.flushNow();
+    }
+    const entries = await redis.xrange(keys.events(stream.completionId), '-', '+');
+    const kept = entries.map(([entryId]) => Number(entryId.slice(2)));
+    expect(kept.at(-1)).toBe(300);
+    // Trimmed (MINID ~ drops whole nodes of entries), but never into the last `limit` events.
+    expect(kept[0]).toBeGreaterThan(1);
+    expect(kept[0]).toBeLessThanOrEqual(300 - LIMIT + 1);
+  }, 20_000);
+});
