@@ -16,65 +16,69 @@ import {
 /** Hub and bus events -> GraphQL objects. Called per event: plain objects, no validation. */
 
 export function toCompletionEvent({ seq, at, event }: CompletionEnvelope): CompletionStreamEvent {
-  const base = { completionId: event.completionId, sequence: seq, timestamp: new Date(at), usage: null };
   switch (event.type) {
     case 'content_chunk':
-      return {
-        ...base,
-        eventType: CompletionEventType.CONTENT_CHUNK,
-        content: event.content,
-        metadata: null,
-      };
+      return completionEvent(event, seq, at, CompletionEventType.CONTENT_CHUNK, event.content, null);
     case 'thinking':
-      return { ...base, eventType: CompletionEventType.THINKING, content: event.content, metadata: null };
+      return completionEvent(event, seq, at, CompletionEventType.THINKING, event.content, null);
     case 'tool_call':
-      return {
-        ...base,
-        eventType: CompletionEventType.TOOL_CALL,
-        content: null,
-        metadata: {
-          index: event.index,
-          toolCallId: event.toolCallId,
-          name: event.name,
-          argumentsDelta: event.argumentsDelta,
-        },
-      };
+      return completionEvent(event, seq, at, CompletionEventType.TOOL_CALL, null, {
+        index: event.index,
+        toolCallId: event.toolCallId,
+        name: event.name,
+        argumentsDelta: event.argumentsDelta,
+      });
     case 'tool_result':
-      return {
-        ...base,
-        eventType: CompletionEventType.TOOL_RESULT,
-        content: event.content,
-        metadata: { toolCallId: event.toolCallId },
-      };
+      return completionEvent(event, seq, at, CompletionEventType.TOOL_RESULT, event.content, {
+        toolCallId: event.toolCallId,
+      });
     case 'completed':
-      return {
-        ...base,
-        eventType: CompletionEventType.COMPLETED,
-        content: null,
-        usage: usageOf(event.usage),
-        metadata: {
+      return completionEvent(
+        event,
+        seq,
+        at,
+        CompletionEventType.COMPLETED,
+        null,
+        {
           finishReason: event.finishReason,
           ...served(event),
           ...(event.splices ? { splices: event.splices } : {}),
         },
-      };
+        usageOf(event.usage),
+      );
     case 'error':
-      return {
-        ...base,
-        eventType: CompletionEventType.ERROR,
-        content: null,
-        metadata: {
-          error: {
-            code: event.error.code,
-            message: event.error.message,
-            retryable: event.error.retryable,
-            ...(event.error.retryAfterMs === undefined ? {} : { retryAfterMs: event.error.retryAfterMs }),
-            ...(event.error.deadLetterId === undefined ? {} : { deadLetterId: event.error.deadLetterId }),
-          },
-          ...served(event),
+      return completionEvent(event, seq, at, CompletionEventType.ERROR, null, {
+        error: {
+          code: event.error.code,
+          message: event.error.message,
+          retryable: event.error.retryable,
+          ...(event.error.retryAfterMs === undefined ? {} : { retryAfterMs: event.error.retryAfterMs }),
+          ...(event.error.deadLetterId === undefined ? {} : { deadLetterId: event.error.deadLetterId }),
         },
-      };
+        ...served(event),
+      });
   }
+}
+
+/** Every completion event in one shape (one hidden class: the per-event path stays monomorphic). */
+function completionEvent(
+  event: ServedEvent,
+  sequence: number,
+  at: number,
+  eventType: CompletionEventType,
+  content: string | null,
+  metadata: Record<string, unknown> | null,
+  usage: Usage | null = null,
+): CompletionStreamEvent {
+  return {
+    completionId: event.completionId,
+    sequence,
+    timestamp: new Date(at),
+    eventType,
+    content,
+    usage,
+    metadata,
+  };
 }
 
 export function toWorkflowEvent({ seq, at, event }: BusEnvelope<WorkflowBusEvent>): WorkflowStreamEvent {

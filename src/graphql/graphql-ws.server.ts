@@ -8,7 +8,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { HttpAdapterHost } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
-import { GraphQLError, specifiedRules, validate } from 'graphql';
+import { GraphQLError } from 'graphql';
 import { CloseCode, type Context, handleProtocols, makeServer, type SubscribePayload } from 'graphql-ws';
 import type { IncomingMessage, Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,9 +18,11 @@ import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
 import { closeGracefully } from '../ws/close-gracefully';
 import { UpgradeRouter } from '../ws/upgrade-router';
+import { sendInBurst, whenWritable } from '../ws/socket-writes';
 import { WsHeartbeat } from '../ws/ws-heartbeat';
 import type { GraphqlContext } from './graphql-context';
-import { formatGraphqlError, GraphqlErrorCode, isUnexpected } from './graphql-errors';
+import { formatGraphqlError, isUnexpected } from './graphql-errors';
+import { PreparedOperations } from './prepared-operations';
 import { QueryLimits } from './query-limits';
 import { SubscriptionGate } from './subscription-gate';
 import { AuthService } from '../auth/auth.service';
@@ -81,11 +83,13 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
   onApplicationBootstrap(): void {
     const schema = this.schemaHost.schema;
     const maxConnections = this.config.streaming.protocols.websocket.max_connections;
+    const sendBudget = this.config.streaming.protocols.websocket.message_buffer_size;
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.config.server.max_frame_size,
       handleProtocols: (protocols) => handleProtocols(protocols),
     });
+    const operations = new PreparedOperations(schema, this.limits);
     const server = makeServer<Record<string, unknown>, Extra>({
       schema,
       // Credentials: connectionParams (`authorization: "Bearer <JWT>"`, or `token`), else the upgrade's own
@@ -107,18 +111,8 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
       },
       // The same query limits as POST /graphql (QueryLimits), then graphql-js validation.
       onSubscribe: (ctx: Context<Record<string, unknown>, Extra>, _id: string, payload: SubscribePayload) => {
-        const document = this.limits.prepare(payload.query);
-        if (document instanceof GraphQLError) return [document];
-        const errors = validate(schema, document, [...specifiedRules, ...this.limits.validationRules]);
-        if (errors.length > 0) {
-          return errors.map(
-            (e) =>
-              new GraphQLError(e.message, {
-                nodes: e.nodes,
-                extensions: { ...e.extensions, code: GraphqlErrorCode.ValidationFailed },
-              }),
-          );
-        }
+        const document = operations.prepare(payload.query);
+        if (!('kind' in document)) return document;
         return {
           schema,
           document,
@@ -149,11 +143,14 @@ export class GraphqlWsServer implements OnModuleInit, OnApplicationBootstrap, On
       const closed = server.opened(
         {
           protocol: socket.protocol,
-          send: (data) =>
-            new Promise<void>((resolve, reject) => {
-              if (socket.readyState !== socket.OPEN) return resolve();
-              socket.send(data, (err) => (err ? reject(err) : resolve()));
-            }),
+          // graphql-ws waits on each send before it takes the next event: waiting for every frame's write to
+          // complete would let one event out per turn of the event loop. A send resolves at once while the
+          // peer's buffer is under `message_buffer_size`, and waits for it to drain past it (backpressure).
+          send: (data) => {
+            if (socket.readyState !== socket.OPEN) return undefined;
+            sendInBurst(socket, data);
+            return socket.bufferedAmount > sendBudget ? whenWritable(socket) : undefined;
+          },
           close: (code, reason) => socket.close(code, reason),
           onMessage: (handle) =>
             socket.on('message', (data: Buffer, isBinary: boolean) => {

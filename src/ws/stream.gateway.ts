@@ -1,12 +1,12 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { AppConfig } from '../config/app-config';
 import { StreamMultiplexer } from './multiplexer/stream-multiplexer.service';
 import { CLOSE_TRY_AGAIN_LATER } from './mux-messages';
 import { WsHeartbeat } from './ws-heartbeat';
+import { sendInBurst, whenWritable } from './socket-writes';
 import { AuthService } from '../auth/auth.service';
 import { authenticateSocket } from './ws-auth';
 
@@ -52,7 +52,7 @@ export class StreamGateway
       settle();
       const id = this.mux.open(
         {
-          send: (text) => socket.send(text),
+          send: (text) => sendInBurst(socket, text),
           get bufferedAmount() {
             return socket.bufferedAmount;
           },
@@ -72,35 +72,6 @@ export class StreamGateway
   onApplicationShutdown(): void {
     this.heartbeat?.stop();
   }
-}
-
-/** How long a paused completion waits before looking at the send buffer again, without a drain event. */
-const DRAIN_RECHECK_MS = 250;
-
-/**
- * Resolves when the socket's write buffer drains (or it closes, or after a while: the caller looks again).
- * Every paused completion of a connection shares one wait, so 32 paused streams add one listener, not 32.
- */
-const drains = new WeakMap<WebSocket, Promise<void>>();
-
-function whenWritable(socket: WebSocket): Promise<void> {
-  let wait = drains.get(socket);
-  if (wait) return wait;
-  const raw = (socket as unknown as { _socket?: Duplex })._socket;
-  wait = new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      raw?.off('drain', done);
-      socket.off('close', done);
-      drains.delete(socket);
-      resolve();
-    };
-    const timer = setTimeout(done, DRAIN_RECHECK_MS);
-    raw?.once('drain', done);
-    socket.once('close', done);
-  });
-  drains.set(socket, wait);
-  return wait;
 }
 
 function toText(data: RawData): Buffer {
