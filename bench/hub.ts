@@ -91,15 +91,18 @@ async function followLoops(
   follow: string,
   concurrency: number,
   seconds: number,
+  /** Loop i starts i × this later (0: all at once, so their starts and ends stay in step). */
+  staggerMs = 0,
 ): Promise<{ delays: number[]; streams: number; errors: number }> {
   const starters = new Agent({ keepAlive: true, maxSockets: concurrency });
   const followers = new Agent({ keepAlive: true, maxSockets: concurrency });
   const delays: number[] = [];
   let streams = 0;
   let errors = 0;
-  const deadline = now() + seconds * 1000;
+  const deadline = now() + staggerMs * concurrency + seconds * 1000;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, i) => {
+      await new Promise((resolve) => setTimeout(resolve, i * staggerMs));
       while (now() < deadline) {
         let follower: Promise<Tap | undefined> | undefined;
         const reference = await tapSse(
@@ -147,6 +150,10 @@ async function crossNode(seconds: number, concurrency = 100): Promise<void> {
   const wall = now() - t0;
   const cpu1 = [await cpuMs(a.pid), await cpuMs(b.pid)];
   const local = await followLoops(a.url, a.url, concurrency, seconds);
+  // The same loops with their starts spread over one completion's length: streams start and end one by one,
+  // as a node's traffic does, instead of a hundred in the same millisecond.
+  const spread = (length / tokensPerSecond) * 1000;
+  const steady = await followLoops(a.url, b.url, concurrency, seconds, spread / concurrency);
   a.close();
   b.close();
   const load = (i: number) => `${fmt((100 * (cpu1[i]! - cpu0[i]!)) / wall, 0)} %`;
@@ -164,6 +171,9 @@ async function crossNode(seconds: number, concurrency = 100): Promise<void> {
   );
   console.log(
     `| node A (same node, memory) | ${local.streams} | ${local.delays.length} | ${pct(local.delays)} | ${local.errors} |`,
+  );
+  console.log(
+    `| node B, loops started ${fmt(spread / concurrency, 0)} ms apart | ${steady.streams} | ${steady.delays.length} | ${pct(steady.delays)} | ${steady.errors} |`,
   );
   console.log(`(CPU during the node B run: node A ${load(0)}, node B ${load(1)} of one core)`);
 }

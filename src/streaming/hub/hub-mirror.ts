@@ -63,7 +63,7 @@ export class HubMirror {
   private readonly dirty = new Set<MirroredStream>();
   private readonly running = new Set<MirroredStream>();
   private timer?: NodeJS.Timeout;
-  private immediate?: NodeJS.Immediate;
+  private ticking = false;
   private flushing = false;
   private readonly leaseTimer: NodeJS.Timeout;
   private lastErrorLogAt = 0;
@@ -109,21 +109,27 @@ export class HubMirror {
   }
 
   private schedule(delayMs: number): void {
-    if (this.flushing || this.timer || this.immediate) return;
-    if (delayMs <= 0) this.immediate = setImmediate(() => void this.flush());
-    else this.timer = setTimeout(() => void this.flush(), delayMs);
+    if (this.flushing || this.timer || this.ticking) return;
+    if (delayMs > 0) {
+      this.timer = setTimeout(() => void this.flush(), delayMs);
+      return;
+    }
+    // Once the work of this turn is done (a burst from one upstream read, its promise chains included), not at
+    // the next turn of the loop: on a busy node that would wait behind every other request's I/O.
+    this.ticking = true;
+    process.nextTick(() => {
+      this.ticking = false;
+      void this.flush();
+    });
   }
 
   private clearTimers(): void {
     if (this.timer) clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
-    this.immediate = undefined;
   }
 
   private async flush(): Promise<void> {
     this.timer = undefined;
-    this.immediate = undefined;
     if (this.dirty.size === 0 || this.flushing) return;
     this.flushing = true;
     const batch = [...this.dirty];

@@ -74,6 +74,7 @@ export class HubReader {
   private readonly connection: Redis;
   private clientId?: number;
   private blocking = false;
+  private unblocking = false;
   private changed = false;
   private idle?: () => void;
   private stopped = false;
@@ -123,7 +124,7 @@ export class HubReader {
       idle();
       return;
     }
-    if (this.blocking) void this.unblock(0);
+    this.requestUnblock();
   }
 
   /** Completion ids followed from here (for keepalives to their owners). */
@@ -280,16 +281,30 @@ export class HubReader {
     }
   }
 
-  /** Ends the blocked read; retried briefly when the read has not reached Redis yet. */
-  private async unblock(attempt: number): Promise<void> {
-    if (this.clientId === undefined || !this.blocking) return;
-    try {
-      const done = Number(await this.commands.call('CLIENT', 'UNBLOCK', this.clientId));
-      if (done === 0 && this.blocking && this.changed && attempt < 50) {
-        setTimeout(() => void this.unblock(attempt + 1), 2);
+  /**
+   * Ends the blocked read so the next one covers what changed: one CLIENT UNBLOCK at a time however many
+   * followers come and go meanwhile (a hundred joining at once cost one re-read, not a hundred), and again
+   * afterwards when something changed after the read now blocked was made.
+   */
+  private requestUnblock(): void {
+    if (!this.blocking || this.unblocking) return;
+    this.unblocking = true;
+    void this.unblock().finally(() => {
+      this.unblocking = false;
+      if (this.changed) this.requestUnblock();
+    });
+  }
+
+  /** CLIENT UNBLOCK of the reader's connection; tried again briefly while its read has not reached Redis. */
+  private async unblock(): Promise<void> {
+    for (let attempt = 0; this.clientId !== undefined && this.blocking && this.changed; attempt++) {
+      try {
+        const done = Number(await this.commands.call('CLIENT', 'UNBLOCK', this.clientId));
+        if (done === 1 || attempt >= 50) return;
+      } catch {
+        return; // The read ends by itself within BLOCK_MS.
       }
-    } catch {
-      // The read ends by itself within BLOCK_MS.
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
   }
 }
