@@ -1,5 +1,5 @@
 import { type AppProcess, startAppProcess } from './support/app-process';
-import { startApp, type TestApp } from './support/app';
+import { startApp, type TestApp, withModels } from './support/app';
 import { bearer, jwtAuth, token } from './support/auth';
 import {
   echoStream,
@@ -20,6 +20,7 @@ import { COMPLETION_STREAM, GraphqlWsTestClient, type StreamEventResult } from '
 import { RedisServerProcess, hasRedisServer } from './support/redis';
 import { deleteKeys, testPrefix } from './support/redis-prefix';
 import { withDeadline } from '../src/common/with-deadline';
+import { StreamHub } from '../src/streaming/hub/stream-hub.service';
 import { waitFor } from './support/wait';
 import { WsTestClient } from './support/ws-client';
 
@@ -402,4 +403,45 @@ describe('stream hub: WebSocket and GraphQL followers on B of an SSE completion 
       await gql.dispose();
     }
   }, 15_000);
+});
+
+describe('stream hub: a long completion on one node', () => {
+  const prefix = testPrefix('cbhub');
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startApp(
+      { redis: { key_prefix: prefix } },
+      { providers: { simulated: { tokens_per_second: 0, first_token_delay: 0 } } },
+      withModels([], {
+        id: 'test/lorem-long',
+        provider: 'simulated',
+        upstream: 'lorem',
+        options: { length: 3_000 },
+      }),
+    );
+  }, 20_000);
+  afterAll(async () => {
+    await t?.close();
+    await deleteKeys(prefix);
+  }, 20_000);
+
+  it('keeps its recent events in memory; a resume from further back reads the rest from Redis, frame for frame', async () => {
+    const started = await postSse(`${t.url}${COMPLETIONS}`, {
+      model: 'test/lorem-long',
+      messages: [{ role: 'user', content: 'go' }],
+      stream: true,
+    });
+    const id = idOf(started);
+    const all = await started.done;
+    const last = seqOfId(all.events.at(-1)!.id);
+    expect(last).toBeGreaterThan(3_000);
+    // Its node let go of the older events once Redis had them.
+    await waitFor('the log trimmed', () => (t.app.get(StreamHub).heldEvents(id) ?? Infinity) <= 1_024);
+    // A resume near the end is served from memory, one from the start from the Redis Stream: the same frames.
+    for (const after of [last - 10, 5]) {
+      const tail = await (await openSse(`${t.url}${COMPLETIONS}/${id}/events?after=${after}`)).done;
+      expect(framesById(tail.events)).toEqual(framesById(all.events.filter((e) => seqOfId(e.id) > after)));
+    }
+  }, 20_000);
 });

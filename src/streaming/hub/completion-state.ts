@@ -37,34 +37,53 @@ export interface CompletionSummary {
   error?: StreamError;
 }
 
-/** The summary of a completion that ended, folded from its events (at most `limit` characters of output). */
-export function finishedSummary(
-  running: CompletionSummary,
-  events: readonly StreamEvent[],
-  served: { model: string; provider: string },
-  limit: number,
-): CompletionSummary {
-  const builder = new ResultBuilder();
-  const done: CompletionSummary = {
-    ...running,
-    model: served.model,
-    provider: served.provider,
-    finishedAt: new Date().toISOString(),
-    events: events.length,
-    status: 'completed',
-  };
-  for (const event of events) {
+/**
+ * A completion's summary folded from its events as they come (so the events need not stay in memory for it),
+ * holding at most `limit` characters of output.
+ */
+export class SummaryFold {
+  private readonly builder = new ResultBuilder();
+  private truncated = false;
+  private finishReason?: FinishReason;
+  private usage?: Usage;
+  private splices?: Splice[];
+  private error?: StreamError;
+  private events = 0;
+
+  constructor(private readonly limit: number) {}
+
+  add(event: StreamEvent): void {
+    this.events++;
     if (event.type === 'completed') {
-      done.finishReason = event.finishReason;
-      done.usage = event.usage;
-      if (event.splices) done.splices = event.splices;
+      this.finishReason = event.finishReason;
+      this.usage = event.usage;
+      if (event.splices) this.splices = event.splices;
     } else if (event.type === 'error') {
-      done.status = event.error.code === StreamErrorCode.Cancelled ? 'cancelled' : 'failed';
-      done.error = event.error;
-    } else if (!done.truncated) {
-      builder.add(event);
-      if (builder.held > limit) done.truncated = true;
+      this.error = event.error;
+    } else if (!this.truncated) {
+      this.builder.add(event);
+      if (this.builder.held > this.limit) this.truncated = true;
     }
   }
-  return { ...done, ...builder.output() };
+
+  /** The summary of the completion once it ended. */
+  finished(running: CompletionSummary, served: { model: string; provider: string }): CompletionSummary {
+    const done: CompletionSummary = {
+      ...running,
+      model: served.model,
+      provider: served.provider,
+      finishedAt: new Date().toISOString(),
+      events: this.events,
+      status: 'completed',
+    };
+    if (this.truncated) done.truncated = true;
+    if (this.finishReason !== undefined) done.finishReason = this.finishReason;
+    if (this.usage) done.usage = this.usage;
+    if (this.splices) done.splices = this.splices;
+    if (this.error) {
+      done.status = this.error.code === StreamErrorCode.Cancelled ? 'cancelled' : 'failed';
+      done.error = this.error;
+    }
+    return { ...done, ...this.builder.output() };
+  }
 }

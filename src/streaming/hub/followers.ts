@@ -44,6 +44,7 @@ export class LocalFollower implements CompletionFollow, AsyncIterator<StreamEven
     private onFirstRead?: () => void,
   ) {
     this.seq = after;
+    log.cursors.add(this);
   }
 
   get completionId(): string {
@@ -82,6 +83,7 @@ export class LocalFollower implements CompletionFollow, AsyncIterator<StreamEven
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.log.cursors.delete(this);
     this.onLeave(this);
     this.log.wake();
     this.taken();
@@ -104,9 +106,9 @@ export class LocalFollower implements CompletionFollow, AsyncIterator<StreamEven
   /** The next event (or the end) when there is one now; undefined when it must wait. */
   private take(): IteratorResult<StreamEvent> | undefined {
     if (this.closed) return DONE;
-    const events = this.log.events;
-    while (this.seq < events.length) {
-      const event = events[this.seq++]!;
+    const log = this.log;
+    while (this.seq < log.head) {
+      const event = log.at(++this.seq)!;
       if (this.onTake) this.taken();
       if (this.accept === undefined || this.accept(event)) return { done: false, value: event };
     }

@@ -37,6 +37,14 @@ class FakeStream implements MirroredStream {
 
   constructor(readonly completionId: string) {}
 
+  get head(): number {
+    return this.events.length;
+  }
+
+  between(from: number, to: number): StreamEvent[] {
+    return this.events.slice(from, to);
+  }
+
   push(count: number): void {
     for (let i = 0; i < count; i++) this.events.push(chunk(this.completionId, this.events.length + 1));
   }

@@ -10,7 +10,10 @@ export interface MirroredStream {
   readonly completionId: string;
   readonly model: string;
   readonly provider: string;
-  readonly events: readonly StreamEvent[];
+  /** The newest event's sequence number. */
+  readonly head: number;
+  /** Its events after `from` up to `to` (held until written: the log drops only what Redis has). */
+  between(from: number, to: number): StreamEvent[];
   /** Set once the terminal event is in. */
   readonly done: boolean;
   /** The registry entry (the lease's value). */
@@ -154,7 +157,7 @@ export class HubMirror {
       if (!this.settle(stream, plan, slice)) retry = true;
     }
     for (const stream of batch) {
-      if (stream.mirror.written < stream.events.length || (stream.done && !stream.mirror.finished)) {
+      if (stream.mirror.written < stream.head || (stream.done && !stream.mirror.finished)) {
         if (this.running.has(stream) && !stream.mirror.queued) {
           stream.mirror.queued = true;
           this.dirty.add(stream);
@@ -168,7 +171,8 @@ export class HubMirror {
 
   /** Queues one stream's writes; returns what they were. */
   private plan(pipeline: ChainableCommander, stream: MirroredStream): Plan {
-    const { completionId: id, mirror, events } = stream;
+    const { completionId: id, mirror } = stream;
+    const head = stream.head;
     const { leaseTtlMs, retentionMs, limit } = this.options;
     let commands = 0;
     const register = !mirror.registered;
@@ -179,13 +183,14 @@ export class HubMirror {
       commands += 3;
     }
     const from = mirror.written;
-    const to = Math.min(events.length, from + MAX_EVENTS_PER_FLUSH);
+    const to = Math.min(head, from + MAX_EVENTS_PER_FLUSH);
     let expires = false;
     if (to > from) {
       const key = this.keys.events(id);
-      const last = events[to - 1]!;
+      const events = stream.between(from, to);
+      const last = events[events.length - 1]!;
       const terminal = last.type === 'completed' || last.type === 'error';
-      const fields: Array<string | number> = [BATCH_FIELD, JSON.stringify(events.slice(from, to))];
+      const fields: Array<string | number> = [BATCH_FIELD, JSON.stringify(events)];
       if (from === 0 || terminal) fields.push('m', stream.model, 'p', stream.provider);
       if (terminal) fields.push('t', 1);
       // Trimmed by sequence number (MINID), so about `limit` events are kept whatever the batches held.
@@ -199,7 +204,7 @@ export class HubMirror {
         commands++;
       }
     }
-    const finish = stream.done && !mirror.finished && to === events.length;
+    const finish = stream.done && !mirror.finished && to === head;
     if (finish) {
       // In order: the terminal event is in before the lease goes, so a follower that sees the lease gone
       // finds the end (not a lost owner).

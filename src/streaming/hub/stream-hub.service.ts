@@ -21,7 +21,7 @@ import { LifecycleService } from '../../lifecycle/lifecycle.service';
 import { redisUnavailable } from '../../redis/redis-unavailable';
 import { RedisService } from '../../redis/redis.service';
 import { CompletionLog } from './completion-log';
-import { type CompletionSummary, finishedSummary } from './completion-state';
+import { type CompletionSummary, SummaryFold } from './completion-state';
 import { type CompletionFollow, LocalFollower, RemoteFollower, type StreamIdentity } from './followers';
 import { HubKeys } from './hub-keys';
 import { HubMirror, type MirroredStream } from './hub-mirror';
@@ -224,7 +224,9 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     const { viewer, signal } = options;
     const after = options.after ?? 0;
     const accept = viewer ? eventVisibility<StreamEvent>(viewer, false) : undefined;
-    const local = this.local.get(completionId);
+    const found = this.local.get(completionId);
+    // A resume from before what the log still holds reads the stream from Redis, as another node would.
+    const local = found && after >= found.log.first - 1 ? found : undefined;
     let follower: CompletionFollow;
     if (local) {
       assertOwner(viewer, local.owner);
@@ -324,6 +326,12 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     }
   }
 
+  /** Events this node holds in memory for a completion it runs (or ran lately); undefined for others. */
+  heldEvents(completionId: string): number | undefined {
+    const log = this.local.get(completionId)?.log;
+    return log ? log.head - log.first + 1 : undefined;
+  }
+
   /** Completions running on this node now. */
   get localCount(): number {
     let count = 0;
@@ -361,7 +369,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     try {
       for await (const event of stream.source.events) {
         const terminal = isTerminal(event);
-        log.append(event, terminal);
+        stream.append(event, terminal);
         this.mirror.note(stream);
         if (terminal) break;
         // Paced by its starter while it follows: a client that does not read holds the provider back
@@ -375,7 +383,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
       this.log.error({ err, completion_id: stream.completionId }, 'completion stream failed in the hub');
     }
     if (!log.done) {
-      log.append(
+      stream.append(
         {
           type: 'error',
           completionId: stream.completionId,
@@ -412,6 +420,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
   }
 
   private settled(stream: HubStream): void {
+    stream.trim();
     setTimeout(() => {
       if (this.local.get(stream.completionId) === stream) this.local.delete(stream.completionId);
     }, LINGER_MS).unref();
@@ -473,7 +482,12 @@ const REGISTRATION_RETRIES = 4;
 const REGISTRATION_RETRY_MS = 50;
 
 /** Events the hub reads ahead of a starter that does not read before it waits for it. */
-const PACE_WINDOW = 256;
+const PACE_WINDOW = 32;
+
+/** The recent events a running completion keeps in memory for followers that join or resume here. */
+const KEEP_IN_MEMORY = 512;
+/** Events let go of at once (the log is copied each time). */
+const DROP_BATCH = 256;
 
 /** A remote follower's queue before the reader leaves it out until it drains. */
 const REMOTE_HIGH_WATER = 512;
@@ -496,16 +510,18 @@ class HubStream implements MirroredStream, StreamIdentity {
   remoteInterestUntil = 0;
   orphanTimer?: NodeJS.Timeout;
   private finalSummary?: CompletionSummary;
+  private readonly fold: SummaryFold;
   private readonly createdAt: string;
 
   constructor(
     readonly source: HubSource,
     private readonly node: string,
-    private readonly memoryLimit: number,
+    memoryLimit: number,
     readonly settled: () => void,
   ) {
     this.mirror = { registered: false, written: 0, finished: false, startedAt: Date.now(), queued: false };
     this.createdAt = new Date(source.created * 1000).toISOString();
+    this.fold = new SummaryFold(memoryLimit);
   }
 
   get completionId(): string {
@@ -523,8 +539,11 @@ class HubStream implements MirroredStream, StreamIdentity {
   get owner(): string | undefined {
     return this.source.owner;
   }
-  get events(): readonly StreamEvent[] {
-    return this.log.events;
+  get head(): number {
+    return this.log.head;
+  }
+  between(from: number, to: number): StreamEvent[] {
+    return this.log.between(from, to);
   }
   get done(): boolean {
     return this.log.done;
@@ -540,10 +559,26 @@ class HubStream implements MirroredStream, StreamIdentity {
     if (!this.log.done) this.source.abort(reason);
   }
 
+  /** A new event: in the log, and folded into the summary. */
+  append(event: StreamEvent, terminal: boolean): void {
+    this.log.append(event, terminal);
+    this.fold.add(event);
+    if (this.log.head - this.log.first >= KEEP_IN_MEMORY + DROP_BATCH) this.trim();
+  }
+
+  /**
+   * Lets go of the events Redis has, every follower here is past, and that are not among the last
+   * KEEP_IN_MEMORY (a resume from further back reads them from Redis): a long completion holds its recent
+   * events, not all of them. While Redis is away nothing is written, so nothing goes.
+   */
+  trim(): void {
+    this.log.drop(Math.min(this.mirror.written, this.log.head - KEEP_IN_MEMORY));
+  }
+
   finish(): void {
     if (this.orphanTimer) clearTimeout(this.orphanTimer);
     for (const hook of this.onFinish) hook();
-    this.finalSummary = finishedSummary(this.running(), this.log.events, this, this.memoryLimit);
+    this.finalSummary = this.fold.finished(this.running(), this);
   }
 
   entry(): RegistryEntry {
