@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { ChainableCommander, default as Redis } from 'ioredis';
 import type { AppLogger } from '../common/logging/logger';
 import { ROOT_LOGGER } from '../common/logging/logging.module';
 import { AppConfig } from '../config/app-config';
@@ -173,6 +173,11 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     this.redis.client
       .publish(this.channelOf(topic), envelope)
       .catch((err: unknown) => this.trouble(err, topic));
+  }
+
+  /** `publish`, as a command of a pipeline: sent with its other commands, after those queued before it. */
+  publishIn<T>(pipeline: ChainableCommander, topic: string, event: T): void {
+    pipeline.publish(this.channelOf(topic), `{"seq":0,${afterSeq(event, false)}`);
   }
 
   /**

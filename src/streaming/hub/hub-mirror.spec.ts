@@ -4,7 +4,7 @@ import type { StreamEvent } from '../../contract/stream-event';
 import type { CompletionSummary } from './completion-state';
 import { RemoteFollower } from './followers';
 import { HubKeys } from './hub-keys';
-import { HubMirror, type MirroredStream } from './hub-mirror';
+import { batchJson, HubMirror, type MirroredStream } from './hub-mirror';
 import { HubReader } from './hub-reader';
 
 /**
@@ -83,6 +83,33 @@ class FakeStream implements MirroredStream {
     this.settledCount++;
   }
 }
+
+describe('batchJson', () => {
+  it('is the events without their completionId, every type, text escaped', () => {
+    const id = 'chatcmpl-x';
+    const events: StreamEvent[] = [
+      { type: 'content_chunk', completionId: id, content: 'a "quoted"\n line é 😀', index: 0 },
+      { type: 'thinking', completionId: id, content: 'hmm' },
+      {
+        type: 'tool_call',
+        completionId: id,
+        index: 0,
+        toolCallId: 'call_1',
+        name: 'f',
+        argumentsDelta: '{"a"',
+      },
+      {
+        type: 'completed',
+        completionId: id,
+        finishReason: 'tool_calls',
+        usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 },
+      },
+    ];
+    const parsed = JSON.parse(batchJson(events)) as Array<Record<string, unknown>>;
+    expect(parsed).toEqual(events.map(({ completionId: _id, ...rest }) => rest));
+    expect(batchJson([])).toBe('[]');
+  });
+});
 
 describe('HubMirror on a real Redis', () => {
   let redis: Redis;

@@ -20,6 +20,8 @@ export interface MirroredStream {
   registryEntry(): string;
   /** Its summary now (the running one, or the final one once done). */
   summary(): CompletionSummary;
+  /** Queues what announces it (after its registration, in the same pipeline). */
+  announce?(pipeline: ChainableCommander): void;
   /** Called once everything, the final summary included, is in Redis (or given up on). */
   settled(): void;
   /** Mirror state: registered in Redis, events confirmed written, final summary written, in the next batch. */
@@ -43,6 +45,26 @@ export interface MirrorOptions {
  * more than the events themselves.
  */
 const BATCH_FIELD = 'b';
+
+/**
+ * A batch's JSON: its events without their `completionId` (the key names it; the reader puts it back), which
+ * is most of a content chunk's bytes; content chunks, nearly every event, are written without a generic
+ * stringify of the object.
+ */
+export function batchJson(events: readonly StreamEvent[]): string {
+  let json = '[';
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    if (i > 0) json += ',';
+    if (event.type === 'content_chunk') {
+      json += `{"type":"content_chunk","content":${JSON.stringify(event.content)},"index":${event.index}}`;
+    } else {
+      const { completionId: _id, ...rest } = event;
+      json += JSON.stringify(rest);
+    }
+  }
+  return `${json}]`;
+}
 
 /** XADD's refusal of an id at or below the stream's top: that entry was written before (a retry). */
 const WRITTEN_BEFORE = 'equal or smaller';
@@ -181,7 +203,12 @@ export class HubMirror {
       pipeline.set(this.keys.state(id), JSON.stringify(stream.summary()), 'PX', retentionMs);
       pipeline.zadd(this.keys.index, mirror.startedAt, id);
       commands += 3;
+      if (stream.announce) {
+        stream.announce(pipeline);
+        commands++;
+      }
     }
+    const registerCommands = commands;
     const from = mirror.written;
     const to = Math.min(head, from + MAX_EVENTS_PER_FLUSH);
     let expires = false;
@@ -190,7 +217,7 @@ export class HubMirror {
       const events = stream.between(from, to);
       const last = events[events.length - 1]!;
       const terminal = last.type === 'completed' || last.type === 'error';
-      const fields: Array<string | number> = [BATCH_FIELD, JSON.stringify(events)];
+      const fields: Array<string | number> = [BATCH_FIELD, batchJson(events)];
       if (from === 0 || terminal) fields.push('m', stream.model, 'p', stream.provider);
       if (terminal) fields.push('t', 1);
       // Trimmed by sequence number (MINID), so about `limit` events are kept whatever the batches held.
@@ -213,7 +240,7 @@ export class HubMirror {
       pipeline.zrem(this.keys.index, id);
       commands += 3;
     }
-    return { register, from, to, expires, finish, commands };
+    return { register, registerCommands, from, to, expires, finish, commands };
   }
 
   /** Applies a batch's answers to one stream; false when something must be tried again. */
@@ -224,7 +251,7 @@ export class HubMirror {
     if (plan.register) {
       if (results[0]?.[0] || results[1]?.[0]) return this.unwritten(stream);
       mirror.registered = true;
-      i = 3;
+      i = plan.registerCommands;
     }
     if (plan.to > plan.from) {
       const refused = results[i]?.[0];
@@ -279,6 +306,8 @@ export class HubMirror {
 
 interface Plan {
   register: boolean;
+  /** The registration's commands (its announcement included) before the events'. */
+  registerCommands: number;
   from: number;
   to: number;
   /** Its event entry is followed by the events' PEXPIRE. */

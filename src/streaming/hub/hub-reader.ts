@@ -208,7 +208,9 @@ export class HubReader {
           // Fields come in name/value pairs; a name this reader does not know is skipped.
           switch (fields[i]!) {
             case 'b':
+              // A batch's events are written without their completionId (the key names it).
               events = JSON.parse(value) as StreamEvent[];
+              for (const event of events) event.completionId = id;
               break;
             case 'e':
               events = [JSON.parse(value) as StreamEvent];

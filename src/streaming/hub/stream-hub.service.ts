@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ChainableCommander } from 'ioredis';
 import { hostname } from 'node:os';
 import {
   type BeforeApplicationShutdown,
@@ -357,10 +358,14 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     if (stream.started) return;
     stream.started = true;
     this.local.set(stream.completionId, stream);
-    this.mirror.note(stream);
+    // Registered in Redis with its first events, one pipeline for both (no client has its id before them), or
+    // after REGISTER_WITHIN_MS without any; at once when its id is known already (launched: GraphQL).
+    if (stream.detached) this.mirror.note(stream);
+    else stream.registerTimer = setTimeout(() => this.mirror.note(stream), REGISTER_WITHIN_MS).unref();
     const entry = stream.entry();
     this.announceStart(entry);
-    this.bus.publish<StartedCompletion>(STARTS_TOPIC, entry);
+    // Announced to the other nodes once registered (so a subscriber elsewhere finds it), with its registration.
+    stream.announce = (pipeline) => this.bus.publishIn<StartedCompletion>(pipeline, STARTS_TOPIC, entry);
     void this.pump(stream);
   }
 
@@ -481,6 +486,9 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
 const REGISTRATION_RETRIES = 4;
 const REGISTRATION_RETRY_MS = 50;
 
+/** A completion without an event yet is registered in Redis this long after it started. */
+const REGISTER_WITHIN_MS = 250;
+
 /** Events the hub reads ahead of a starter that does not read before it waits for it. */
 const PACE_WINDOW = 32;
 
@@ -509,6 +517,9 @@ class HubStream implements MirroredStream, StreamIdentity {
   /** A follower on another node said it is there, until then. */
   remoteInterestUntil = 0;
   orphanTimer?: NodeJS.Timeout;
+  announce?: (pipeline: ChainableCommander) => void;
+  /** Registers it in Redis if no event has come by then. */
+  registerTimer?: NodeJS.Timeout;
   private finalSummary?: CompletionSummary;
   private readonly fold: SummaryFold;
   private readonly createdAt: string;
@@ -561,6 +572,10 @@ class HubStream implements MirroredStream, StreamIdentity {
 
   /** A new event: in the log, and folded into the summary. */
   append(event: StreamEvent, terminal: boolean): void {
+    if (this.registerTimer) {
+      clearTimeout(this.registerTimer);
+      this.registerTimer = undefined;
+    }
     this.log.append(event, terminal);
     this.fold.add(event);
     if (this.log.head - this.log.first >= KEEP_IN_MEMORY + DROP_BATCH) this.trim();
