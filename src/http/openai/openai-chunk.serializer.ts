@@ -20,6 +20,8 @@ export class OpenAiChunkSerializer {
   private readonly tail: string;
   private readonly finishHead: string;
   private started = false;
+  /** The current frame's prefix (see frame). */
+  private prefix = '';
   private readonly announcedToolCalls = new Set<number>();
 
   constructor(
@@ -34,8 +36,12 @@ export class OpenAiChunkSerializer {
     this.finishHead = this.head + '{},"logprobs":null,"finish_reason":';
   }
 
-  /** The SSE text for an event (possibly several frames), or '' when the event has no OpenAI form. */
-  frame(event: StreamEvent): string {
+  /**
+   * The SSE text for an event (possibly several frames), or '' when the event has no OpenAI form; `prefix` (an
+   * `id:` line) starts each of its frames.
+   */
+  frame(event: StreamEvent, prefix = ''): string {
+    this.prefix = prefix;
     const role = this.started || event.type === 'error' ? '' : this.roleFrame();
     switch (event.type) {
       case 'content_chunk':
@@ -55,14 +61,14 @@ export class OpenAiChunkSerializer {
         return role;
       case 'completed': {
         const splices = event.splices ? `,"splices":${JSON.stringify(event.splices)}` : '';
-        let out = `${role}data: ${this.finishHead}${JSON.stringify(event.finishReason)}}]${this.includeUsage ? ',"usage":null' : ''}${splices}}\n\n`;
+        let out = `${role}${prefix}data: ${this.finishHead}${JSON.stringify(event.finishReason)}}]${this.includeUsage ? ',"usage":null' : ''}${splices}}\n\n`;
         if (this.includeUsage) out += this.usageFrame(event.usage);
         return out;
       }
       case 'error': {
         const { type } = httpMappingFor(event.error.code);
         const { message, code, param, deadLetterId } = event.error;
-        return `data: ${JSON.stringify(openAiErrorBody(code, message, type, param, deadLetterId))}\n\n`;
+        return `${prefix}data: ${JSON.stringify(openAiErrorBody(code, message, type, param, deadLetterId))}\n\n`;
       }
     }
   }
@@ -73,7 +79,7 @@ export class OpenAiChunkSerializer {
   }
 
   private delta(delta: string): string {
-    return `data: ${this.head}${delta}${this.tail}\n\n`;
+    return `${this.prefix}data: ${this.head}${delta}${this.tail}\n\n`;
   }
 
   private usageFrame(usage: Usage): string {
@@ -88,7 +94,7 @@ export class OpenAiChunkSerializer {
       choices: [],
       usage: toOpenAiUsage(usage),
     };
-    return `data: ${JSON.stringify(chunk)}\n\n`;
+    return `${this.prefix}data: ${JSON.stringify(chunk)}\n\n`;
   }
 }
 

@@ -151,12 +151,8 @@ export class SseResponder implements OnModuleInit {
       if (chunks >= METER_BATCH) flushMeter();
       return raw.write(text);
     };
-    const withId = (frames: string): string => {
-      if (frames === '') return frames;
-      const id = `${idHead}${stream.seq}\n`;
-      // Most events are one frame; the first (role chunk first) and the last (usage, [DONE]) are several.
-      return frames.includes('\n\ndata: ') ? frames.replace(/^data: /gm, () => `${id}data: `) : id + frames;
-    };
+    // The current event's `id:` line, which starts each of its frames (the serializer puts it there).
+    const idLine = (): string => `${idHead}${stream.seq}\n`;
     const openStream = () => {
       headersSent = true;
       batch();
@@ -183,7 +179,7 @@ export class SseResponder implements OnModuleInit {
           serializer.frame(event);
           if (isTerminal(event)) {
             if (!headersSent) openStream();
-            write(withId(DONE_FRAME));
+            write(idLine() + DONE_FRAME);
             ended = true;
             break;
           }
@@ -195,9 +191,10 @@ export class SseResponder implements OnModuleInit {
           openStream();
         }
         serializer ??= new OpenAiChunkSerializer(identityOf(stream), options.includeUsage);
-        const frames = withId(serializer.frame(event));
+        const id = idLine();
+        const frames = serializer.frame(event, id);
         if (isTerminal(event)) {
-          write(frames + withId(DONE_FRAME));
+          write(frames + id + DONE_FRAME);
           ended = true;
           break;
         }
@@ -222,7 +219,10 @@ export class SseResponder implements OnModuleInit {
       };
       request.log.error({ err }, 'SSE delivery failed');
       serializer ??= new OpenAiChunkSerializer(identityOf(stream), options.includeUsage);
-      if (!ended) write(withId(serializer.frame(event) + DONE_FRAME));
+      if (!ended) {
+        const id = idLine();
+        write(serializer.frame(event, id) + id + DONE_FRAME);
+      }
     } finally {
       clearInterval(keepalive);
       if (chunks > 0) flushMeter();
