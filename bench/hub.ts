@@ -378,14 +378,22 @@ async function beforeAfter(seconds: number, base: string): Promise<void> {
     '| scenario | metric | before (run 1 / run 2) | after (run 1 / run 2) | after/before |\n|---|---|---|---|---|',
   );
   for (const [name, payload, concurrency, stream] of rows) {
-    const run = (server: Child) =>
-      closedLoop(`${server.url}/v1/chat/completions`, payload, concurrency, seconds);
+    // Each run also takes the router's CPU time per request (from /proc): steadier than a rate on cores the
+    // load generator and the upstream share.
+    const cpu = new Map<LoadResult, number>();
+    const run = async (server: Child) => {
+      const cpu0 = await cpuMs(server.pid);
+      const result = await closedLoop(`${server.url}/v1/chat/completions`, payload, concurrency, seconds);
+      cpu.set(result, ((await cpuMs(server.pid)) - cpu0) / Math.max(1, result.requests));
+      return result;
+    };
     await run(before);
     await run(after);
     const b1 = await run(before);
     const a1 = await run(after);
     const b2 = await run(before);
     const a2 = await run(after);
+    const cpuPer = (x: LoadResult) => cpu.get(x) ?? Number.NaN;
     const both = (f: (x: LoadResult) => number, x: LoadResult, y: LoadResult, digits: number) =>
       `${fmt(f(x), digits)} / ${fmt(f(y), digits)}`;
     const mean = (f: (x: LoadResult) => number, x: LoadResult, y: LoadResult) => (f(x) + f(y)) / 2;
@@ -410,6 +418,9 @@ async function beforeAfter(seconds: number, base: string): Promise<void> {
       const p50 = (x: LoadResult) => x.latency.p50;
       console.log(`| ${name} | latency p50 ms | ${both(p50, b1, b2, 2)} | ${both(p50, a1, a2, 2)} | |`);
     }
+    console.log(
+      `| ${name} | router CPU ms per request | ${both(cpuPer, b1, b2, 2)} | ${both(cpuPer, a1, a2, 2)} | ${ratio(cpuPer)} |`,
+    );
     const errors = b1.errors + b2.errors + a1.errors + a2.errors;
     if (errors > 0)
       console.log(`| ${name} | errors | ${b1.errors + b2.errors} | ${a1.errors + a2.errors} | |`);

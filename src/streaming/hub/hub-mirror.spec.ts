@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import Redis, { type ChainableCommander } from 'ioredis';
+import { waitFor } from '../../common/testing/wait-for';
 import pino from 'pino';
 import type { StreamEvent } from '../../contract/stream-event';
 import type { CompletionSummary } from './completion-state';
@@ -31,6 +32,7 @@ class FakeStream implements MirroredStream {
   readonly events: StreamEvent[] = [];
   done = false;
   settledCount = 0;
+  announce?: (pipeline: ChainableCommander) => void;
   readonly mirror = { registered: false, written: 0, finished: false, startedAt: Date.now(), queued: false };
   readonly model = 'simulated/echo';
   readonly provider = 'simulated';
@@ -191,6 +193,30 @@ describe('HubMirror on a real Redis', () => {
     expect(mid).toEqual([4, 5, 6, 7, 8, 9, 10]);
     expect(edge).toEqual([6, 7, 8, 9, 10]);
     expect(late).toEqual([10]);
+  }, 10_000);
+
+  it('a stream that ended before its first write is written whole: no lease or index entry, then announced', async () => {
+    const stream = new FakeStream(`chatcmpl-m${++seq}`);
+    const id = stream.completionId;
+    // Announced after the rest, in the same pipeline (here a SET of a marker key, to be seen).
+    stream.announce = (pipeline) => pipeline.set(`${PREFIX}announced:${id}`, '1');
+    stream.push(3);
+    stream.end();
+    const monitor = await redis.monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: unknown[]) => {
+      if (args.some((a) => String(a).includes(id))) seen.push(String(args[0]).toLowerCase());
+    });
+    mirror.note(stream);
+    await mirror.flushNow();
+    await waitFor('the monitor saw the pipeline', () => seen.filter((c) => c === 'set').length >= 2);
+    monitor.disconnect();
+    expect(stream.mirror).toMatchObject({ registered: true, written: 4, finished: true });
+    expect(seen).toEqual(['xadd', 'pexpire', 'set', 'set']);
+    expect(await redis.exists(keys.lease(id))).toBe(0);
+    expect(await redis.zscore(keys.index, id)).toBeNull();
+    expect(JSON.parse((await redis.get(keys.state(id)))!)).toMatchObject({ status: 'completed' });
+    expect(await drain(follower(id, 0))).toEqual([1, 2, 3, 4]);
   }, 10_000);
 
   it('a batch written before (its answer lost) counts as written, not as a failure to retry', async () => {

@@ -198,7 +198,10 @@ export class HubMirror {
     const { leaseTtlMs, retentionMs, limit } = this.options;
     let commands = 0;
     const register = !mirror.registered;
-    if (register) {
+    // Ended before its first write (a non-streaming answer, a short stream): written whole, with no lease or
+    // index entry to make and remove at once.
+    const whole = register && stream.done && head <= MAX_EVENTS_PER_FLUSH;
+    if (register && !whole) {
       pipeline.set(this.keys.lease(id), stream.registryEntry(), 'PX', leaseTtlMs);
       pipeline.set(this.keys.state(id), JSON.stringify(stream.summary()), 'PX', retentionMs);
       pipeline.zadd(this.keys.index, mirror.startedAt, id);
@@ -236,11 +239,20 @@ export class HubMirror {
       // In order: the terminal event is in before the lease goes, so a follower that sees the lease gone
       // finds the end (not a lost owner).
       pipeline.set(this.keys.state(id), JSON.stringify(stream.summary()), 'PX', retentionMs);
-      pipeline.del(this.keys.lease(id));
-      pipeline.zrem(this.keys.index, id);
-      commands += 3;
+      commands++;
+      if (whole) {
+        // Announced once it can be read.
+        if (stream.announce) {
+          stream.announce(pipeline);
+          commands++;
+        }
+      } else {
+        pipeline.del(this.keys.lease(id));
+        pipeline.zrem(this.keys.index, id);
+        commands += 2;
+      }
     }
-    return { register, registerCommands, from, to, expires, finish, commands };
+    return { register, whole, registerCommands, from, to, expires, finish, commands };
   }
 
   /** Applies a batch's answers to one stream; false when something must be tried again. */
@@ -248,7 +260,7 @@ export class HubMirror {
     const { mirror } = stream;
     if (results.length < plan.commands) return this.unwritten(stream);
     let i = 0;
-    if (plan.register) {
+    if (plan.register && !plan.whole) {
       if (results[0]?.[0] || results[1]?.[0]) return this.unwritten(stream);
       mirror.registered = true;
       i = plan.registerCommands;
@@ -262,6 +274,7 @@ export class HubMirror {
     }
     if (plan.finish) {
       if (results[i]?.[0]) return this.unwritten(stream);
+      mirror.registered = true;
       mirror.finished = true;
       this.running.delete(stream);
       stream.settled();
@@ -306,6 +319,8 @@ export class HubMirror {
 
 interface Plan {
   register: boolean;
+  /** The whole stream in one go: no lease or index entry (it ended before its first write). */
+  whole: boolean;
   /** The registration's commands (its announcement included) before the events'. */
   registerCommands: number;
   from: number;
