@@ -20,6 +20,7 @@ export class CompletionLog {
   /** Set once the terminal event is in. */
   done = false;
   private waiting: Array<() => void> = [];
+  private waking = false;
   /** The followers reading it (the front is never dropped past one). */
   readonly cursors = new Set<LogCursor>();
 
@@ -51,8 +52,18 @@ export class CompletionLog {
   append(event: StreamEvent, terminal: boolean): void {
     this.events.push(event);
     if (terminal) this.done = true;
-    this.wake();
+    // Waiting followers wake once the turn's work is done, not per event: a burst (one upstream read) is
+    // there whole when they look, and each reads it without waiting again.
+    if (this.waiting.length > 0 && !this.waking) {
+      this.waking = true;
+      process.nextTick(this.wakeSoon);
+    }
   }
+
+  private readonly wakeSoon = (): void => {
+    this.waking = false;
+    this.wake();
+  };
 
   /** Lets the events up to `seq` go (never past a cursor). */
   drop(seq: number): void {
