@@ -33,6 +33,9 @@ const pacedBody = JSON.stringify({
   stream: true,
 });
 
+/** A difference with its sign: +1.20, −0.40. */
+const signed = (value: number, digits: number) => `${value < 0 ? '−' : '+'}${fmt(Math.abs(value), digits)}`;
+
 /** BENCH_HUB=graphql,follow,fanout,before picks parts (all by default; `before` also needs BENCH_BASE). */
 export async function hubPath(seconds: number, base?: string): Promise<void> {
   const parts = new Set((process.env.BENCH_HUB ?? 'graphql,follow,fanout,before').split(','));
@@ -79,7 +82,7 @@ async function graphqlAgainstSse(seconds: number): Promise<void> {
     );
     console.log(
       `| ${concurrency} | first chunk p50 / p99 ms | ${fmt(s.firstChunk.p50, 2)} / ${fmt(s.firstChunk.p99, 2)} | ` +
-        `${fmt(g.firstChunk.p50, 2)} / ${fmt(g.firstChunk.p99, 2)} | +${fmt(g.firstChunk.p50 - s.firstChunk.p50, 2)} ms p50 |`,
+        `${fmt(g.firstChunk.p50, 2)} / ${fmt(g.firstChunk.p99, 2)} | ${signed(g.firstChunk.p50 - s.firstChunk.p50, 2)} ms p50 |`,
     );
     if (s.errors + g.errors > 0) console.log(`| ${concurrency} | errors | ${s.errors} | ${g.errors} | |`);
   }
@@ -409,7 +412,7 @@ async function beforeAfter(seconds: number, base: string): Promise<void> {
       );
       console.log(
         `| ${name} | first chunk p50 ms | ${both(first, b1, b2, 2)} | ${both(first, a1, a2, 2)} | ` +
-          `+${fmt(mean(first, a1, a2) - mean(first, b1, b2), 2)} ms |`,
+          `${signed(mean(first, a1, a2) - mean(first, b1, b2), 2)} ms |`,
       );
       console.log(
         `| ${name} | first chunk p99 ms | ${both(firstP99, b1, b2, 1)} | ${both(firstP99, a1, a2, 1)} | |`,

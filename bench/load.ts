@@ -154,7 +154,8 @@ export async function wsClosedLoop(
   const pending = new Map<string, Pending>();
   socket.on('message', (data: Buffer) => {
     const text = data.toString('latin1');
-    const id = /"completionId":"([^"]+)"/.exec(text)?.[1];
+    // The client's `id` (its messages also carry the server's `completionId`).
+    const id = /"id":"([^"]+)"/.exec(text)?.[1];
     const entry = id === undefined ? undefined : pending.get(id);
     if (!entry || id === undefined) return;
     entry.frames++;
