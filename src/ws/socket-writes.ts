@@ -10,10 +10,15 @@ const DRAIN_RECHECK_MS = 250;
  */
 const drains = new WeakMap<WebSocket, Promise<void>>();
 
+/** The net socket under a ws WebSocket (undefined once it is gone). */
+function rawOf(socket: WebSocket): Duplex | undefined {
+  return (socket as unknown as { _socket?: Duplex })._socket;
+}
+
 export function whenWritable(socket: WebSocket): Promise<void> {
   let wait = drains.get(socket);
   if (wait) return wait;
-  const raw = (socket as unknown as { _socket?: Duplex })._socket;
+  const raw = rawOf(socket);
   wait = new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -38,7 +43,7 @@ const corked = new WeakSet<Duplex>();
  * not one per message), which costs no latency.
  */
 export function sendInBurst(socket: WebSocket, data: string): void {
-  const raw = (socket as unknown as { _socket?: Duplex })._socket;
+  const raw = rawOf(socket);
   if (raw && !corked.has(raw)) {
     corked.add(raw);
     raw.cork();

@@ -44,11 +44,6 @@ export class CompletionLog {
     return this.events.slice(Math.max(0, from - this.dropped), Math.max(0, to - this.dropped));
   }
 
-  /** Every event held, oldest first. */
-  held(): readonly StreamEvent[] {
-    return this.events;
-  }
-
   append(event: StreamEvent, terminal: boolean): void {
     this.events.push(event);
     if (terminal) this.done = true;

@@ -48,12 +48,10 @@ export class SummaryFold {
   private usage?: Usage;
   private splices?: Splice[];
   private error?: StreamError;
-  private events = 0;
 
   constructor(private readonly limit: number) {}
 
   add(event: StreamEvent): void {
-    this.events++;
     if (event.type === 'completed') {
       this.finishReason = event.finishReason;
       this.usage = event.usage;
@@ -66,14 +64,13 @@ export class SummaryFold {
     }
   }
 
-  /** The summary of the completion once it ended. */
+  /** The summary of the completion once it ended (`running` counts its events, the terminal one included). */
   finished(running: CompletionSummary, served: { model: string; provider: string }): CompletionSummary {
     const done: CompletionSummary = {
       ...running,
       model: served.model,
       provider: served.provider,
       finishedAt: new Date().toISOString(),
-      events: this.events,
       status: 'completed',
     };
     if (this.truncated) done.truncated = true;

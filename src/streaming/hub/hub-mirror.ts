@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import type { AppLogger } from '../../common/logging/logger';
-import type { StreamEvent } from '../../contract/stream-event';
+import { isTerminal, type StreamEvent } from '../../contract/stream-event';
 import type { CompletionSummary } from './completion-state';
 import type { HubKeys } from './hub-keys';
 
@@ -111,7 +111,8 @@ export class HubMirror {
     stream.mirror.queued = true;
     this.running.add(stream);
     this.dirty.add(stream);
-    // A new stream is registered at once (its client may ask another node for it as soon as it has the id).
+    // One not registered yet is written at once: the hub notes it when its id is about to be told (its first
+    // events, or its launch), and a client may ask another node for it as soon as it has the id.
     this.schedule(stream.mirror.registered ? this.options.flushMs : 0);
   }
 
@@ -218,8 +219,7 @@ export class HubMirror {
     if (to > from) {
       const key = this.keys.events(id);
       const events = stream.between(from, to);
-      const last = events[events.length - 1]!;
-      const terminal = last.type === 'completed' || last.type === 'error';
+      const terminal = isTerminal(events[events.length - 1]!);
       const fields: Array<string | number> = [BATCH_FIELD, batchJson(events)];
       if (from === 0 || terminal) fields.push('m', stream.model, 'p', stream.provider);
       if (terminal) fields.push('t', 1);
