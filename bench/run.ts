@@ -9,13 +9,15 @@
  *   4. the stream hub (bench/hub.ts): GraphQL against SSE on the completion's node, a follower on another node,
  *      WebSocket fan-out to 1,000 and 10,000 subscribers; with BENCH_BASE=<a worktree of the commit before the
  *      hub>, the vendor SSE rows of that commit against this one, alternated.
- * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework|masking|hub, BENCH_BASE.
+ *   5. the floor and a peer (bench/proxy.ts): direct, a bare Node proxy, the router and Portkey's gateway.
+ * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework|masking|hub|proxy, BENCH_BASE, BENCH_PORTKEY=0.
  */
 import { loadConfig } from '../src/config/config.loader';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
 import { createSanitizer } from '../src/sanitization/sanitization.service';
 import { fmt, pair, type Row, spawnServer } from './harness';
 import { hubPath } from './hub';
+import { proxyPath } from './proxy';
 import { BENCH_JWT_SECRET, SHORT_WORDS, STREAM_WORDS } from './servers';
 import { JwtService } from '@nestjs/jwt';
 import { closedLoop, graphqlClosedLoop, type LoadResult, workflowClosedLoop, wsClosedLoop } from './load';
@@ -209,6 +211,7 @@ async function main(): Promise<void> {
   if (rows.length > 0) report(rows);
   if (ONLY === undefined || ONLY === 'masking') maskerReport();
   if (ONLY === undefined || ONLY === 'hub') await hubPath(SECONDS, process.env.BENCH_BASE);
+  if (ONLY === undefined || ONLY === 'proxy') await proxyPath(SECONDS);
 }
 
 /**

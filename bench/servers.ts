@@ -6,12 +6,13 @@
  * kinds: fake-openai; router-openai, router-openai-masking, router-openai-jwt (need UPSTREAM_URL);
  * router-simulated; router-simulated-paced (TOKENS_PER_SECOND, FIRST_TOKEN_DELAY, WORDS, KEY_PREFIX: the stream hub
  * benches, several nodes on one Redis prefix, no per-address connection cap);
- * direct-simulated (needs WORDS).
+ * direct-simulated (needs WORDS); bare-proxy (needs UPSTREAM_URL: node:http in, undici out, bytes piped).
  */
 import { createApp } from '../src/app.factory';
 import { loadConfig } from '../src/config/config.loader';
 import { openAiWire } from '../test/fakes/openai.fake';
 import { VendorFake } from '../test/fakes/vendor-fake';
+import { startBareProxy } from './bare-proxy';
 import { startDirectServer } from './direct-server';
 
 export const STREAM_WORDS = 200;
@@ -106,6 +107,8 @@ async function start(kind: string): Promise<string> {
           },
         },
       });
+    case 'bare-proxy':
+      return (await startBareProxy(process.env.UPSTREAM_URL ?? '')).url;
     case 'direct-simulated':
       return (await startDirectServer(Number(process.env.WORDS))).url;
     default:
