@@ -52,7 +52,7 @@ describe('CircuitBreakerService with Redis', () => {
 
   afterAll(async () => {
     for (const { service, redis } of started) {
-      service.onApplicationShutdown();
+      await service.onApplicationShutdown();
       await redis.onApplicationShutdown();
     }
     await deleteKeys(prefix);
@@ -126,6 +126,9 @@ describe('CircuitBreakerService with Redis', () => {
     const client = redisClient();
     try {
       await service.record('sim', model, true, false);
+      // A success on a closed circuit waits to be written with others (or with the next failure).
+      expect(await client.exists(`${prefix}circuit:sim:${model}`)).toBe(0);
+      await service.flushOutcomes();
       const idle = await client.pttl(`${prefix}circuit:sim:${model}`);
       expect(idle).toBeGreaterThan(0);
       expect(idle).toBeLessThanOrEqual(12_000); // 2 windows + cool-down
@@ -292,6 +295,49 @@ describe('CircuitBreakerService with Redis', () => {
     ]);
     const states = (await register.getSingleMetric('cb_circuit_state')!.get()).values;
     expect(states.find((v) => v.labels.model === model)?.value).toBe(2);
+  });
+
+  it('writes successes on a closed circuit together, with the next failure or within a second', async () => {
+    const service = await breaker({ circuit_breaker_min_requests: 10 });
+    const model = nextModel();
+    const other = nextModel();
+    const client = redisClient();
+    const key = (m: string) => `${prefix}circuit:sim:${m}`;
+    try {
+      for (let i = 0; i < 5; i++) await service.record('sim', model, true, false);
+      await service.record('sim', other, true, false);
+      // Nothing in Redis for them yet: a success costs no round trip.
+      expect(await client.exists(key(model), key(other))).toBe(0);
+      // A failure is written at once, with the successes counted before it.
+      await service.record('sim', model, false, false);
+      expect(await client.hget(key(model), 'state')).toBe('closed');
+      const counts = async (m: string) => {
+        const hash = await client.hgetall(key(m));
+        const sum = (kind: string) =>
+          Object.entries(hash)
+            .filter(([field]) => field.startsWith(`${kind}:`))
+            .reduce((n, [, v]) => n + Number(v), 0);
+        return { requests: sum('r'), failures: sum('f') };
+      };
+      expect(await counts(model)).toEqual({ requests: 6, failures: 1 });
+      // The other circuit's success is written by the timer, with no call.
+      await waitFor('the batched success to be written', async () => (await client.exists(key(other))) === 1);
+      expect(await counts(other)).toEqual({ requests: 1, failures: 0 });
+      // An admin read writes what is pending first.
+      await service.record('sim', model, true, false);
+      expect(await viewOf(service, model)).toMatchObject({ requests: 7, failures: 1 });
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('a node that shuts down writes the successes it counted', async () => {
+    const service = await breaker({});
+    const model = nextModel();
+    for (let i = 0; i < 3; i++) await service.record('sim', model, true, false);
+    await service.onApplicationShutdown();
+    const reader = await breaker({});
+    expect(await viewOf(reader, model)).toMatchObject({ state: 'closed', requests: 3, failures: 0 });
   });
 
   it('loads its scripts again after SCRIPT FLUSH', async () => {

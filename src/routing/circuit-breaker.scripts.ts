@@ -96,20 +96,21 @@ return { state, allowed, trial, retry_at, now, changed_at, from, 0, 0 }
 `);
 
 /**
- * KEYS: circuit, trials, index. ARGV: id, provider, model, node, channel, ok (0/1), trial (0/1), bucket_ms,
- * buckets, threshold (%), min_requests, cool_down, half_open_trials, ttl.
- * Closed: counts the outcome in the current bucket, drops expired buckets, opens when the window holds
- * min_requests and the failure share reaches threshold. Half-open trial: a success counts toward closing
- * (which clears the window), a failure opens again with a fresh cool-down. Other outcomes while open or
- * half-open are not counted.
+ * KEYS: circuit, trials, index. ARGV: id, provider, model, node, channel, successes, failures, trial (0/1),
+ * bucket_ms, buckets, threshold (%), min_requests, cool_down, half_open_trials, ttl.
+ * Closed: counts the outcomes (a node sends its successes in batches, and with its next failure) in the
+ * current bucket, drops expired buckets, opens when the window holds min_requests and the failure share
+ * reaches threshold. Half-open trial (one outcome): a success counts toward closing (which clears the window),
+ * a failure opens again with a fresh cool-down. Other outcomes while open or half-open are not counted.
  */
 export const RECORD = script(`
 local key, trials, index = KEYS[1], KEYS[2], KEYS[3]
 local id, provider, model, node, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ok, trial = ARGV[6] == '1', ARGV[7] == '1'
-local bucket_ms, buckets = tonumber(ARGV[8]), tonumber(ARGV[9])
-local threshold, min_requests = tonumber(ARGV[10]), tonumber(ARGV[11])
-local cool_down, needed, ttl = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local successes, fails, trial = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+local ok = fails == 0
+local bucket_ms, buckets = tonumber(ARGV[9]), tonumber(ARGV[10])
+local threshold, min_requests = tonumber(ARGV[11]), tonumber(ARGV[12])
+local cool_down, needed, ttl = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
 local now = now_ms()
 local h = load(key)
 local state = h.state or 'closed'
@@ -139,11 +140,11 @@ if state == 'closed' then
     changed_at = now
     redis.call('HSET', key, 'provider', provider, 'model', model, 'state', 'closed', 'changed_at', now)
   end
-  redis.call('HINCRBY', key, 'r:' .. current, 1)
-  requests = requests + 1
-  if not ok then
-    redis.call('HINCRBY', key, 'f:' .. current, 1)
-    failures = failures + 1
+  redis.call('HINCRBY', key, 'r:' .. current, successes + fails)
+  requests = requests + successes + fails
+  if fails > 0 then
+    redis.call('HINCRBY', key, 'f:' .. current, fails)
+    failures = failures + fails
   end
   if requests >= min_requests and failures * 100 >= threshold * requests then
     state, from, changed_at, retry_at = 'open', 'closed', now, now + cool_down

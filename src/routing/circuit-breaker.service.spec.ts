@@ -41,7 +41,7 @@ describe('CircuitBreakerService without Redis', () => {
   });
 
   afterAll(async () => {
-    service.onApplicationShutdown();
+    await service.onApplicationShutdown();
     await redis.onApplicationShutdown();
   });
 

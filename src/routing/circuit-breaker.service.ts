@@ -98,6 +98,14 @@ const BUCKETS = 10;
 /** Deadline of the Redis calls on the request path (admit, record): a slow Redis must not slow requests. */
 const REQUEST_PATH_DEADLINE_MS = 500;
 const REFRESH_INTERVAL_MS = 5_000;
+/** How long a node's successes on closed circuits wait to be written together. */
+const OUTCOME_FLUSH_MS = 1_000;
+
+interface PendingOutcomes {
+  provider: string;
+  model: string;
+  successes: number;
+}
 const ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
@@ -119,6 +127,9 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
   private readonly node = randomUUID();
   private readonly known = new Map<string, KnownCircuit>();
   private readonly listeners = new Set<TransitionListener>();
+  /** Successes on closed circuits not written yet, by circuit id. */
+  private readonly pending = new Map<string, PendingOutcomes>();
+  private outcomeTimer?: NodeJS.Timeout;
   /** Redis clock minus this node's clock, from the last script reply. */
   private skewMs = 0;
   private subscriber?: Redis;
@@ -161,8 +172,9 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
     this.timer.unref();
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    await this.flushOutcomes();
     this.redis.client.off('ready', this.onClientReady);
     this.subscriber?.off('ready', this.onClientReady);
     this.subscriber?.disconnect();
@@ -201,11 +213,52 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
     return known?.state === 'open' && known.retryAtMs > this.redisNow();
   }
 
+  /**
+   * Counts an outcome. A success on a closed circuit (nearly every request) touches no Redis: this node's
+   * successes are counted here and written together every `OUTCOME_FLUSH_MS`, or with this circuit's next
+   * failure, so that the window a failure is judged by holds them. Failures and trials are written at once.
+   */
   async record(provider: string, model: string, ok: boolean, trial: boolean): Promise<void> {
+    const id = circuitId(provider, model);
+    if (ok && !trial && this.known.get(id)?.state !== 'open' && this.known.get(id)?.state !== 'half_open') {
+      const pending = this.pending.get(id);
+      if (pending) pending.successes++;
+      else this.pending.set(id, { provider, model, successes: 1 });
+      this.outcomeTimer ??= setTimeout(() => void this.flushOutcomes(), OUTCOME_FLUSH_MS).unref();
+      return;
+    }
+    const successes = trial ? 0 : this.takePending(id);
+    await this.write(provider, model, successes + (ok ? 1 : 0), ok ? 0 : 1, trial);
+  }
+
+  /** Writes the successes counted since the last write (timer, admin reads, shutdown); never throws. */
+  async flushOutcomes(): Promise<void> {
+    if (this.outcomeTimer) clearTimeout(this.outcomeTimer);
+    this.outcomeTimer = undefined;
+    const batch = [...this.pending.values()];
+    this.pending.clear();
+    await Promise.all(batch.map((p) => this.write(p.provider, p.model, p.successes, 0, false)));
+  }
+
+  private takePending(id: string): number {
+    const pending = this.pending.get(id);
+    if (!pending) return 0;
+    this.pending.delete(id);
+    return pending.successes;
+  }
+
+  private async write(
+    provider: string,
+    model: string,
+    successes: number,
+    failures: number,
+    trial: boolean,
+  ): Promise<void> {
     const s = this.settings;
     try {
       const reply = await this.run(RECORD, provider, model, REQUEST_PATH_DEADLINE_MS, [
-        ok ? 1 : 0,
+        successes,
+        failures,
         trial ? 1 : 0,
         bucketMs(s.circuit_breaker_window),
         BUCKETS,
@@ -237,6 +290,7 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
 
   /** Rejects with a 503-mapped CompletionError when Redis does not answer. */
   async list(): Promise<CircuitView[]> {
+    await this.flushOutcomes();
     try {
       return (await this.readAll()).views;
     } catch (err) {
@@ -247,6 +301,7 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
   /** The circuit closed with an empty window, or undefined when Redis knows no such circuit. Rejects (503)
    * when Redis does not answer. */
   async reset(provider: string, model: string): Promise<CircuitView | undefined> {
+    this.pending.delete(circuitId(provider, model)); // the window it would have counted in is cleared
     let reply: ScriptReply;
     try {
       reply = await this.run(RESET, provider, model, this.config.redis.health_timeout, [this.idleTtl()]);
