@@ -12,7 +12,7 @@ const LAYERS = [
   ['contract'], // the stream contract: events, requests, errors, principals, topics; imports nothing of the app
   ['common'], // logging, errors' wire shapes, net, small utilities
   ['config'],
-  ['redis', 'analytics', 'lifecycle'],
+  ['redis', 'analytics', 'lifecycle', 'cluster'], // cluster: node:cluster workers, their metrics
   ['events'], // the Redis-backed event bus
   ['providers'],
   ['routing'],

@@ -118,8 +118,32 @@ export async function proxyPath(seconds: number): Promise<void> {
     await measure(scenario(STREAM_WORDS, true, 32, true)),
     true,
   );
-  portkey?.close();
   router.close();
+
+  // streaming.performance.worker_threads: one router process against two node:cluster workers on one port.
+  const two = await spawnServer('router-openai', { UPSTREAM_URL: upstream.url, WORKERS: '2' });
+  const one = await spawnServer('router-openai', { UPSTREAM_URL: upstream.url });
+  const workers = async (title: string, n: number, stream: boolean, concurrency: number) => {
+    const runs = [
+      { name: '1 worker', url: one.url },
+      { name: '2 workers', url: two.url },
+    ].map((w) => ({
+      name: w.name,
+      run: () => closedLoop(w.url + path, body('openai/bench', n, stream), concurrency, seconds),
+    }));
+    const [a, b] = await measure(runs);
+    const value = (x: Measured) => (stream ? fps(x.result) : rps(x.result));
+    console.log(
+      `| ${title} | ${fmt(value(a!), 0)} | ${fmt(value(b!), 0)} | ${fmt(value(b!) / value(a!), 2)} |`,
+    );
+  };
+  console.log('\nOne router process against two workers (`worker_threads: 2`), same upstream, same run\n');
+  console.log('| scenario | 1 worker | 2 workers | 2 / 1 |\n|---|---|---|---|');
+  await workers('non-streaming, concurrency 32, requests/s', SHORT_WORDS, false, 32);
+  await workers(`streaming ${STREAM_WORDS} chunks, 100 concurrent, chunks/s`, STREAM_WORDS, true, 100);
+  one.close();
+  two.close();
+  portkey?.close();
   bare.close();
   upstream.close();
 }

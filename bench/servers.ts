@@ -6,8 +6,9 @@
  * kinds: fake-openai; router-openai, router-openai-masking, router-openai-jwt (need UPSTREAM_URL);
  * router-simulated; router-simulated-paced (TOKENS_PER_SECOND, FIRST_TOKEN_DELAY, WORDS, KEY_PREFIX: the stream hub
  * benches, several nodes on one Redis prefix, no per-address connection cap);
- * direct-simulated (needs WORDS); bare-proxy (needs UPSTREAM_URL: node:http in, undici out, bytes piped).
+ * WORKERS=n runs n of a kind as node:cluster workers on one port; direct-simulated (needs WORDS); bare-proxy (needs UPSTREAM_URL: node:http in, undici out, bytes piped).
  */
+import cluster from 'node:cluster';
 import { createApp } from '../src/app.factory';
 import { loadConfig } from '../src/config/config.loader';
 import { openAiWire } from '../test/fakes/openai.fake';
@@ -116,14 +117,31 @@ async function start(kind: string): Promise<string> {
   }
 }
 
+/** WORKERS=n (n > 1): a node:cluster primary forks n workers of the kind on one port (worker_threads). */
+function startCluster(workers: number): void {
+  const ready = new Set<string>();
+  let reported = 0;
+  for (let i = 0; i < workers; i++) {
+    cluster.fork().on('message', (message: { ready?: string }) => {
+      if (typeof message.ready !== 'string') return;
+      ready.add(message.ready);
+      if (++reported === workers) console.log(`READY ${[...ready][0]}`);
+    });
+  }
+  // Its workers exit when it does (their IPC channel closes).
+}
+
 if (require.main === module) {
   // Exit cleanly on a signal, so `node --cpu-prof bench/servers.ts ...` writes its profile.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(0));
-  start(process.argv[2] ?? '').then(
-    (url) => console.log(`READY ${url}`),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  const workers = Number(process.env.WORKERS ?? 1);
+  if (workers > 1 && cluster.isPrimary) startCluster(workers);
+  else
+    start(process.argv[2] ?? '').then(
+      (url) => (cluster.isWorker ? process.send?.({ ready: url }) : console.log(`READY ${url}`)),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
 }

@@ -1,5 +1,8 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { createApp } from './app.factory';
+import { answerMetricsRequests } from './cluster/cluster-metrics';
+import { forWorker, runPrimary, workerCount, workerIndex } from './cluster/cluster-primary';
 import { createRootLogger } from './app.logger';
 import type { AppConfig } from './config/app-config';
 import { ConfigError, loadConfig } from './config/config.loader';
@@ -17,7 +20,19 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createRootLogger(config);
+  // streaming.performance.worker_threads: the primary forks the workers and serves nothing itself.
+  const workers = workerCount(config.streaming.performance.worker_threads);
+  if (workers > 1 && cluster.isPrimary) {
+    process.exit(await runPrimary(workers, createRootLogger(config)));
+  }
+  const worker = workerIndex();
+  if (worker !== undefined) {
+    forWorker(config, worker);
+    answerMetricsRequests();
+  }
+  // A worker's every line names its slot.
+  const root = createRootLogger(config);
+  const logger = worker === undefined ? root : root.child({ worker });
   logger.debug({ config: redactConfig(config) }, 'effective configuration');
   const app = await createApp(config, { logger });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
@@ -31,6 +46,7 @@ async function main(): Promise<void> {
         .all()
         .map((p) => ({ id: p.id, type: p.type, url: p.endpoint, ready: p.configured })),
       models: config.models.map((m) => m.id),
+      ...(worker === undefined ? {} : { worker, workers, pid: process.pid }),
     },
     'Circuit Breaker is listening',
   );

@@ -136,6 +136,8 @@ describe('Helm chart helm/circuit-breaker', () => {
       expect(vars.get('PORT')?.value).toBe('3000');
       expect(vars.get('CB__AUTH__MODE')?.value).toBe('jwt');
       expect(vars.get('CB__PROVIDERS__SIMULATED__ENABLED')?.value).toBe('false');
+      // One worker process per pod unless set: a container sees its node's CPUs, not its limit.
+      expect(vars.get('CB__STREAMING__PERFORMANCE__WORKER_THREADS')?.value).toBe('1');
       expect(vars.has('CB__SERVER__TRUST_PROXY')).toBe(false);
       expect(vars.has('CB__STREAMING__MONITORING__METRICS_ENABLED')).toBe(false);
       const names = container(objects).env.map((e) => e.name);
@@ -500,6 +502,7 @@ describe('Helm chart helm/circuit-breaker', () => {
         /listenAddress/,
       );
       expect(refused({ secrets: { jwtSecret: JWT_SECRET }, containerPort: 70000 })).toMatch(/containerPort/);
+      expect(refused({ secrets: { jwtSecret: JWT_SECRET }, workers: 0 })).toMatch(/workers: 0 is not a number/);
     });
 
     it('credentials in redis.url beside passwordSecret, or an HPA without a metric', () => {

@@ -92,6 +92,7 @@ describe('graceful shutdown', () => {
             PORT: '0',
             HOST: '127.0.0.1',
             LOG_LEVEL: 'info',
+            CB__STREAMING__PERFORMANCE__WORKER_THREADS: '1',
             // Off in production unless enabled explicitly.
             CB__PROVIDERS__SIMULATED__ENABLED: 'true',
             CB__PROVIDERS__SIMULATED__TOKENS_PER_SECOND: '20',

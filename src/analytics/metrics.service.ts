@@ -93,6 +93,8 @@ export class MetricsService {
         name,
         help: 'Circuit state by provider and model: 0 closed, 1 half-open, 2 open',
         labelNames: ['provider', 'model'],
+        // Workers of one cluster each know the state: their aggregate is the worst, not a sum.
+        aggregator: 'max',
       }),
   );
   /** Counted on the node whose request caused the transition, so the sum over nodes is the cluster's count. */
@@ -140,6 +142,7 @@ export class MetricsService {
         name,
         help: '1 while the vendor refuses the configured key of a provider (authentication_failed)',
         labelNames: ['provider'],
+        aggregator: 'max',
       }),
   );
 

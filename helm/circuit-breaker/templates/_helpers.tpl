@@ -117,6 +117,9 @@ Checks that fail the render with a message naming the value to change. Included 
 {{- end }}
 {{- end }}
 {{- $port := .Values.containerPort }}
+{{- if or (lt (int .Values.workers) 1) (ne (toString (int .Values.workers)) (toString .Values.workers)) }}
+{{- fail (printf "workers: %v is not a number of processes (1 or more; 0, one per CPU, would count the node's CPUs, not the pod's limit)" .Values.workers) }}
+{{- end }}
 {{- if not (and (eq (int $port | toString) (toString $port)) (ge (int $port) 1) (le (int $port) 65535)) }}
 {{- fail (printf "containerPort: %v is not a port number (1-65535)" $port) }}
 {{- end }}
