@@ -98,11 +98,7 @@ export async function proxyPath(seconds: number): Promise<void> {
   );
   if (portkey === undefined) console.log('(Portkey skipped: BENCH_PORTKEY=0 or it could not be installed)');
   report(`non-streaming, concurrency 32`, await measure(scenario(SHORT_WORDS, false, 32)), false);
-  report(
-    `streaming ${STREAM_WORDS} chunks, 1 client`,
-    await measure(scenario(STREAM_WORDS, true, 1)),
-    true,
-  );
+  report(`streaming ${STREAM_WORDS} chunks, 1 client`, await measure(scenario(STREAM_WORDS, true, 1)), true);
   report(
     `streaming ${STREAM_WORDS} chunks, 100 concurrent`,
     await measure(scenario(STREAM_WORDS, true, 100)),

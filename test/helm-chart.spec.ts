@@ -502,7 +502,9 @@ describe('Helm chart helm/circuit-breaker', () => {
         /listenAddress/,
       );
       expect(refused({ secrets: { jwtSecret: JWT_SECRET }, containerPort: 70000 })).toMatch(/containerPort/);
-      expect(refused({ secrets: { jwtSecret: JWT_SECRET }, workers: 0 })).toMatch(/workers: 0 is not a number/);
+      expect(refused({ secrets: { jwtSecret: JWT_SECRET }, workers: 0 })).toMatch(
+        /workers: 0 is not a number/,
+      );
     });
 
     it('credentials in redis.url beside passwordSecret, or an HPA without a metric', () => {
