@@ -8,6 +8,7 @@ import { UpgradeRouter } from './ws/upgrade-router';
 import { MetricsService } from './analytics/metrics.service';
 import { createRootLogger } from './app.logger';
 import type { AppLogger } from './common/logging/logger';
+import { lazyRequestLogger } from './common/logging/lazy-child';
 import { PinoNestLogger } from './common/logging/pino-nest-logger';
 import type { AppConfig } from './config/app-config';
 import { AppModule } from './app.module';
@@ -53,6 +54,8 @@ export async function createApp(
       // Probes and scrapes every few seconds would drown the request log.
       disableRequestLogging: (req) => req.url.startsWith('/health/') || req.url === '/metrics',
     }),
+    // A request's child logger is made when the request first writes a line at an enabled level.
+    childLoggerFactory: lazyRequestLogger,
     genReqId: (req: IncomingMessage) => {
       const given = req.headers[REQUEST_ID_HEADER];
       return typeof given === 'string' && VALID_REQUEST_ID.test(given) ? given : randomUUID();

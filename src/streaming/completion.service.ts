@@ -160,7 +160,7 @@ export class CompletionService {
     // The completion's own abort: a cancel from any node, the orphan grace, a memory bound (the hub decides
     // what the client's signal does).
     const cancel = new AbortController();
-    const run = this.observe(plan, progress, { ...caller, signal: cancel.signal });
+    const run = this.observe(plan, progress, caller, cancel);
     const { content_chunk_size, max_buffer_time } = this.config.streaming.buffering;
     const coalesced = this.coalesce
       ? coalesceEvents(run, { maxChars: content_chunk_size, maxWaitMs: max_buffer_time })
@@ -218,16 +218,16 @@ export class CompletionService {
   /**
    * Runs the failover executor as a completion: registered with the node (drain, cancel), bounded by
    * max_stream_duration, counted and logged when it ends; a terminal error that dead-letters waits until its
-   * letter is durable and then names it.
+   * letter is durable and then names it. `controller` is the completion's own abort (the hub's cancel, the
+   * node's drain, the deadline); the caller's signal is the hub's to read.
    */
   private observe(
     plan: FailoverPlan,
     progress: FailoverProgress,
     caller: CompletionCaller,
+    controller: AbortController,
   ): AsyncGenerator<StreamEvent> {
     const { completionId } = plan;
-    const controller = new AbortController();
-    const onClientAbort = () => controller.abort(caller.signal?.reason);
     const log = caller.log ?? this.rootLog;
     const maxDuration = this.config.streaming.error_handling.max_stream_duration;
     const receivedAt = new Date().toISOString();
@@ -240,8 +240,6 @@ export class CompletionService {
       log,
       progress,
       onStart: () => {
-        if (caller.signal?.aborted) onClientAbort();
-        else caller.signal?.addEventListener('abort', onClientAbort, { once: true });
         started = performance.now();
         this.active.add(completionId, controller, caller.protocol);
         this.metrics.activeStreams.labels(caller.protocol).inc();
@@ -254,7 +252,6 @@ export class CompletionService {
           : terminal,
       onEnd: (terminal) => {
         clearTimeout(deadline);
-        caller.signal?.removeEventListener('abort', onClientAbort);
         this.active.remove(completionId);
         const outcome = outcomeOf(terminal);
         const durationMs = performance.now() - started;
