@@ -10,7 +10,9 @@
  *      WebSocket fan-out to 1,000 and 10,000 subscribers; with BENCH_BASE=<a worktree of the commit before the
  *      hub>, the vendor SSE rows of that commit against this one, alternated.
  *   5. the floor and a peer (bench/proxy.ts): direct, a bare Node proxy, the router and Portkey's gateway.
- * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework|masking|hub|proxy, BENCH_BASE, BENCH_PORTKEY=0.
+ *   6. scale on one instance (bench/scale.ts): thousands of slow SSE and /ws/stream streams, RSS per stream.
+ * Options: BENCH_SECONDS (default 5), BENCH_ONLY=vendor|framework|masking|hub|proxy|scale, BENCH_BASE,
+ * BENCH_PORTKEY=0, BENCH_SCALE=1.
  */
 import { loadConfig } from '../src/config/config.loader';
 import { OpenAiChunkSerializer } from '../src/http/openai/openai-chunk.serializer';
@@ -18,6 +20,7 @@ import { createSanitizer } from '../src/sanitization/sanitization.service';
 import { fmt, pair, type Row, spawnServer } from './harness';
 import { hubPath } from './hub';
 import { proxyPath } from './proxy';
+import { scalePath } from './scale';
 import { BENCH_JWT_SECRET, SHORT_WORDS, STREAM_WORDS } from './servers';
 import { JwtService } from '@nestjs/jwt';
 import { closedLoop, graphqlClosedLoop, type LoadResult, workflowClosedLoop, wsClosedLoop } from './load';
@@ -212,6 +215,7 @@ async function main(): Promise<void> {
   if (ONLY === undefined || ONLY === 'masking') maskerReport();
   if (ONLY === undefined || ONLY === 'hub') await hubPath(SECONDS, process.env.BENCH_BASE);
   if (ONLY === undefined || ONLY === 'proxy') await proxyPath(SECONDS);
+  if (ONLY === undefined || ONLY === 'scale') await scalePath();
 }
 
 /**

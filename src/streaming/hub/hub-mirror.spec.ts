@@ -162,6 +162,62 @@ describe('HubMirror on a real Redis', () => {
     return out;
   }
 
+  it('renews each running lease on its own schedule, and the kept keys a few times per retention', async () => {
+    // A short lease (renewal ticks of 50 ms) and a 2 s retention: the lease must outlive many of its TTLs,
+    // while the summary and events keys are pushed back only once a quarter of the retention passed.
+    const short = new HubMirror(
+      redis,
+      keys,
+      { leaseTtlMs: 300, retentionMs: 2_000, limit: LIMIT, flushMs: 2 },
+      silent,
+    );
+    try {
+      const streams = [1, 2, 3].map(() => new FakeStream(`chatcmpl-r${++seq}`));
+      for (const stream of streams) {
+        stream.push(1);
+        short.note(stream);
+      }
+      await short.flushNow();
+      const started = Date.now();
+      let lowestLease = Infinity;
+      // How often each key's expiry went back up (a renewal), seen by sampling every 20 ms.
+      const renewed = { lease: 0, kept: 0 };
+      const last = new Map<string, number>();
+      const sample = (key: string, ttl: number, kind: 'lease' | 'kept') => {
+        if (ttl > (last.get(key) ?? Infinity)) renewed[kind]++;
+        last.set(key, ttl);
+      };
+      while (Date.now() - started < 1_200) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const [stream] = streams;
+        const [lease, kept] = await Promise.all([
+          redis.pttl(keys.lease(stream!.completionId)),
+          redis.pttl(keys.state(stream!.completionId)),
+        ]);
+        lowestLease = Math.min(
+          lowestLease,
+          ...(await Promise.all(streams.map((x) => redis.pttl(keys.lease(x.completionId))))),
+        );
+        sample('lease', lease, 'lease');
+        sample('kept', kept, 'kept');
+      }
+      // The leases never lapsed over four of their lifetimes, renewed every third of one (about 100 ms); the
+      // kept keys only every quarter of the retention (500 ms).
+      expect(lowestLease).toBeGreaterThan(0);
+      expect(renewed.lease).toBeGreaterThanOrEqual(8);
+      expect(renewed.kept).toBeGreaterThanOrEqual(1);
+      expect(renewed.kept).toBeLessThanOrEqual(3);
+      for (const stream of streams) {
+        stream.end();
+        short.note(stream);
+      }
+      await short.flushNow();
+      for (const stream of streams) expect(await redis.exists(keys.lease(stream.completionId))).toBe(0);
+    } finally {
+      short.stop();
+    }
+  });
+
   it('writes a burst as one entry, and the reader hands out each event once from any resume point', async () => {
     const stream = new FakeStream(`chatcmpl-m${++seq}`);
     const id = stream.completionId;

@@ -87,6 +87,8 @@ const GIVE_UP_MS = 5 * 60_000;
 export class HubMirror {
   private readonly dirty = new Set<MirroredStream>();
   private readonly running = new Set<MirroredStream>();
+  /** Registered streams still running: when their lease, and their state and events' expiry, were set. */
+  private readonly renewals = new Map<MirroredStream, Renewal>();
   private timer?: NodeJS.Timeout;
   private ticking = false;
   private flushing = false;
@@ -100,7 +102,7 @@ export class HubMirror {
     private readonly options: MirrorOptions,
     private readonly log: AppLogger,
   ) {
-    this.leaseTimer = setInterval(() => this.refreshLeases(), Math.max(250, options.leaseTtlMs / 3));
+    this.leaseTimer = setInterval(() => this.refreshLeases(), renewTick(options.leaseTtlMs));
     this.leaseTimer.unref();
   }
 
@@ -263,6 +265,8 @@ export class HubMirror {
     if (plan.register && !plan.whole) {
       if (results[0]?.[0] || results[1]?.[0]) return this.unwritten(stream);
       mirror.registered = true;
+      const now = Date.now();
+      if (!stream.done) this.renewals.set(stream, { leasedAt: now, keptAt: now });
       i = plan.registerCommands;
     }
     if (plan.to > plan.from) {
@@ -277,6 +281,7 @@ export class HubMirror {
       mirror.registered = true;
       mirror.finished = true;
       this.running.delete(stream);
+      this.renewals.delete(stream);
       stream.settled();
     }
     return true;
@@ -285,22 +290,37 @@ export class HubMirror {
   private unwritten(stream: MirroredStream): false {
     if (stream.done && Date.now() - stream.mirror.startedAt > GIVE_UP_MS) {
       this.running.delete(stream);
+      this.renewals.delete(stream);
       stream.settled();
     }
     return false;
   }
 
-  /** Every running stream's lease, summary and events live on: one pipeline. */
+  /**
+   * Keeps every running stream's lease alive (renewed once a third of it has passed) and its summary and events
+   * kept (their expiry pushed back once a quarter of the retention has passed). Each stream is renewed on its
+   * own schedule, checked every tick, so that thousands of streams make a steady trickle of small pipelines,
+   * not one pipeline of every stream at once (a stall of the event loop, and of Redis).
+   */
   private refreshLeases(): void {
-    if (this.running.size === 0) return;
+    if (this.renewals.size === 0) return;
     const pipeline = this.redis.pipeline();
     const { leaseTtlMs, retentionMs } = this.options;
-    for (const stream of this.running) {
-      if (!stream.mirror.registered || stream.done) continue;
+    const now = Date.now();
+    const leaseDue = now - leaseTtlMs / 3;
+    const keepDue = now - retentionMs / 4;
+    for (const [stream, renewal] of this.renewals) {
+      if (stream.done) continue;
       const id = stream.completionId;
-      pipeline.pexpire(this.keys.lease(id), leaseTtlMs);
-      pipeline.pexpire(this.keys.state(id), retentionMs);
-      pipeline.pexpire(this.keys.events(id), retentionMs);
+      if (renewal.leasedAt <= leaseDue) {
+        pipeline.pexpire(this.keys.lease(id), leaseTtlMs);
+        renewal.leasedAt = now;
+      }
+      if (renewal.keptAt <= keepDue) {
+        pipeline.pexpire(this.keys.state(id), retentionMs);
+        pipeline.pexpire(this.keys.events(id), retentionMs);
+        renewal.keptAt = now;
+      }
     }
     if (pipeline.length === 0) return;
     pipeline.exec().catch((err: unknown) => this.trouble(err));
@@ -315,6 +335,18 @@ export class HubMirror {
       'stream hub: events not written to Redis yet (retrying); local followers are unaffected',
     );
   }
+}
+
+interface Renewal {
+  /** When its lease was last set (ms). */
+  leasedAt: number;
+  /** When its summary's and events' expiry was last set. */
+  keptAt: number;
+}
+
+/** How often renewals are looked for: a twelfth of the lease, between 50 and 250 ms. */
+function renewTick(leaseTtlMs: number): number {
+  return Math.min(250, Math.max(50, Math.floor(leaseTtlMs / 12)));
 }
 
 interface Plan {
