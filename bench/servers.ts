@@ -33,7 +33,7 @@ async function startRouter(layer: Record<string, unknown>): Promise<string> {
     overrides: [{ server: { host: '127.0.0.1', port: 0, log_level: 'silent' } }, layer],
   });
   const app = await createApp(config);
-  await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
+  await app.listen({ port: 0, host: '127.0.0.1', backlog: config.server.listen_backlog });
   return `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
 }
 

@@ -36,7 +36,11 @@ async function main(): Promise<void> {
   logger.debug({ config: redactConfig(config) }, 'effective configuration');
   const app = await createApp(config, { logger });
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await app.listen({ port: config.server.port, host: config.server.host });
+  await app.listen({
+    port: config.server.port,
+    host: config.server.host,
+    backlog: config.server.listen_backlog,
+  });
   logger.info(
     {
       url: await app.getUrl(),

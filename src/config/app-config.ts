@@ -68,6 +68,8 @@ export class ServerConfig {
   /** Connections one client address may hold open at once; past it a request is answered 429. 0 = no cap.
    * Not applied with trust_proxy (every connection then comes from the proxy, which caps its clients). */
   @IsInt() @Min(0) max_connections_per_ip = 256;
+  /** Connections the kernel queues before the node accepts them (listen backlog; capped by net.core.somaxconn). */
+  @IsInt() @Min(1) listen_backlog = 4096;
   /** WebSocket frames (both WebSocket protocols) larger than this close the connection (1009). */
   @Size() @Min(1024) max_frame_size = 4_194_304;
   @Nested(() => CorsConfig) cors: CorsConfig = new CorsConfig();
