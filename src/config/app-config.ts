@@ -210,6 +210,8 @@ export class StreamHubConfig {
   @Duration() @Min(1_000) lease_ttl!: number;
   /** How long events wait to be written to Redis together (one pipeline per burst); 0 = the next turn of the event loop. */
   @Duration() @Max(1_000) flush_interval!: number;
+  /** A running stream no other node follows has its events written this often (once one does, as they come). */
+  @Duration() @Min(10) @Max(10_000) unfollowed_flush_interval = 1_000;
   /** How long a streaming completion runs on once every follower has left (its client may reconnect and resume); 0 = cancel at once. */
   @Duration() orphan_grace!: number;
 }

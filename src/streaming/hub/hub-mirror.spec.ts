@@ -33,6 +33,7 @@ class FakeStream implements MirroredStream {
   done = false;
   settledCount = 0;
   announce?: (pipeline: ChainableCommander) => void;
+  followedElsewhere = true;
   readonly mirror = { registered: false, written: 0, finished: false, startedAt: Date.now(), queued: false };
   readonly model = 'simulated/echo';
   readonly provider = 'simulated';
@@ -125,7 +126,7 @@ describe('HubMirror on a real Redis', () => {
     mirror = new HubMirror(
       redis,
       keys,
-      { leaseTtlMs: 5_000, retentionMs: 60_000, limit: LIMIT, flushMs: 2 },
+      { leaseTtlMs: 5_000, retentionMs: 60_000, limit: LIMIT, flushMs: 2, unfollowedFlushMs: 300 },
       silent,
     );
     reader = new HubReader(redis, keys, 60_000, silent);
@@ -168,7 +169,7 @@ describe('HubMirror on a real Redis', () => {
     const short = new HubMirror(
       redis,
       keys,
-      { leaseTtlMs: 300, retentionMs: 2_000, limit: LIMIT, flushMs: 2 },
+      { leaseTtlMs: 300, retentionMs: 2_000, limit: LIMIT, flushMs: 2, unfollowedFlushMs: 300 },
       silent,
     );
     try {
@@ -216,6 +217,45 @@ describe('HubMirror on a real Redis', () => {
     } finally {
       short.stop();
     }
+  });
+
+  it('writes a stream nobody elsewhere reads every unfollowed interval, and at once when one starts to', async () => {
+    const stream = new FakeStream(`chatcmpl-u${++seq}`);
+    const id = stream.completionId;
+    stream.followedElsewhere = false;
+    stream.push(1);
+    mirror.note(stream); // registered with its first events at once
+    await waitFor('the registration', () => stream.mirror.registered);
+    expect(await redis.xlen(keys.events(id))).toBe(1);
+    const noted = Date.now();
+    for (let i = 0; i < 5; i++) {
+      stream.push(1);
+      mirror.note(stream);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Five chunks later, nothing more in Redis: they wait for the unfollowed flush (300 ms here).
+    expect(await redis.xlen(keys.events(id))).toBe(1);
+    await waitFor('the unfollowed flush', () => stream.mirror.written === 6);
+    expect(Date.now() - noted).toBeGreaterThanOrEqual(250);
+    // One entry for the five, not five.
+    expect(await redis.xlen(keys.events(id))).toBe(2);
+
+    // A follower elsewhere: what is pending goes now, and what comes next as it comes.
+    stream.push(2);
+    mirror.note(stream);
+    stream.followedElsewhere = true;
+    const hurried = Date.now();
+    mirror.hurry(stream);
+    await waitFor('the pending events', () => stream.mirror.written === 8);
+    stream.push(1);
+    mirror.note(stream);
+    await waitFor('the next event', () => stream.mirror.written === 9);
+    expect(Date.now() - hurried).toBeLessThan(250);
+    stream.end();
+    mirror.note(stream);
+    await waitFor('its end', () => stream.mirror.finished);
+    const f = follower(id, 0);
+    expect(await drain(f)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
   it('writes a burst as one entry, and the reader hands out each event once from any resume point', async () => {

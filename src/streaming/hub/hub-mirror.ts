@@ -22,6 +22,8 @@ export interface MirroredStream {
   summary(): CompletionSummary;
   /** Queues what announces it (after its registration, in the same pipeline). */
   announce?(pipeline: ChainableCommander): void;
+  /** A follower on another node reads it now: its events are written as they come, not every unfollowed interval. */
+  readonly followedElsewhere: boolean;
   /** Called once everything, the final summary included, is in Redis (or given up on). */
   settled(): void;
   /** Mirror state: registered in Redis, events confirmed written, final summary written, in the next batch. */
@@ -35,6 +37,8 @@ export interface MirrorOptions {
   limit: number;
   /** How long events wait to be written together. */
   flushMs: number;
+  /** How often the events of a running stream no other node follows are written. */
+  unfollowedFlushMs: number;
 }
 
 /**
@@ -80,12 +84,19 @@ const GIVE_UP_MS = 5 * 60_000;
 /**
  * Writes the completions a node runs to Redis: registry entry, events (Redis Streams, `XADD … MAXLEN`), summary.
  * Nothing waits on it: events are written in batches, one pipeline for every stream with news since the last
- * (a burst, or `flush_interval`), and leases are refreshed in one pipeline every third of their lifetime. While
- * Redis is away, writes are retried from the last confirmed event (the log in memory is whole), so followers on
- * other nodes get a complete stream once it is back.
+ * (a burst, or `flush_interval`), and leases are renewed in small pipelines, each on its own schedule. A stream
+ * is registered with its first events at once and written whole at its end at once; in between, while no
+ * follower on another node reads it, its events are written every `unfollowed_flush_interval` (one XADD per
+ * stream per interval, not one per provider chunk: the per-chunk Redis work is most of a slow stream's cost),
+ * and as they come once one does (its follower tells the owner, and the owner writes what is pending then).
+ * While Redis is away, writes are retried from the last confirmed event (the log in memory is whole), so
+ * followers on other nodes get a complete stream once it is back.
  */
 export class HubMirror {
   private readonly dirty = new Set<MirroredStream>();
+  /** Running streams nobody elsewhere follows, with events to write at the next unfollowed flush. */
+  private readonly unfollowed = new Set<MirroredStream>();
+  private unfollowedTimer?: NodeJS.Timeout;
   private readonly running = new Set<MirroredStream>();
   /** Registered streams still running: when their lease, and their state and events' expiry, were set. */
   private readonly renewals = new Map<MirroredStream, Renewal>();
@@ -110,6 +121,8 @@ export class HubMirror {
   note(stream: MirroredStream): void {
     // Per event: a stream already waiting for the next batch costs one check.
     if (stream.mirror.queued || this.stopped) return;
+    if (this.waits(stream)) return this.later(stream);
+    this.unfollowed.delete(stream);
     stream.mirror.queued = true;
     this.running.add(stream);
     this.dirty.add(stream);
@@ -118,11 +131,43 @@ export class HubMirror {
     this.schedule(stream.mirror.registered ? this.options.flushMs : 0);
   }
 
+  /** A follower elsewhere has started reading it: what it has pending is written now, the rest as it comes. */
+  hurry(stream: MirroredStream): void {
+    if (this.unfollowed.has(stream)) this.note(stream);
+  }
+
   /** Writes what is pending now (shutdown, tests); resolves once Redis answered. */
   async flushNow(): Promise<void> {
     while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 1));
     this.clearTimers();
+    this.queueUnfollowed();
     await this.flush();
+  }
+
+  /** Registered, running, and read by no other node: its events can wait for the unfollowed flush. */
+  private waits(stream: MirroredStream): boolean {
+    return stream.mirror.registered && !stream.done && !stream.followedElsewhere;
+  }
+
+  private later(stream: MirroredStream): void {
+    this.unfollowed.add(stream);
+    this.unfollowedTimer ??= setTimeout(() => this.flushUnfollowed(), this.options.unfollowedFlushMs).unref();
+  }
+
+  private flushUnfollowed(): void {
+    this.unfollowedTimer = undefined;
+    this.queueUnfollowed();
+    this.schedule(0);
+  }
+
+  private queueUnfollowed(): void {
+    for (const stream of this.unfollowed) {
+      if (stream.mirror.queued) continue;
+      stream.mirror.queued = true;
+      this.running.add(stream);
+      this.dirty.add(stream);
+    }
+    this.unfollowed.clear();
   }
 
   stop(): void {
@@ -154,6 +199,8 @@ export class HubMirror {
   private clearTimers(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.unfollowedTimer) clearTimeout(this.unfollowedTimer);
+    this.unfollowedTimer = undefined;
   }
 
   private async flush(): Promise<void> {
@@ -184,8 +231,12 @@ export class HubMirror {
     for (const stream of batch) {
       if (stream.mirror.written < stream.head || (stream.done && !stream.mirror.finished)) {
         if (this.running.has(stream) && !stream.mirror.queued) {
-          stream.mirror.queued = true;
-          this.dirty.add(stream);
+          if (this.waits(stream)) {
+            this.later(stream);
+          } else {
+            stream.mirror.queued = true;
+            this.dirty.add(stream);
+          }
         }
       }
     }

@@ -81,7 +81,8 @@ export interface RegistryEntry {
 export type StartedCompletion = RegistryEntry;
 
 interface ControlMessage {
-  type: 'cancel' | 'follow';
+  /** cancel it; follow: a follower elsewhere keeps it alive and reads it; watch: reads it only. */
+  type: 'cancel' | 'follow' | 'watch';
   completionId: string;
 }
 
@@ -136,6 +137,7 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
         retentionMs: event_bus.retention,
         limit: event_bus.replay_limit,
         flushMs: hub.flush_interval,
+        unfollowedFlushMs: hub.unfollowed_flush_interval,
       },
       this.log,
     );
@@ -249,8 +251,8 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
         () => this.reader.wake(),
       );
       this.reader.add(remote);
-      if (summary.status === 'running' && options.keepsAlive !== false)
-        this.tellOwner('follow', completionId);
+      if (summary.status === 'running')
+        this.tellOwner(options.keepsAlive === false ? 'watch' : 'follow', completionId);
       follower = remote;
     }
     if (signal) {
@@ -435,8 +437,12 @@ export class StreamHub implements OnModuleInit, BeforeApplicationShutdown, OnApp
     const stream =
       typeof message.completionId === 'string' ? this.local.get(message.completionId) : undefined;
     if (!stream || stream.log.done) return;
-    if (message.type === 'cancel') stream.abort(cancelled());
-    else if (message.type === 'follow') stream.remoteInterestUntil = Date.now() + this.leaseTtlMs;
+    if (message.type === 'cancel') return stream.abort(cancelled());
+    const until = Date.now() + this.leaseTtlMs;
+    if (message.type === 'follow') stream.remoteInterestUntil = until;
+    // Read elsewhere: its events go to Redis as they come, starting with what is pending.
+    stream.remoteReadUntil = until;
+    this.mirror.hurry(stream);
   }
 
   private tellOwner(type: ControlMessage['type'], completionId: string): void {
@@ -516,6 +522,8 @@ class HubStream implements MirroredStream, StreamIdentity {
   followers = 0;
   /** A follower on another node said it is there, until then. */
   remoteInterestUntil = 0;
+  /** A follower on another node reads it (keeping it alive or not), until then. */
+  remoteReadUntil = 0;
   orphanTimer?: NodeJS.Timeout;
   announce?: (pipeline: ChainableCommander) => void;
   /** Registers it in Redis if no event has come by then. */
@@ -555,6 +563,9 @@ class HubStream implements MirroredStream, StreamIdentity {
   }
   between(from: number, to: number): StreamEvent[] {
     return this.log.between(from, to);
+  }
+  get followedElsewhere(): boolean {
+    return this.remoteReadUntil > Date.now();
   }
   get done(): boolean {
     return this.log.done;
