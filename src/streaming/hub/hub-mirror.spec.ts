@@ -227,6 +227,12 @@ describe('HubMirror on a real Redis', () => {
     mirror.note(stream); // registered with its first events at once
     await waitFor('the registration', () => stream.mirror.registered);
     expect(await redis.xlen(keys.events(id))).toBe(1);
+    // Written as they come for its first interval (300 ms here), when followers elsewhere usually join.
+    stream.push(1);
+    mirror.note(stream);
+    await waitFor('the early event', () => stream.mirror.written === 2);
+    expect(await redis.xlen(keys.events(id))).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 300 - (Date.now() - stream.mirror.startedAt)));
     const noted = Date.now();
     for (let i = 0; i < 5; i++) {
       stream.push(1);
@@ -234,11 +240,11 @@ describe('HubMirror on a real Redis', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     // Five chunks later, nothing more in Redis: they wait for the unfollowed flush (300 ms here).
-    expect(await redis.xlen(keys.events(id))).toBe(1);
-    await waitFor('the unfollowed flush', () => stream.mirror.written === 6);
+    expect(await redis.xlen(keys.events(id))).toBe(2);
+    await waitFor('the unfollowed flush', () => stream.mirror.written === 7);
     expect(Date.now() - noted).toBeGreaterThanOrEqual(250);
     // One entry for the five, not five.
-    expect(await redis.xlen(keys.events(id))).toBe(2);
+    expect(await redis.xlen(keys.events(id))).toBe(3);
 
     // A follower elsewhere: what is pending goes now, and what comes next as it comes.
     stream.push(2);
@@ -246,16 +252,16 @@ describe('HubMirror on a real Redis', () => {
     stream.followedElsewhere = true;
     const hurried = Date.now();
     mirror.hurry(stream);
-    await waitFor('the pending events', () => stream.mirror.written === 8);
+    await waitFor('the pending events', () => stream.mirror.written === 9);
     stream.push(1);
     mirror.note(stream);
-    await waitFor('the next event', () => stream.mirror.written === 9);
+    await waitFor('the next event', () => stream.mirror.written === 10);
     expect(Date.now() - hurried).toBeLessThan(250);
     stream.end();
     mirror.note(stream);
     await waitFor('its end', () => stream.mirror.finished);
     const f = follower(id, 0);
-    expect(await drain(f)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(await drain(f)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
   it('writes a burst as one entry, and the reader hands out each event once from any resume point', async () => {

@@ -85,8 +85,9 @@ const GIVE_UP_MS = 5 * 60_000;
  * Writes the completions a node runs to Redis: registry entry, events (Redis Streams, `XADD … MAXLEN`), summary.
  * Nothing waits on it: events are written in batches, one pipeline for every stream with news since the last
  * (a burst, or `flush_interval`), and leases are renewed in small pipelines, each on its own schedule. A stream
- * is registered with its first events at once and written whole at its end at once; in between, while no
- * follower on another node reads it, its events are written every `unfollowed_flush_interval` (one XADD per
+ * is registered with its first events at once and written whole at its end at once, and written as its events
+ * come for its first `unfollowed_flush_interval`; after that, while no follower on another node reads it, its
+ * events are written every `unfollowed_flush_interval` (one XADD per
  * stream per interval, not one per provider chunk: the per-chunk Redis work is most of a slow stream's cost),
  * and as they come once one does (its follower tells the owner, and the owner writes what is pending then).
  * While Redis is away, writes are retried from the last confirmed event (the log in memory is whole), so
@@ -144,9 +145,18 @@ export class HubMirror {
     await this.flush();
   }
 
-  /** Registered, running, and read by no other node: its events can wait for the unfollowed flush. */
+  /**
+   * Registered, running past its first interval (when followers elsewhere usually join: written as it comes,
+   * they find it in Redis already), and read by no other node: its events can wait for the unfollowed flush.
+   */
   private waits(stream: MirroredStream): boolean {
-    return stream.mirror.registered && !stream.done && !stream.followedElsewhere;
+    const { mirror } = stream;
+    return (
+      mirror.registered &&
+      !stream.done &&
+      !stream.followedElsewhere &&
+      Date.now() - mirror.startedAt >= this.options.unfollowedFlushMs
+    );
   }
 
   private later(stream: MirroredStream): void {
