@@ -7,8 +7,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../src/common/testing/free-port';
 import { type Child, fmt, spawnServer } from './harness';
 import { cpuMs } from './hub-tap';
 import { closedLoop, type LoadResult, wsClosedLoop } from './load';
@@ -254,17 +254,5 @@ async function startPortkey(): Promise<Child | undefined> {
       console.log(`(Portkey: ${chunk.toString().split('\n')[0]?.slice(0, 160)})`);
     });
     child.on('exit', () => resolve(undefined));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
   });
 }
