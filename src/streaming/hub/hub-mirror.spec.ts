@@ -264,6 +264,40 @@ describe('HubMirror on a real Redis', () => {
     expect(await drain(f)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
+  it('writes at most 256 streams per pipeline, the rest in the next ones', async () => {
+    const streams = Array.from({ length: 600 }, () => new FakeStream(`chatcmpl-p${++seq}`));
+    const pipelines: number[] = [];
+    const original = redis.pipeline.bind(redis);
+    const spy = jest.spyOn(redis, 'pipeline').mockImplementation(() => {
+      const pipeline = original();
+      const exec = pipeline.exec.bind(pipeline);
+      pipeline.exec = () => {
+        pipelines.push(pipeline.length);
+        return exec();
+      };
+      return pipeline;
+    });
+    try {
+      for (const stream of streams) {
+        stream.push(1);
+        mirror.note(stream);
+      }
+      await waitFor('every stream registered', () => streams.every((s) => s.mirror.registered));
+    } finally {
+      spy.mockRestore();
+    }
+    // Registration is 5 commands a stream (lease, state, index, its first events' entry and expiry).
+    expect(pipelines.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...pipelines)).toBeLessThanOrEqual(256 * 5);
+    expect(pipelines.reduce((a, b) => a + b, 0)).toBe(600 * 5);
+    for (const stream of streams) {
+      stream.end();
+      mirror.note(stream);
+    }
+    await mirror.flushNow();
+    expect(streams.every((s) => s.mirror.finished)).toBe(true);
+  });
+
   it('writes a burst as one entry, and the reader hands out each event once from any resume point', async () => {
     const stream = new FakeStream(`chatcmpl-m${++seq}`);
     const id = stream.completionId;

@@ -73,6 +73,9 @@ export function batchJson(events: readonly StreamEvent[]): string {
 /** XADD's refusal of an id at or below the stream's top: that entry was written before (a retry). */
 const WRITTEN_BEFORE = 'equal or smaller';
 
+/** Streams written in one pipeline at most (the rest go in the next). */
+const MAX_STREAMS_PER_FLUSH = 256;
+
 /** Events of one stream written in one batch at most (the rest go in the next). */
 const MAX_EVENTS_PER_FLUSH = 512;
 
@@ -142,7 +145,12 @@ export class HubMirror {
     while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 1));
     this.clearTimers();
     this.queueUnfollowed();
-    await this.flush();
+    // One pipeline per MAX_STREAMS_PER_FLUSH streams (a stream Redis refused stays for the retry timer).
+    const rounds = Math.max(1, Math.ceil(this.dirty.size / MAX_STREAMS_PER_FLUSH));
+    for (let i = 0; i < rounds; i++) {
+      while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 1));
+      await this.flush();
+    }
   }
 
   /**
@@ -217,9 +225,16 @@ export class HubMirror {
     this.timer = undefined;
     if (this.dirty.size === 0 || this.flushing) return;
     this.flushing = true;
-    const batch = [...this.dirty];
-    this.dirty.clear();
-    for (const stream of batch) stream.mirror.queued = false;
+    // At most MAX_STREAMS_PER_FLUSH streams per pipeline: thousands of streams starting at once would otherwise
+    // be one synchronous pass building tens of thousands of commands (a stall of the event loop); the rest go
+    // in the next pipeline, once Redis answered this one.
+    const batch: MirroredStream[] = [];
+    for (const stream of this.dirty) {
+      batch.push(stream);
+      this.dirty.delete(stream);
+      stream.mirror.queued = false;
+      if (batch.length === MAX_STREAMS_PER_FLUSH) break;
+    }
     const pipeline = this.redis.pipeline();
     const plans = batch.map((stream) => this.plan(pipeline, stream));
     let results: Array<[Error | null, unknown]> | null = null;
