@@ -23,7 +23,7 @@ async function rssKb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
 }
 
-/** The worst event-loop delay p99 the router reported while `until` is pending, one scrape a second. */
+/** The worst event-loop delay p99 the router reports until `stop`, one scrape a second. */
 function watchLoopDelay(url: string): { stop: () => number } {
   let worst = 0;
   const timer = setInterval(() => {

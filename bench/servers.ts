@@ -119,13 +119,12 @@ async function start(kind: string): Promise<string> {
 
 /** WORKERS=n (n > 1): a node:cluster primary forks n workers of the kind on one port (worker_threads). */
 function startCluster(workers: number): void {
-  const ready = new Set<string>();
+  // Every worker listens on the same shared port: one URL, printed once all have reported.
   let reported = 0;
   for (let i = 0; i < workers; i++) {
     cluster.fork().on('message', (message: { ready?: string }) => {
       if (typeof message.ready !== 'string') return;
-      ready.add(message.ready);
-      if (++reported === workers) console.log(`READY ${[...ready][0]}`);
+      if (++reported === workers) console.log(`READY ${message.ready}`);
     });
   }
   // Its workers exit when it does (their IPC channel closes).

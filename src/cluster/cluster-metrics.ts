@@ -5,7 +5,11 @@ import { isMetricsReply, type MetricsRequest } from './cluster-messages';
 const TIMEOUT_MS = 6_000;
 
 let next = 0;
-const waiting = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
+/** Requests to the primary waiting for its answer, by id. */
+const waiting = new Map<
+  number,
+  { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }
+>();
 let listening = false;
 
 /**
@@ -26,6 +30,7 @@ export function clusterMetrics(): Promise<string> | undefined {
       const pending = waiting.get(message.id);
       if (!pending) return;
       waiting.delete(message.id);
+      clearTimeout(pending.timer);
       if (message.text !== undefined) pending.resolve(message.text);
       else pending.reject(new Error(`cluster metrics: ${message.error ?? 'no answer'}`));
     });
@@ -36,16 +41,7 @@ export function clusterMetrics(): Promise<string> | undefined {
       waiting.delete(id);
       reject(new Error('cluster metrics: the primary did not answer'));
     }, TIMEOUT_MS);
-    waiting.set(id, {
-      resolve: (text) => {
-        clearTimeout(timer);
-        resolve(text);
-      },
-      reject: (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    });
+    waiting.set(id, { resolve, reject, timer });
     const request: MetricsRequest = { type: 'cb:metrics', id };
     process.send?.(request);
   });

@@ -100,13 +100,14 @@ const REQUEST_PATH_DEADLINE_MS = 500;
 const REFRESH_INTERVAL_MS = 5_000;
 /** How long a node's successes on closed circuits wait to be written together. */
 const OUTCOME_FLUSH_MS = 1_000;
+const ERROR_LOG_INTERVAL_MS = 30_000;
 
+/** A circuit's successes counted on this node, not written yet. */
 interface PendingOutcomes {
   provider: string;
   model: string;
   successes: number;
 }
-const ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
  * A circuit breaker per provider and model, its state shared by every node through Redis. Outcomes are counted
@@ -220,7 +221,8 @@ export class CircuitBreakerService implements OnModuleInit, OnApplicationShutdow
    */
   async record(provider: string, model: string, ok: boolean, trial: boolean): Promise<void> {
     const id = circuitId(provider, model);
-    if (ok && !trial && this.known.get(id)?.state !== 'open' && this.known.get(id)?.state !== 'half_open') {
+    const state = this.known.get(id)?.state ?? 'closed';
+    if (ok && !trial && state === 'closed') {
       const pending = this.pending.get(id);
       if (pending) pending.successes++;
       else this.pending.set(id, { provider, model, successes: 1 });

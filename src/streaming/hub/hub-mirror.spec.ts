@@ -33,7 +33,8 @@ class FakeStream implements MirroredStream {
   done = false;
   settledCount = 0;
   announce?: (pipeline: ChainableCommander) => void;
-  followedElsewhere = true;
+  /** Read elsewhere for ever unless a test says otherwise: written as its events come. */
+  remoteReadUntil = Infinity;
   readonly mirror = { registered: false, written: 0, finished: false, startedAt: Date.now(), queued: false };
   readonly model = 'simulated/echo';
   readonly provider = 'simulated';
@@ -219,49 +220,73 @@ describe('HubMirror on a real Redis', () => {
     }
   });
 
-  it('writes a stream nobody elsewhere reads every unfollowed interval, and at once when one starts to', async () => {
+  it('writes a stream nobody elsewhere reads as it comes for its first interval, then on the interval', async () => {
     const stream = new FakeStream(`chatcmpl-u${++seq}`);
     const id = stream.completionId;
-    stream.followedElsewhere = false;
+    stream.remoteReadUntil = 0;
     stream.push(1);
     mirror.note(stream); // registered with its first events at once
     await waitFor('the registration', () => stream.mirror.registered);
     expect(await redis.xlen(keys.events(id))).toBe(1);
-    // Written as they come for its first interval (300 ms here), when followers elsewhere usually join.
+    // Written as they come for its first interval, when followers elsewhere usually join.
     stream.push(1);
     mirror.note(stream);
     await waitFor('the early event', () => stream.mirror.written === 2);
     expect(await redis.xlen(keys.events(id))).toBe(2);
-    await new Promise((resolve) => setTimeout(resolve, 300 - (Date.now() - stream.mirror.startedAt)));
-    const noted = Date.now();
+    // Past its first interval: five chunks, several turns of the loop and a Redis round trip later, nothing
+    // more in Redis; they wait for the unfollowed flush.
+    stream.mirror.startedAt -= 300;
     for (let i = 0; i < 5; i++) {
       stream.push(1);
       mirror.note(stream);
       await new Promise((resolve) => setImmediate(resolve));
     }
-    // Five chunks later, nothing more in Redis: they wait for the unfollowed flush (300 ms here).
+    await redis.ping();
+    expect(stream.mirror.written).toBe(2);
     expect(await redis.xlen(keys.events(id))).toBe(2);
     await waitFor('the unfollowed flush', () => stream.mirror.written === 7);
-    expect(Date.now() - noted).toBeGreaterThanOrEqual(250);
     // One entry for the five, not five.
     expect(await redis.xlen(keys.events(id))).toBe(3);
-
-    // A follower elsewhere: what is pending goes now, and what comes next as it comes.
-    stream.push(2);
-    mirror.note(stream);
-    stream.followedElsewhere = true;
-    const hurried = Date.now();
-    mirror.hurry(stream);
-    await waitFor('the pending events', () => stream.mirror.written === 9);
-    stream.push(1);
-    mirror.note(stream);
-    await waitFor('the next event', () => stream.mirror.written === 10);
-    expect(Date.now() - hurried).toBeLessThan(250);
     stream.end();
     mirror.note(stream);
     await waitFor('its end', () => stream.mirror.finished);
-    const f = follower(id, 0);
-    expect(await drain(f)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(await drain(follower(id, 0))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('writes what an unfollowed stream has pending at once when a follower elsewhere starts to read it', async () => {
+    // An unfollowed interval of a minute: in this test only the hurry can write the pending events.
+    const slow = new HubMirror(
+      redis,
+      keys,
+      { leaseTtlMs: 5_000, retentionMs: 60_000, limit: LIMIT, flushMs: 2, unfollowedFlushMs: 60_000 },
+      silent,
+    );
+    try {
+      const stream = new FakeStream(`chatcmpl-h${++seq}`);
+      const id = stream.completionId;
+      stream.remoteReadUntil = 0;
+      stream.push(1);
+      slow.note(stream);
+      await waitFor('the registration', () => stream.mirror.registered);
+      stream.mirror.startedAt -= 120_000; // past its first interval
+      stream.push(2);
+      slow.note(stream);
+      await redis.ping();
+      expect(stream.mirror.written).toBe(1);
+      // A follower elsewhere: what is pending goes now, and what comes next as it comes.
+      stream.remoteReadUntil = Infinity;
+      slow.hurry(stream);
+      await waitFor('the pending events', () => stream.mirror.written === 3);
+      stream.push(1);
+      slow.note(stream);
+      await waitFor('the next event', () => stream.mirror.written === 4);
+      stream.end();
+      slow.note(stream);
+      await waitFor('its end', () => stream.mirror.finished);
+      expect(await drain(follower(id, 0))).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      slow.stop();
+    }
   });
 
   it('writes at most 256 streams per pipeline, the rest in the next ones', async () => {

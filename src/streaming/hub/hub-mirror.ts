@@ -22,8 +22,8 @@ export interface MirroredStream {
   summary(): CompletionSummary;
   /** Queues what announces it (after its registration, in the same pipeline). */
   announce?(pipeline: ChainableCommander): void;
-  /** A follower on another node reads it now: its events are written as they come, not every unfollowed interval. */
-  readonly followedElsewhere: boolean;
+  /** Until then (ms) a follower on another node reads it: its events are written as they come meanwhile. */
+  readonly remoteReadUntil: number;
   /** Called once everything, the final summary included, is in Redis (or given up on). */
   settled(): void;
   /** Mirror state: registered in Redis, events confirmed written, final summary written, in the next batch. */
@@ -90,9 +90,9 @@ const GIVE_UP_MS = 5 * 60_000;
  * (a burst, or `flush_interval`), and leases are renewed in small pipelines, each on its own schedule. A stream
  * is registered with its first events at once and written whole at its end at once, and written as its events
  * come for its first `unfollowed_flush_interval`; after that, while no follower on another node reads it, its
- * events are written every `unfollowed_flush_interval` (one XADD per
- * stream per interval, not one per provider chunk: the per-chunk Redis work is most of a slow stream's cost),
- * and as they come once one does (its follower tells the owner, and the owner writes what is pending then).
+ * events are written every `unfollowed_flush_interval` (one XADD per stream per interval, not one per provider
+ * chunk: the per-chunk Redis work is most of a slow stream's cost), and as they come once one does (its
+ * follower tells the owner, and the owner writes what is pending then).
  * While Redis is away, writes are retried from the last confirmed event (the log in memory is whole), so
  * followers on other nodes get a complete stream once it is back.
  */
@@ -142,7 +142,6 @@ export class HubMirror {
 
   /** Writes what is pending now (shutdown, tests); resolves once Redis answered. */
   async flushNow(): Promise<void> {
-    while (this.flushing) await new Promise((resolve) => setTimeout(resolve, 1));
     this.clearTimers();
     this.queueUnfollowed();
     // One pipeline per MAX_STREAMS_PER_FLUSH streams (a stream Redis refused stays for the retry timer).
@@ -159,12 +158,9 @@ export class HubMirror {
    */
   private waits(stream: MirroredStream): boolean {
     const { mirror } = stream;
-    return (
-      mirror.registered &&
-      !stream.done &&
-      !stream.followedElsewhere &&
-      Date.now() - mirror.startedAt >= this.options.unfollowedFlushMs
-    );
+    if (!mirror.registered || stream.done) return false;
+    const now = Date.now();
+    return stream.remoteReadUntil <= now && now - mirror.startedAt >= this.options.unfollowedFlushMs;
   }
 
   private later(stream: MirroredStream): void {

@@ -564,9 +564,6 @@ class HubStream implements MirroredStream, StreamIdentity {
   between(from: number, to: number): StreamEvent[] {
     return this.log.between(from, to);
   }
-  get followedElsewhere(): boolean {
-    return this.remoteReadUntil > Date.now();
-  }
   get done(): boolean {
     return this.log.done;
   }
